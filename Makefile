@@ -1,0 +1,26 @@
+# The two commands of the README's quick start:
+#   make run    the main job (creates .venv and builds the extension when needed)
+#   make test   lint + the test suite (same set-up)
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.phasic-built
+NATIVE := pyproject.toml CMakeLists.txt $(wildcard src/cpp/*.cpp src/cpp/*.hpp) tools/setup_env.sh
+
+.PHONY: run test bench lint
+
+$(STAMP): $(NATIVE)
+	bash tools/setup_env.sh
+	touch $@
+
+run: $(STAMP)
+	MPLBACKEND=Agg $(PY) examples/quickstart.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/bench_moments.py

@@ -1,0 +1,66 @@
+// Kernels on a compiled phase-type graph (GraphArrays), batched over theta and right-hand sides.
+//
+// The graph holds n transient vertices numbered in topological order of their strongly connected
+// components (SCC s occupies [scc_ptr[s], scc_ptr[s+1]); edges go from an SCC to itself or to a
+// later one).  Edge e (CSR, row i) goes to indices[e] in [0, n]; index n stands for absorption.
+// Its weight for the theta row b is base[e] + sum_q coef[e*p + q] * theta[b*p + q].
+//
+// Every quantity the library computes is built from the matrix A = D - W on the transient vertices,
+// where W holds the edge weights and D the total out-weight of each vertex (edges to absorption
+// included).  For a continuous model A = -S (S the sub-intensity matrix); for a discrete model whose
+// missing out-mass is a self-loop, A = I - P.  The kernels are:
+//   solve:      A x = r   (or A^T x = r), one sweep in SCC order, scalar updates for singleton SCCs
+//               and a dense LU for cyclic ones; r and x have shape (n, B, K).
+//   matvec:     y = A x   (or A^T x).
+//   edge_grad:  d/dtheta of lam^T A^{-1} r given x = A^{-1} r and lam = A^{-T} g, per column:
+//               grad[b, k, q] = -sum_e coef[e, q] * lam[i,b,k] * (x[i,b,k] - x[j,b,k]).
+// Pure C++17 without Python objects, so the nanobind module and the XLA FFI handlers share them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace phasic {
+
+struct GraphView {
+  int64_t n = 0;                     // transient vertices
+  const int64_t* indptr = nullptr;   // n + 1
+  const int32_t* indices = nullptr;  // E, in [0, n]
+  const double* base = nullptr;      // E
+  const double* coef = nullptr;      // E * p, row-major
+  int64_t p = 0;                     // parameters
+  int64_t n_scc = 0;
+  const int64_t* scc_ptr = nullptr;  // n_scc + 1
+};
+
+enum StatusCode : int32_t {
+  kOk = 0,
+  kBadWeight = 1,   // negative or NaN edge weight: where = edge, batch = theta row
+  kSingular = 2,    // absorption unreachable (zero out-rate or singular SCC block): where = vertex
+  kBadShape = 3,
+};
+
+struct Status {
+  int32_t code = kOk;
+  int64_t where = -1;
+  int64_t batch = -1;
+};
+
+// x may alias r. theta has shape (B, p) row-major (ignored when p == 0).
+Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
+             double* x, bool transpose);
+
+// y must not alias x.
+Status matvec(const GraphView& g, const double* theta, int64_t B, const double* x, int64_t K,
+              double* y, bool transpose);
+
+// grad has shape (B, K, p) and is overwritten.
+Status edge_grad(const GraphView& g, const double* theta, int64_t B, const double* lam,
+                 const double* x, int64_t K, double* grad);
+
+// Tarjan's algorithm on the CSR graph (targets outside [0, n) ignored).  Fills perm (new -> old
+// index) with the SCCs in topological order (sources first) and returns scc_ptr.
+std::vector<int64_t> scc_order(int64_t n, const int64_t* indptr, const int32_t* indices,
+                               int64_t* perm);
+
+}  // namespace phasic

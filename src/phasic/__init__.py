@@ -1,0 +1,24 @@
+"""phasic: phase-type distributions from state-space graphs.
+
+Build a Markov model from rules (`Graph`), get its exact moments, densities and gradients from
+native kernels, and fit its parameters. Importing phasic changes no global state.
+"""
+
+from ._errors import AbsorptionError, GraphError, ParameterError, PhasicError, VertexNotFoundError
+from .graph import Edge, Graph, GraphArrays, MatrixRepresentation, MomentGradients, Vertex
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbsorptionError",
+    "Edge",
+    "Graph",
+    "GraphArrays",
+    "GraphError",
+    "MatrixRepresentation",
+    "MomentGradients",
+    "ParameterError",
+    "PhasicError",
+    "Vertex",
+    "VertexNotFoundError",
+]

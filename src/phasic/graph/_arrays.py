@@ -1,0 +1,216 @@
+"""`GraphArrays`: the frozen, kernel-ready form of a `Graph`, and the compile step that makes it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from itertools import chain
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import breadth_first_order
+
+from .. import _core
+from .._errors import AbsorptionError, GraphError
+from .._typing import FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from ._graph import Graph
+
+__all__ = ["GraphArrays", "compile_graph"]
+
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class GraphArrays:
+    """Frozen arrays of a compiled graph, consumed by the native kernels.
+
+    Transient vertices are renumbered ``0..n-1`` in topological order of their strongly connected
+    components (SCCs): SCC ``s`` holds ``scc_ptr[s]:scc_ptr[s+1]`` and every edge goes to the same
+    or a later SCC. Target index ``n`` stands for absorption (any absorbing vertex).
+
+    Attributes
+    ----------
+    n_vertices : int
+        Vertices of the source graph (start and absorbing included).
+    vertex_index : int64 array, shape (n,)
+        Graph vertex index of each transient vertex (compiled order).
+    states : int64 array, shape (n, state_length)
+        States of the transient vertices (compiled order).
+    indptr : int64 array, shape (n + 1,)
+        CSR row pointers of the transient edges.
+    indices : int32 array, shape (E,)
+        Edge targets in ``[0, n]``.
+    base : float64 array, shape (E,)
+        Constant part of each edge weight.
+    coef : float64 array, shape (E, p)
+        Coefficients of θ of each edge weight.
+    scc_ptr : int64 array, shape (n_scc + 1,)
+        SCC boundaries.
+    start_indices : int32 array, shape (S,)
+        Targets of the start edges in ``[0, n]``.
+    start_base : float64 array, shape (S,)
+    start_coef : float64 array, shape (S, p)
+    """
+
+    n_vertices: int
+    vertex_index: IntArray
+    states: IntArray
+    indptr: IntArray
+    indices: np.ndarray
+    base: FloatArray
+    coef: FloatArray
+    scc_ptr: IntArray
+    start_indices: np.ndarray
+    start_base: FloatArray
+    start_coef: FloatArray
+
+    @property
+    def n_transient(self) -> int:
+        return int(self.indptr.shape[0] - 1)
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def n_scc(self) -> int:
+        return int(self.scc_ptr.shape[0] - 1)
+
+    @property
+    def param_length(self) -> int:
+        return int(self.coef.shape[1])
+
+    def kernel_args(self) -> tuple[np.ndarray, ...]:
+        """(indptr, indices, base, coef, scc_ptr): the graph operands of every kernel."""
+        return (self.indptr, self.indices, self.base, self.coef, self.scc_ptr)
+
+    def edge_sources(self) -> IntArray:
+        """Source (compiled index) of each edge, shape (E,)."""
+        return np.repeat(np.arange(self.n_transient), np.diff(self.indptr))
+
+    def weights(self, theta: FloatArray) -> FloatArray:
+        """Edge weights for a θ batch: shape (B, E) for ``theta`` of shape (B, p)."""
+        return self.base[None, :] + theta @ self.coef.T
+
+    def start_weights(self, theta: FloatArray) -> FloatArray:
+        """Start-edge weights, shape (B, S)."""
+        return self.start_base[None, :] + theta @ self.start_coef.T
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the arrays to ``path`` (``.npz``)."""
+        data = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        np.savez(path, format_version=np.int64(_FORMAT_VERSION), **data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> GraphArrays:
+        """Read arrays written by `save`.
+
+        Raises
+        ------
+        GraphError
+            When the file is not a phasic GraphArrays archive of a known format version.
+        """
+        with np.load(path, allow_pickle=False) as z:
+            names = [f.name for f in fields(cls)]
+            missing = [n for n in names if n not in z.files]
+            if "format_version" not in z.files or missing:
+                raise GraphError(f"{path} is not a phasic GraphArrays file (missing {missing})")
+            if int(z["format_version"]) != _FORMAT_VERSION:
+                raise GraphError(
+                    f"{path} has format version {int(z['format_version'])}; this phasic reads "
+                    f"version {_FORMAT_VERSION}"
+                )
+            kw = {n: z[n] for n in names}
+        kw["n_vertices"] = int(kw["n_vertices"])
+        return cls(**kw)
+
+
+def compile_graph(graph: Graph) -> GraphArrays:
+    """Build `GraphArrays` from a `Graph`: classify vertices, order SCCs, renumber edges."""
+    nv = graph.vertices_length()
+    p = graph.param_length()
+    counts = np.fromiter((len(t) for t in graph._to), dtype=np.int64, count=nv)
+    E_all = int(counts.sum())
+    src = np.repeat(np.arange(nv, dtype=np.int64), counts)
+    dst = np.fromiter(chain.from_iterable(graph._to), dtype=np.int64, count=E_all)
+    base = np.fromiter(chain.from_iterable(graph._base), dtype=np.float64, count=E_all)
+    if p:
+        coef = np.array(list(chain.from_iterable(graph._coef)), dtype=np.float64).reshape(E_all, p)
+    else:
+        coef = np.zeros((E_all, 0))
+    if counts[0] == 0:
+        raise GraphError(
+            "the start vertex has no out-edges (empty start): add an edge from "
+            "starting_vertex() or return transitions from the callback for the empty state"
+        )
+
+    adj = csr_matrix((np.ones(E_all, dtype=np.int8), (src, dst)), shape=(nv, nv))
+    reachable = np.zeros(nv, dtype=bool)
+    reachable[breadth_first_order(adj, 0, directed=True, return_predecessors=False)] = True
+    absorbing = counts == 0
+    absorbing[0] = False
+    transient = reachable & ~absorbing
+    transient[0] = False
+    t_ids = np.flatnonzero(transient)
+    n = t_ids.size
+
+    # Every transient vertex must reach absorption, or moments are infinite.
+    if n:
+        abs_ids = np.flatnonzero(absorbing)
+        sink = nv
+        rows = np.concatenate([dst, np.full(abs_ids.size, sink)])
+        cols = np.concatenate([src, abs_ids])
+        rev = csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(nv + 1, nv + 1))
+        reach_abs = np.zeros(nv + 1, dtype=bool)
+        reach_abs[breadth_first_order(rev, sink, directed=True, return_predecessors=False)] = True
+        stuck = t_ids[~reach_abs[t_ids]]
+        if stuck.size:
+            raise AbsorptionError(
+                f"absorption is unreachable from {stuck.size} vertex/vertices, e.g. state "
+                f"{graph._describe(int(stuck[0]))}: the expected absorption time is infinite. "
+                "Add an edge towards an absorbing vertex (one without out-edges)."
+            )
+
+    # Local numbering of transient vertices; absorbing targets -> -1 for the SCC pass.
+    local = np.full(nv, -1, dtype=np.int64)
+    local[t_ids] = np.arange(n)
+    tmask = transient[src]
+    t_src, t_dst = local[src[tmask]], dst[tmask]
+    t_base, t_coef = base[tmask], coef[tmask]
+    t_loc_dst = local[t_dst]
+    indptr0 = np.concatenate([[0], np.cumsum(counts[t_ids])]).astype(np.int64)
+    perm = np.empty(n, dtype=np.int64)
+    scc_ptr = np.asarray(
+        _core.scc_order(indptr0, np.ascontiguousarray(t_loc_dst, dtype=np.int32), perm),
+        dtype=np.int64,
+    )
+    new_of_local = np.empty(n, dtype=np.int64)
+    new_of_local[perm] = np.arange(n)
+
+    new_src = new_of_local[t_src]
+    new_dst = np.where(t_loc_dst >= 0, new_of_local[np.maximum(t_loc_dst, 0)], n)
+    order = np.argsort(new_src, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(new_src, minlength=n))]).astype(np.int64)
+
+    smask = src == 0
+    s_dst = dst[smask]
+    s_idx = np.where(transient[s_dst], new_of_local[np.maximum(local[s_dst], 0)], n)
+    vertex_index = t_ids[perm]
+    L = graph.state_length()
+    states = graph.states()[vertex_index] if n else np.zeros((0, L), dtype=np.int64)
+    return GraphArrays(
+        n_vertices=nv,
+        vertex_index=vertex_index.astype(np.int64),
+        states=np.ascontiguousarray(states),
+        indptr=indptr,
+        indices=np.ascontiguousarray(new_dst[order], dtype=np.int32),
+        base=np.ascontiguousarray(t_base[order]),
+        coef=np.ascontiguousarray(t_coef[order]),
+        scc_ptr=scc_ptr,
+        start_indices=np.ascontiguousarray(s_idx, dtype=np.int32),
+        start_base=np.ascontiguousarray(base[smask]),
+        start_coef=np.ascontiguousarray(coef[smask]),
+    )

@@ -1,0 +1,214 @@
+"""Matrix import/export and reward transformation of graphs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .._errors import GraphError, ParameterError
+from .._typing import FloatArray, IntArray
+from ._arrays import GraphArrays
+from ._kernels import initial_distribution
+
+if TYPE_CHECKING:
+    from ._graph import Graph
+
+__all__ = ["MatrixRepresentation", "as_matrices", "from_matrices", "reward_transform"]
+
+
+class MatrixRepresentation(NamedTuple):
+    """A phase-type distribution as matrices.
+
+    Attributes
+    ----------
+    alpha : shape (n,)
+        Initial distribution over transient states (sums to < 1 with a defect).
+    S : shape (n, n)
+        Sub-intensity matrix (continuous) or sub-transition matrix (discrete).
+    states : int64, shape (n, state_length)
+        States in the order of the rows: transient vertices by increasing vertex index.
+    vertex_index : int64, shape (n,)
+        Graph vertex index of each row.
+    """
+
+    alpha: FloatArray
+    S: FloatArray
+    states: IntArray
+    vertex_index: IntArray
+
+
+def _jump_matrix(ga: GraphArrays, theta: FloatArray, discrete: bool) -> tuple[sp.csr_matrix, FloatArray]:
+    """Sparse matrix of weights W (n, n+1; last column = absorption) and total out-weights d."""
+    n = ga.n_transient
+    w = ga.weights(theta)[0]
+    W = sp.csr_matrix((w, ga.indices, ga.indptr), shape=(n, n + 1))
+    W.sum_duplicates()
+    d = np.asarray(W.sum(axis=1)).ravel()
+    if discrete:
+        if np.any(d > 1 + 1e-12):
+            i = int(np.argmax(d))
+            raise GraphError(
+                f"discrete model: out-weights of state {ga.states[i].tolist()} sum to {d[i]:.6g} "
+                "> 1; they are probabilities (the remainder is a self-loop)"
+            )
+    return W, d
+
+
+def as_matrices(ga: GraphArrays, theta: FloatArray, discrete: bool = False) -> MatrixRepresentation:
+    """Dense (alpha, S) for one θ, rows in increasing vertex index."""
+    n = ga.n_transient
+    W, d = _jump_matrix(ga, theta, discrete)
+    dense = W[:, :n].toarray()
+    alpha, _ = initial_distribution(ga, theta)
+    if discrete:
+        S = dense + np.diag(1.0 - d)
+    else:
+        S = dense - np.diag(d)
+    order = np.argsort(ga.vertex_index)
+    return MatrixRepresentation(
+        alpha[0][order], S[np.ix_(order, order)], ga.states[order], ga.vertex_index[order]
+    )
+
+
+def from_matrices(
+    graph_cls: type[Graph], alpha: FloatArray, S: FloatArray, states: IntArray | None, discrete: bool
+) -> Graph:
+    alpha = np.asarray(alpha, dtype=np.float64)
+    S = np.asarray(S, dtype=np.float64)
+    n = alpha.shape[0] if alpha.ndim == 1 else -1
+    if alpha.ndim != 1 or S.shape != (n, n) or n == 0:
+        raise GraphError(
+            f"from_matrices: alpha must have shape (n,) and S shape (n, n); got {alpha.shape} "
+            f"and {S.shape}"
+        )
+    if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(S))):
+        raise GraphError("from_matrices: alpha and S must be finite")
+    if np.any(alpha < 0) or alpha.sum() > 1 + 1e-12 or alpha.sum() <= 0:
+        raise GraphError(
+            f"from_matrices: alpha must be >= 0 with 0 < sum(alpha) <= 1, got sum {alpha.sum():.6g}"
+        )
+    off = S - np.diag(np.diag(S))
+    if np.any(off < 0):
+        i, j = np.argwhere(off < 0)[0]
+        raise GraphError(f"from_matrices: S[{i}, {j}] = {S[i, j]:.6g} must be >= 0 (off-diagonal)")
+    if discrete:
+        if np.any(S < 0) or np.any(S.sum(axis=1) > 1 + 1e-12):
+            raise GraphError("from_matrices: a sub-transition matrix needs entries >= 0, rows <= 1")
+        exit_ = 1.0 - S.sum(axis=1)
+    else:
+        exit_ = -S.sum(axis=1)
+        if np.any(exit_ < -1e-12 * np.abs(np.diag(S)).max()):
+            i = int(np.argmin(exit_))
+            raise GraphError(f"from_matrices: row {i} of S sums to {-exit_[i]:.6g} > 0")
+        exit_ = np.maximum(exit_, 0.0)
+    if states is None:
+        st = np.arange(n + 1, dtype=np.int64)[:, None]
+    else:
+        st = np.asarray(states)
+        if st.ndim == 1:
+            st = st[:, None]
+        if st.shape[0] != n:
+            raise GraphError(f"from_matrices: states has {st.shape[0]} rows, S has {n}")
+        st = np.vstack([st, np.full((1, st.shape[1]), st.max() + 1)]).astype(np.int64)
+    g = graph_cls()
+    vs = [g.find_or_create_vertex(s) for s in st]
+    start = g.starting_vertex()
+    for i in np.flatnonzero(alpha > 0):
+        start.add_edge(vs[i], float(alpha[i]))
+    if alpha.sum() < 1 - 1e-15:
+        start.add_edge(vs[n], float(1.0 - alpha.sum()))
+    for i in range(n):
+        for j in np.flatnonzero(off[i] > 0) if not discrete else np.flatnonzero(S[i] > 0):
+            if discrete or j != i:
+                vs[i].add_edge(vs[j], float(S[i, j]))
+        if exit_[i] > 0:
+            vs[i].add_edge(vs[n], float(exit_[i]))
+    return g
+
+
+def reward_transform(
+    graph: Graph,
+    ga: GraphArrays,
+    theta: FloatArray,
+    rewards: FloatArray,
+    discrete: bool,
+) -> Graph:
+    """Graph of the accumulated reward (zero-reward vertices bypassed).
+
+    Continuous: vertex p with reward r_p > 0 keeps its jump probabilities (after bypassing
+    zero-reward vertices) and gets exit rate d_p / r_p. Discrete: integer rewards; a vertex of reward
+    k becomes a chain of k vertices, so one step of the new chain is one unit of reward.
+    """
+    n = ga.n_transient
+    W, d = _jump_matrix(ga, theta, discrete)
+    if discrete:
+        # P including the remainder self-loop; rows sum to 1 over n+1 columns.
+        Q = W.tolil()
+        Q.setdiag(Q.diagonal()[:n] + (1.0 - d)) if n else None
+        Q = Q.tocsr()
+    else:
+        Q = sp.diags(1.0 / d) @ W
+    Q = sp.csr_matrix(Q)
+    alpha, total = initial_distribution(ga, theta)
+    a = np.append(alpha[0], max(0.0, 1.0 - alpha[0].sum()))
+
+    pos = rewards > 0
+    P_idx, Z_idx = np.flatnonzero(pos), np.flatnonzero(~pos)
+    if P_idx.size == 0:
+        raise ParameterError("reward_transform: all rewards are zero; the reward is identically 0")
+    cols = np.append(P_idx, n)  # positive vertices + absorption
+    Qp = Q[P_idx][:, cols].toarray()
+    ap = a[cols].copy()
+    if Z_idx.size:
+        Izz = sp.identity(Z_idx.size, format="csc") - Q[Z_idx][:, Z_idx].tocsc()
+        QzP = Q[Z_idx][:, cols].toarray()
+        X = spla.spsolve(Izz, QzP)  # (I - Q_ZZ)^{-1} Q_Z,(P+abs)
+        X = np.asarray(X).reshape(Z_idx.size, cols.size)
+        Qp = Qp + Q[P_idx][:, Z_idx].toarray() @ X
+        ap = ap + a[Z_idx] @ X
+
+    cls = type(graph)
+    g = cls()
+    L = ga.states.shape[1]
+    abs_state = _absorbing_state(graph)
+    start = g.starting_vertex()
+    if not discrete:
+        vs = [g.find_or_create_vertex(ga.states[i]) for i in P_idx]
+        absv = g.find_or_create_vertex(abs_state)
+        rate = d[P_idx] / rewards[P_idx]
+        for t, i in enumerate(P_idx):
+            for c in np.flatnonzero(Qp[t] > 0):
+                to = absv if c == P_idx.size else vs[c]
+                if to != vs[t]:
+                    vs[t].add_edge(to, float(rate[t] * Qp[t, c]))
+        firsts = vs
+    else:
+        k = rewards.astype(np.int64)
+        chains = []
+        for i, kk in zip(P_idx, k[P_idx], strict=True):
+            chains.append(
+                [g.find_or_create_vertex(np.append(ga.states[i], c)) for c in range(int(kk))]
+            )
+        absv = g.find_or_create_vertex(np.append(abs_state, 0) if L else [0])
+        for t, ch in enumerate(chains):
+            for c in range(len(ch) - 1):
+                ch[c].add_edge(ch[c + 1], 1.0)
+            for c in np.flatnonzero(Qp[t] > 0):
+                to = absv if c == P_idx.size else chains[c][0]
+                ch[-1].add_edge(to, float(Qp[t, c]))
+        firsts = [ch[0] for ch in chains]
+    for t in np.flatnonzero(ap[:-1] > 0):
+        start.add_edge(firsts[t], float(ap[t]))
+    if ap[-1] > 1e-15:
+        start.add_edge(absv, float(ap[-1]))
+    return g
+
+
+def _absorbing_state(graph: Graph) -> IntArray:
+    for v in range(1, graph.vertices_length()):
+        if not graph._to[v]:
+            return np.array(graph._states[v], dtype=np.int64)
+    return np.full(graph.state_length(), -1, dtype=np.int64)
