@@ -147,12 +147,11 @@ def compile_graph(graph: Graph) -> GraphArrays:
             "starting_vertex() or return transitions from the callback for the empty state"
         )
 
-    adj = csr_matrix((np.ones(E_all, dtype=np.int8), (src, dst)), shape=(nv, nv))
-    reachable = np.zeros(nv, dtype=bool)
-    reachable[breadth_first_order(adj, 0, directed=True, return_predecessors=False)] = True
+    # Every vertex but the start and the absorbing ones is transient, reachable or not, so that
+    # matrices and per-vertex results cover the whole graph.
     absorbing = counts == 0
     absorbing[0] = False
-    transient = reachable & ~absorbing
+    transient = ~absorbing
     transient[0] = False
     t_ids = np.flatnonzero(transient)
     n = t_ids.size
