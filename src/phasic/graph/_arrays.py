@@ -83,6 +83,13 @@ class GraphArrays:
     def param_length(self) -> int:
         return int(self.coef.shape[1])
 
+    def __post_init__(self) -> None:
+        # Frozen means frozen: the arrays are shared with kernels and caches, never mutated.
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
+
     def kernel_args(self) -> tuple[np.ndarray, ...]:
         """(indptr, indices, base, coef, scc_ptr): the graph operands of every kernel."""
         return (self.indptr, self.indices, self.base, self.coef, self.scc_ptr)

@@ -99,6 +99,10 @@ class Vertex:
         """Total out-weight at θ (the exit rate of a continuous model)."""
         g = self._graph
         th = g._resolve_theta(theta) if g._parameterized else None
+        if th is not None:
+            if th.shape[0] != 1:
+                raise ParameterError("Vertex.rate takes one θ of shape (p,), not a batch")
+            th = th[0]
         total = 0.0
         for base, coef in zip(g._base[self._index], g._coef[self._index], strict=True):
             total += base + (float(np.dot(coef, th)) if th is not None else 0.0)
@@ -137,7 +141,7 @@ def _as_state(state: Any, state_length: int | None, where: str) -> tuple[int, ..
         raise GraphError(f"{where}: empty state; only the start vertex has no state")
     if state_length is not None and arr.size != state_length:
         raise GraphError(
-            f"{where}: state {list(arr)} has length {arr.size}, but this graph's states have "
+            f"{where}: state {arr.tolist()} has length {arr.size}, but this graph's states have "
             f"length {state_length}"
         )
     return tuple(int(v) for v in arr)
@@ -304,7 +308,7 @@ class Graph(GraphNumerics):
                 self._fill_missing_coefficients()
             elif coef.size != self._param_length:
                 raise GraphError(
-                    f"{where}: coefficients {list(coef)} have length {coef.size}, but earlier "
+                    f"{where}: coefficients {coef.tolist()} have length {coef.size}, but earlier "
                     f"edges have {self._param_length} (one per parameter)"
                 )
         self._to[frm].append(int(to))

@@ -44,7 +44,8 @@ def _jump_matrix(ga: GraphArrays, theta: FloatArray, discrete: bool) -> tuple[sp
     """Sparse matrix of weights W (n, n+1; last column = absorption) and total out-weights d."""
     n = ga.n_transient
     w = ga.weights(theta)[0]
-    W = sp.csr_matrix((w, ga.indices, ga.indptr), shape=(n, n + 1))
+    # copy=True: sum_duplicates sorts in place and must not touch the frozen GraphArrays
+    W = sp.csr_matrix((w, ga.indices, ga.indptr), shape=(n, n + 1), copy=True)
     W.sum_duplicates()
     d = np.asarray(W.sum(axis=1)).ravel()
     if discrete:
