@@ -4,6 +4,14 @@
 #include <cmath>
 #include <cstring>
 
+// Hot kernels are compiled for several instruction sets and picked at load time (GCC function
+// multi-versioning): portable wheels, yet AVX-512/AVX2 where the CPU has them.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define PHASIC_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PHASIC_MULTIVERSION
+#endif
+
 namespace phasic {
 namespace {
 
@@ -45,117 +53,130 @@ inline double edge_weight_scalar(const GraphView& g, const double* theta, int64_
   return w;
 }
 
-// In-place LU with partial pivoting of the m x m row-major matrix M; false when singular.
-bool lu_factor(double* M, int64_t m, int64_t* piv) {
+// Banded LU without pivoting of a cyclic SCC block.  A block of A = D - W is a nonsingular
+// M-matrix (diagonally dominant, non-positive off-diagonal) whenever absorption is reachable, so
+// Gaussian elimination needs no pivoting, its pivots stay positive, and fill stays inside the band.
+// Storage: row r holds columns [r - bl, r + bu] at M[r * w + (c - r + bl)], w = bl + bu + 1.
+struct Band {
+  int64_t m = 0, bl = 0, bu = 0, w = 1;
+  std::vector<double> M;
+  double& at(int64_t r, int64_t c) { return M[static_cast<size_t>(r * w + (c - r + bl))]; }
+  double at(int64_t r, int64_t c) const { return M[static_cast<size_t>(r * w + (c - r + bl))]; }
+};
+
+// Returns -1 on success, else the row whose pivot vanished (singular block).
+int64_t band_factor(Band& A, const std::vector<double>& scale) {
+  const int64_t m = A.m;
   for (int64_t c = 0; c < m; ++c) {
-    int64_t best = c;
-    double bv = std::fabs(M[c * m + c]);
-    for (int64_t r = c + 1; r < m; ++r) {
-      double v = std::fabs(M[r * m + c]);
-      if (v > bv) { bv = v; best = r; }
-    }
-    piv[c] = best;
-    if (!(bv > 0.0)) return false;
-    if (best != c)
-      for (int64_t k = 0; k < m; ++k) std::swap(M[c * m + k], M[best * m + k]);
-    const double inv = 1.0 / M[c * m + c];
-    for (int64_t r = c + 1; r < m; ++r) {
-      const double f = (M[r * m + c] *= inv);
+    const double piv = A.at(c, c);
+    if (!(piv > 1e-13 * scale[c])) return c;
+    const double inv = 1.0 / piv;
+    const int64_t rmax = std::min(m - 1, c + A.bl), kmax = std::min(m - 1, c + A.bu);
+    for (int64_t r = c + 1; r <= rmax; ++r) {
+      double& f = A.at(r, c);
       if (f == 0.0) continue;
-      for (int64_t k = c + 1; k < m; ++k) M[r * m + k] -= f * M[c * m + k];
+      f *= inv;
+      const double fr = f;
+      for (int64_t k = c + 1; k <= kmax; ++k) A.at(r, k) -= fr * A.at(c, k);
     }
   }
-  return true;
+  return -1;
 }
 
-// Solve M y = rhs (or M^T y = rhs) for K columns; rhs is (m, K) row-major and overwritten by y.
-void lu_solve(const double* M, int64_t m, const int64_t* piv, double* y, int64_t K, bool transpose) {
+// y (m, K) row-major: solve A y = y, or A^T y = y.
+void band_solve(const Band& A, double* y, int64_t K, bool transpose) {
+  const int64_t m = A.m;
   if (!transpose) {
-    for (int64_t c = 0; c < m; ++c)
-      if (piv[c] != c)
-        for (int64_t k = 0; k < K; ++k) std::swap(y[c * K + k], y[piv[c] * K + k]);
-    for (int64_t r = 0; r < m; ++r)  // L (unit diagonal)
-      for (int64_t c = 0; c < r; ++c) {
-        const double f = M[r * m + c];
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = std::max<int64_t>(0, r - A.bl); c < r; ++c) {
+        const double f = A.at(r, c);
         if (f != 0.0)
           for (int64_t k = 0; k < K; ++k) y[r * K + k] -= f * y[c * K + k];
       }
-    for (int64_t r = m - 1; r >= 0; --r) {  // U
-      for (int64_t c = r + 1; c < m; ++c) {
-        const double f = M[r * m + c];
+    for (int64_t r = m - 1; r >= 0; --r) {
+      for (int64_t c = r + 1; c <= std::min(m - 1, r + A.bu); ++c) {
+        const double f = A.at(r, c);
         if (f != 0.0)
           for (int64_t k = 0; k < K; ++k) y[r * K + k] -= f * y[c * K + k];
       }
-      const double inv = 1.0 / M[r * m + r];
+      const double inv = 1.0 / A.at(r, r);
       for (int64_t k = 0; k < K; ++k) y[r * K + k] *= inv;
     }
   } else {
-    // (P^T L U)^T y = rhs  ->  U^T z = rhs, L^T w = z, y = P^T w
     for (int64_t r = 0; r < m; ++r) {
-      for (int64_t c = 0; c < r; ++c) {
-        const double f = M[c * m + r];
+      for (int64_t c = std::max<int64_t>(0, r - A.bu); c < r; ++c) {
+        const double f = A.at(c, r);
         if (f != 0.0)
           for (int64_t k = 0; k < K; ++k) y[r * K + k] -= f * y[c * K + k];
       }
-      const double inv = 1.0 / M[r * m + r];
+      const double inv = 1.0 / A.at(r, r);
       for (int64_t k = 0; k < K; ++k) y[r * K + k] *= inv;
     }
     for (int64_t r = m - 1; r >= 0; --r)
-      for (int64_t c = r + 1; c < m; ++c) {
-        const double f = M[c * m + r];
+      for (int64_t c = r + 1; c <= std::min(m - 1, r + A.bl); ++c) {
+        const double f = A.at(c, r);
         if (f != 0.0)
           for (int64_t k = 0; k < K; ++k) y[r * K + k] -= f * y[c * K + k];
       }
-    for (int64_t c = m - 1; c >= 0; --c)
-      if (piv[c] != c)
-        for (int64_t k = 0; k < K; ++k) std::swap(y[c * K + k], y[piv[c] * K + k]);
   }
 }
 
-// A cyclic SCC [lo, hi) for one theta row b: its dense block and the edges leaving it.
+// A cyclic SCC [lo, hi) for one theta row b, on the padded work array xb ((n + 1) rows, row n = 0).
 Status solve_block(const GraphView& g, const double* theta, int64_t B, int64_t b, int64_t lo,
-                   int64_t hi, double* x, int64_t K, bool transpose, std::vector<double>& M,
-                   std::vector<int64_t>& piv, std::vector<double>& y) {
-  const int64_t m = hi - lo;
-  M.assign(static_cast<size_t>(m * m), 0.0);
-  piv.resize(static_cast<size_t>(m));
+                   int64_t hi, double* xb, int64_t K, bool transpose, Band& A,
+                   std::vector<double>& scale, std::vector<double>& y) {
+  const int64_t m = hi - lo, BK = B * K;
+  if (b == 0) {  // the band only depends on the structure: measure it once per block
+    A.bl = A.bu = 0;
+    for (int64_t i = lo; i < hi; ++i)
+      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+        const int64_t j = g.indices[e];
+        if (j >= lo && j < hi) {
+          A.bl = std::max(A.bl, i - j);
+          A.bu = std::max(A.bu, j - i);
+        }
+      }
+    A.m = m;
+    A.w = A.bl + A.bu + 1;
+  }
+  A.M.assign(static_cast<size_t>(m * A.w), 0.0);
+  scale.assign(static_cast<size_t>(m), 0.0);
   y.resize(static_cast<size_t>(m * K));
-  const int64_t BK = B * K;
   for (int64_t i = lo; i < hi; ++i) {
     const int64_t ii = i - lo;
     double* yi = y.data() + ii * K;
-    const double* xi = x + i * BK + b * K;
+    const double* xi = xb + i * BK + b * K;
     for (int64_t k = 0; k < K; ++k) yi[k] = xi[k];
+    double diag = 0.0;
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
       const double w = edge_weight_scalar(g, theta, b, e);
       if (!(w >= 0.0)) return Status{kBadWeight, e, b};
       const int64_t j = g.indices[e];
-      M[ii * m + ii] += w;
+      if (j == i) continue;  // a self-loop adds to D and W alike: no effect on A
+      diag += w;
       if (j >= lo && j < hi) {
-        M[ii * m + (j - lo)] -= w;
-      } else if (j < g.n && !transpose) {
-        const double* xj = x + j * BK + b * K;
+        A.at(ii, j - lo) -= w;
+      } else if (!transpose) {
+        const double* xj = xb + j * BK + b * K;  // row n (absorption) is zero
         for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
       }
     }
+    A.at(ii, ii) += diag;
+    scale[ii] = diag;
   }
-  // Relative pivot test: a block whose exit rates vanish is singular up to rounding.
-  double scale = 0.0;
-  for (int64_t ii = 0; ii < m; ++ii) scale = std::max(scale, M[ii * m + ii]);
-  if (!lu_factor(M.data(), m, piv.data())) return Status{kSingular, lo, b};
-  for (int64_t ii = 0; ii < m; ++ii)
-    if (std::fabs(M[ii * m + ii]) <= 1e-13 * scale) return Status{kSingular, lo + ii, b};
-  lu_solve(M.data(), m, piv.data(), y.data(), K, transpose);
+  const int64_t bad = band_factor(A, scale);
+  if (bad >= 0) return Status{kSingular, lo + bad, b};
+  band_solve(A, y.data(), K, transpose);
   for (int64_t i = lo; i < hi; ++i) {
     const double* yi = y.data() + (i - lo) * K;
-    double* xi = x + i * BK + b * K;
+    double* xi = xb + i * BK + b * K;
     for (int64_t k = 0; k < K; ++k) xi[k] = yi[k];
     if (transpose) {  // push the solved values along edges that leave the block
       for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
         const int64_t j = g.indices[e];
-        if (j >= hi && j < g.n) {
+        if (j >= hi) {
           const double w = edge_weight_scalar(g, theta, b, e);
-          double* xj = x + j * BK + b * K;
+          double* xj = xb + j * BK + b * K;
           for (int64_t k = 0; k < K; ++k) xj[k] += w * yi[k];
         }
       }
@@ -164,76 +185,177 @@ Status solve_block(const GraphView& g, const double* theta, int64_t B, int64_t b
   return Status{};
 }
 
-}  // namespace
+Status first_bad_weight(const GraphView& g, const double* theta, int64_t B, int64_t i) {
+  for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e)
+    for (int64_t b = 0; b < B; ++b)
+      if (!(edge_weight_scalar(g, theta, b, e) >= 0.0)) return Status{kBadWeight, e, b};
+  return Status{kBadWeight, g.indptr[i], 0};
+}
 
-Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
-             double* x, bool transpose) {
-  const int64_t n = g.n, BK = B * K;
-  if (x != r) std::memcpy(x, r, sizeof(double) * static_cast<size_t>(n * BK));
-  const std::vector<double> thT = transpose_theta(theta, B, g.p);
-  int64_t maxdeg = 0;
-  for (int64_t i = 0; i < n; ++i) maxdeg = std::max(maxdeg, g.indptr[i + 1] - g.indptr[i]);
-  std::vector<double> w(static_cast<size_t>(std::max<int64_t>(maxdeg, 1) * B));
-  std::vector<double> diag(B), selfw(B);
-  std::vector<double> M, y;
-  std::vector<int64_t> piv;
-
-  for (int64_t step = 0; step < g.n_scc; ++step) {
-    const int64_t s = transpose ? step : g.n_scc - 1 - step;
-    const int64_t lo = g.scc_ptr[s], hi = g.scc_ptr[s + 1];
-    if (hi - lo > 1) {
-      for (int64_t b = 0; b < B; ++b) {
-        Status st = solve_block(g, theta, B, b, lo, hi, x, K, transpose, M, piv, y);
-        if (st.code != kOk) return st;
-      }
-      continue;
-    }
-    const int64_t i = lo;
-    double* xi = x + i * BK;
-    std::fill(diag.begin(), diag.end(), 0.0);
-    std::fill(selfw.begin(), selfw.end(), 0.0);
-    const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1];
+// Singleton SCC i, one theta (B == 1) and one column (K == 1): the hot scalar loop.
+__attribute__((always_inline)) inline Status singleton_scalar(const GraphView& g, const double* th, int64_t i, double* xb,
+                               bool transpose) {
+  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], p = g.p;
+  const int32_t* idx = g.indices;
+  const double* base = g.base;
+  const double* coef = g.coef;
+  double den = 0.0, acc = xb[i];
+  bool ok = true;
+  if (p == 1) {
+    const double t0 = th[0];
     for (int64_t e = e0; e < e1; ++e) {
-      double* we = w.data() + (e - e0) * B;
-      if (!edge_weights(g, thT.data(), B, e, we)) return bad_weight(we, B, e);
-      const int64_t j = g.indices[e];
-      for (int64_t b = 0; b < B; ++b) diag[b] += we[b];
-      if (j == i) {
-        for (int64_t b = 0; b < B; ++b) selfw[b] += we[b];
-      } else if (j < n && !transpose) {
-        const double* xj = x + j * BK;
-        if (K == 1) {
-          for (int64_t b = 0; b < B; ++b) xi[b] += we[b] * xj[b];
-        } else {
-          for (int64_t b = 0; b < B; ++b)
-            for (int64_t k = 0; k < K; ++k) xi[b * K + k] += we[b] * xj[b * K + k];
-        }
-      }
+      const double w = base[e] + coef[e] * t0;
+      ok &= (w >= 0.0);
+      const int64_t j = idx[e];
+      const double ws = (j == i) ? 0.0 : w;
+      den += ws;
+      if (!transpose) acc += ws * xb[j];
     }
-    for (int64_t b = 0; b < B; ++b) {
-      const double den = diag[b] - selfw[b];
-      if (!(den > 1e-300 && den > 1e-14 * diag[b])) return Status{kSingular, i, b};
-      const double inv = 1.0 / den;
-      for (int64_t k = 0; k < K; ++k) xi[b * K + k] *= inv;
+  } else {
+    for (int64_t e = e0; e < e1; ++e) {
+      double w = base[e];
+      for (int64_t q = 0; q < p; ++q) w += coef[e * p + q] * th[q];
+      ok &= (w >= 0.0);
+      const int64_t j = idx[e];
+      const double ws = (j == i) ? 0.0 : w;
+      den += ws;
+      if (!transpose) acc += ws * xb[j];
     }
-    if (transpose) {
-      for (int64_t e = e0; e < e1; ++e) {
-        const int64_t j = g.indices[e];
-        if (j == i || j >= n) continue;
-        const double* we = w.data() + (e - e0) * B;
-        double* xj = x + j * BK;
-        if (K == 1) {
-          for (int64_t b = 0; b < B; ++b) xj[b] += we[b] * xi[b];
-        } else {
-          for (int64_t b = 0; b < B; ++b)
-            for (int64_t k = 0; k < K; ++k) xj[b * K + k] += we[b] * xi[b * K + k];
-        }
-      }
+  }
+  if (!ok) return first_bad_weight(g, th, 1, i);
+  if (!(den > 1e-300)) return Status{kSingular, i, 0};
+  const double xi = acc / den;
+  xb[i] = xi;
+  if (transpose) {
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = idx[e];
+      if (j == i) continue;
+      double w = base[e];
+      for (int64_t q = 0; q < p; ++q) w += coef[e * p + q] * th[q];
+      xb[j] += w * xi;  // row n collects pushes to absorption; never read
     }
   }
   return Status{};
 }
 
+// Singleton SCC i for a batch of B thetas (thT is (p, B)) and K columns.
+__attribute__((always_inline)) inline Status singleton_batch(const GraphView& g, const double* thT, const double* theta,
+                              int64_t B, int64_t K, int64_t i, double* xb, bool transpose,
+                              double* w, double* den, double* wmin) {
+  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], p = g.p, BK = B * K;
+  double* xi = xb + i * BK;
+  for (int64_t b = 0; b < B; ++b) den[b] = 0.0, wmin[b] = 0.0;
+  if (p == 1 && K == 1 && !transpose) {
+    // The common case (one parameter, one column): one fused, vectorizable loop per edge.
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = g.indices[e];
+      const double b0 = g.base[e], c0 = g.coef[e];
+      if (j == i) {
+        for (int64_t b = 0; b < B; ++b) wmin[b] = std::min(wmin[b], b0 + c0 * thT[b]);
+        continue;
+      }
+      const double* xj = xb + j * BK;
+      for (int64_t b = 0; b < B; ++b) {
+        const double wb = b0 + c0 * thT[b];
+        wmin[b] = std::min(wmin[b], wb);
+        den[b] += wb;
+        xi[b] += wb * xj[b];
+      }
+    }
+  } else {
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = g.indices[e];
+      const double b0 = g.base[e];
+      const double* c = g.coef + e * p;
+      for (int64_t b = 0; b < B; ++b) w[b] = b0;
+      for (int64_t q = 0; q < p; ++q) {
+        const double cq = c[q];
+        const double* t = thT + q * B;
+        for (int64_t b = 0; b < B; ++b) w[b] += cq * t[b];
+      }
+      for (int64_t b = 0; b < B; ++b) wmin[b] = std::min(wmin[b], w[b]);
+      if (j == i) continue;
+      for (int64_t b = 0; b < B; ++b) den[b] += w[b];
+      if (transpose) continue;
+      const double* xj = xb + j * BK;
+      if (K == 1) {
+        for (int64_t b = 0; b < B; ++b) xi[b] += w[b] * xj[b];
+      } else {
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t k = 0; k < K; ++k) xi[b * K + k] += w[b] * xj[b * K + k];
+      }
+    }
+  }
+  // A NaN weight escapes std::min but poisons den: re-scan before calling a vertex singular.
+  double lowest = 0.0;
+  for (int64_t b = 0; b < B; ++b) lowest = std::min(lowest, wmin[b]);
+  if (!(lowest >= 0.0)) return first_bad_weight(g, theta, B, i);
+  for (int64_t b = 0; b < B; ++b) {
+    if (!(den[b] > 1e-300)) {
+      for (int64_t e = e0; e < e1; ++e)
+        for (int64_t bb = 0; bb < B; ++bb)
+          if (!(edge_weight_scalar(g, theta, bb, e) >= 0.0)) return Status{kBadWeight, e, bb};
+      return Status{kSingular, i, b};
+    }
+    const double inv = 1.0 / den[b];
+    for (int64_t k = 0; k < K; ++k) xi[b * K + k] *= inv;
+  }
+  if (transpose) {
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = g.indices[e];
+      if (j == i) continue;
+      const double b0 = g.base[e];
+      const double* c = g.coef + e * p;
+      for (int64_t b = 0; b < B; ++b) w[b] = b0;
+      for (int64_t q = 0; q < p; ++q) {
+        const double cq = c[q];
+        const double* t = thT + q * B;
+        for (int64_t b = 0; b < B; ++b) w[b] += cq * t[b];
+      }
+      double* xj = xb + j * BK;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t k = 0; k < K; ++k) xj[b * K + k] += w[b] * xi[b * K + k];
+    }
+  }
+  return Status{};
+}
+
+}  // namespace
+
+PHASIC_MULTIVERSION
+Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
+             double* x, bool transpose) {
+  const int64_t n = g.n, BK = B * K;
+  // Work on a copy with one extra zero row for absorption: no branch on the edge target.
+  std::vector<double> xb(static_cast<size_t>((n + 1) * BK), 0.0);
+  std::memcpy(xb.data(), r, sizeof(double) * static_cast<size_t>(n * BK));
+  const std::vector<double> thT = transpose_theta(theta, B, g.p);
+  std::vector<double> w(static_cast<size_t>(B)), den(static_cast<size_t>(B)),
+      wmin(static_cast<size_t>(B));
+  std::vector<double> scale, y;
+  Band band;
+  const bool scalar = (B == 1 && K == 1);
+
+  for (int64_t step = 0; step < g.n_scc; ++step) {
+    const int64_t s = transpose ? step : g.n_scc - 1 - step;
+    const int64_t lo = g.scc_ptr[s], hi = g.scc_ptr[s + 1];
+    Status st;
+    if (hi - lo > 1) {
+      for (int64_t b = 0; b < B && st.code == kOk; ++b)
+        st = solve_block(g, theta, B, b, lo, hi, xb.data(), K, transpose, band, scale, y);
+    } else if (scalar) {
+      st = singleton_scalar(g, theta, lo, xb.data(), transpose);
+    } else {
+      st = singleton_batch(g, thT.data(), theta, B, K, lo, xb.data(), transpose, w.data(),
+                           den.data(), wmin.data());
+    }
+    if (st.code != kOk) return st;
+  }
+  std::memcpy(x, xb.data(), sizeof(double) * static_cast<size_t>(n * BK));
+  return Status{};
+}
+
+PHASIC_MULTIVERSION
 Status matvec(const GraphView& g, const double* theta, int64_t B, const double* x, int64_t K,
               double* y, bool transpose) {
   const int64_t n = g.n, BK = B * K;
@@ -266,32 +388,43 @@ Status matvec(const GraphView& g, const double* theta, int64_t B, const double* 
   return Status{};
 }
 
+PHASIC_MULTIVERSION
 Status edge_grad(const GraphView& g, const double* theta, int64_t B, const double* lam,
                  const double* x, int64_t K, double* grad) {
   const int64_t n = g.n, BK = B * K, p = g.p;
   std::memset(grad, 0, sizeof(double) * static_cast<size_t>(BK * p));
-  if (p == 0) return Status{};
+  if (p == 0 || n == 0) return Status{};
   (void)theta;
-  std::vector<double> ge(BK);
+  // Padded copy of x (row n = absorption = 0): no branch on the edge target.
+  std::vector<double> xb(static_cast<size_t>((n + 1) * BK), 0.0);
+  std::memcpy(xb.data(), x, sizeof(double) * static_cast<size_t>(n * BK));
+  if (p == 1 && BK == 1) {
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double li = lam[i], xi = xb[i];
+      double s = 0.0;
+      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e)
+        s += g.coef[e] * (xi - xb[g.indices[e]]);  // a self-loop contributes xi - xi = 0
+      acc -= li * s;
+    }
+    grad[0] = acc;
+    return Status{};
+  }
+  std::vector<double> ge(static_cast<size_t>(BK));
   for (int64_t i = 0; i < n; ++i) {
     const double* li = lam + i * BK;
-    const double* xi = x + i * BK;
+    const double* xi = xb.data() + i * BK;
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const int64_t j = g.indices[e];
-      if (j == i) continue;
       const double* c = g.coef + e * p;
       bool any = false;
       for (int64_t q = 0; q < p; ++q) any |= (c[q] != 0.0);
       if (!any) continue;
-      if (j < n) {
-        const double* xj = x + j * BK;
-        for (int64_t t = 0; t < BK; ++t) ge[t] = -li[t] * (xi[t] - xj[t]);
-      } else {
-        for (int64_t t = 0; t < BK; ++t) ge[t] = -li[t] * xi[t];
-      }
+      const double* xj = xb.data() + static_cast<int64_t>(g.indices[e]) * BK;
+      for (int64_t t = 0; t < BK; ++t) ge[t] = -li[t] * (xi[t] - xj[t]);
       for (int64_t t = 0; t < BK; ++t) {
         double* gt = grad + t * p;
-        for (int64_t q = 0; q < p; ++q) gt[q] += c[q] * ge[t];
+        const double gv = ge[t];
+        for (int64_t q = 0; q < p; ++q) gt[q] += c[q] * gv;
       }
     }
   }
