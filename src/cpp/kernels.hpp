@@ -38,6 +38,8 @@ enum StatusCode : int32_t {
   kBadWeight = 1,   // negative or NaN edge weight: where = edge, batch = theta row
   kSingular = 2,    // absorption unreachable (zero out-rate or singular SCC block): where = vertex
   kBadShape = 3,
+  kBadProbability = 4,  // discrete model: out-probabilities of vertex `where` sum to > 1
+  kTooManySteps = 5,    // the series did not converge within the step limit
 };
 
 struct Status {
@@ -57,6 +59,28 @@ Status matvec(const GraphView& g, const double* theta, int64_t B, const double* 
 // grad has shape (B, K, p) and is overwritten.
 Status edge_grad(const GraphView& g, const double* theta, int64_t B, const double* lam,
                  const double* x, int64_t K, double* grad);
+
+// Power series of the (uniformized) transition matrix; see series.cpp.
+struct SeriesSpec {
+  bool discrete = false;          // discrete model (jumps) or continuous (uniformization)
+  bool density = true;            // pdf / pmf (r = exit weights) or survival (r = 1)
+  const double* times = nullptr;  // (T): times (continuous) or jump counts (discrete)
+  int64_t T = 0;
+  double tol = 1e-12;
+};
+
+// out (B, T): density or survival at every time point. alpha (B, n).
+Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+              const SeriesSpec& spec, double* out);
+
+// Vector-Jacobian product of `series`: gout (B, T) -> dtheta (B, p), dalpha (B, n), dtimes (B, T).
+Status series_vjp(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                  const SeriesSpec& spec, const double* gout, double* dtheta, double* dalpha,
+                  double* dtimes);
+
+// out (B, T, n): the state distribution alpha exp(S t) (continuous) or alpha P^k (discrete).
+Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                    const SeriesSpec& spec, double* out);
 
 // Tarjan's algorithm on the CSR graph (targets outside [0, n) ignored).  Fills perm (new -> old
 // index) with the SCCs in topological order (sources first) and returns scc_ptr.

@@ -7,6 +7,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/map.h>
+
+#include "ffi.hpp"
 #include "kernels.hpp"
 
 namespace nb = nanobind;
@@ -57,6 +61,27 @@ void check_rhs(const phasic::GraphView& g, int64_t B, size_t ndim, size_t s0, si
 
 }  // namespace
 
+template <typename T>
+nb::capsule encapsulate(T* fn) {
+  return nb::capsule(reinterpret_cast<void*>(fn));
+}
+
+phasic::SeriesSpec make_spec(const In<double>& times, bool discrete, bool density, double tol) {
+  phasic::SeriesSpec spec;
+  spec.discrete = discrete;
+  spec.density = density;
+  spec.tol = tol;
+  spec.times = times.data();
+  spec.T = static_cast<int64_t>(times.shape(0));
+  return spec;
+}
+
+void check_alpha(const phasic::GraphView& g, int64_t B, const In<double>& alpha) {
+  if (alpha.ndim() != 2 || static_cast<int64_t>(alpha.shape(0)) != B ||
+      static_cast<int64_t>(alpha.shape(1)) != g.n)
+    throw std::invalid_argument("alpha must have shape (B, n)");
+}
+
 NB_MODULE(_core, m) {
   m.doc() = "phasic native kernels (C++17): sweeps in SCC order on compiled phase-type graphs.";
 
@@ -74,6 +99,86 @@ NB_MODULE(_core, m) {
       },
       "indptr"_a, "indices"_a, "perm"_a,
       "Tarjan SCCs; fills perm (new -> old) in topological order and returns scc_ptr as a list.");
+
+  m.def("ffi_targets", []() {
+    std::map<std::string, nb::capsule> t;
+    t.emplace("phasic_solve", encapsulate(phasic::PhasicSolve));
+    t.emplace("phasic_matvec", encapsulate(phasic::PhasicMatvec));
+    t.emplace("phasic_edge_grad", encapsulate(phasic::PhasicEdgeGrad));
+    t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
+    t.emplace("phasic_series_vjp", encapsulate(phasic::PhasicSeriesVjp));
+    return t;
+  }, "XLA FFI handler capsules (CPU), by target name.");
+
+  m.def(
+      "series",
+      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
+         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
+         const In<double>& alpha, const In<double>& times, Out<double> out, bool discrete,
+         bool density, double tol) {
+        auto g = make_view(indptr, indices, base, coef, scc_ptr);
+        int64_t B;
+        check_batch(g, theta, B);
+        check_alpha(g, B, alpha);
+        auto spec = make_spec(times, discrete, density, tol);
+        if (out.ndim() != 2 || static_cast<int64_t>(out.shape(0)) != B ||
+            static_cast<int64_t>(out.shape(1)) != spec.T)
+          throw std::invalid_argument("out must have shape (B, T)");
+        phasic::Status st;
+        {
+          nb::gil_scoped_release release;
+          st = phasic::series(g, theta.data(), B, alpha.data(), spec, out.data());
+        }
+        return status_tuple(st);
+      },
+      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
+      "out"_a, "discrete"_a, "density"_a, "tol"_a,
+      "Density or survival at all time points in one sweep (uniformization / matrix powers).");
+
+  m.def(
+      "series_vjp",
+      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
+         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
+         const In<double>& alpha, const In<double>& times, const In<double>& gout,
+         Out<double> dtheta, Out<double> dalpha, Out<double> dtimes, bool discrete, bool density,
+         double tol) {
+        auto g = make_view(indptr, indices, base, coef, scc_ptr);
+        int64_t B;
+        check_batch(g, theta, B);
+        check_alpha(g, B, alpha);
+        auto spec = make_spec(times, discrete, density, tol);
+        phasic::Status st;
+        {
+          nb::gil_scoped_release release;
+          st = phasic::series_vjp(g, theta.data(), B, alpha.data(), spec, gout.data(),
+                                  dtheta.data(), dalpha.data(), dtimes.data());
+        }
+        return status_tuple(st);
+      },
+      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
+      "gout"_a, "dtheta"_a, "dalpha"_a, "dtimes"_a, "discrete"_a, "density"_a, "tol"_a,
+      "Vector-Jacobian product of series: (dtheta (B,p), dalpha (B,n), dtimes (B,T)).");
+
+  m.def(
+      "series_state",
+      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
+         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
+         const In<double>& alpha, const In<double>& times, Out<double> out, bool discrete,
+         double tol) {
+        auto g = make_view(indptr, indices, base, coef, scc_ptr);
+        int64_t B;
+        check_batch(g, theta, B);
+        check_alpha(g, B, alpha);
+        auto spec = make_spec(times, discrete, false, tol);
+        phasic::Status st;
+        {
+          nb::gil_scoped_release release;
+          st = phasic::series_state(g, theta.data(), B, alpha.data(), spec, out.data());
+        }
+        return status_tuple(st);
+      },
+      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
+      "out"_a, "discrete"_a, "tol"_a, "State distribution at each time point: out (B, T, n).");
 
   m.def(
       "solve",

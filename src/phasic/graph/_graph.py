@@ -17,6 +17,7 @@ import numpy as np
 
 from .._errors import GraphError, ParameterError, VertexNotFoundError
 from .._typing import FloatArray, IntArray, State, Theta
+from ._distributions import GraphDistributions
 from ._numerics import GraphNumerics
 
 __all__ = ["Edge", "Graph", "Vertex"]
@@ -156,7 +157,7 @@ def _as_weight(w: Any, where: str) -> float:
     return wf
 
 
-class Graph(GraphNumerics):
+class Graph(GraphNumerics, GraphDistributions):
     """A phase-type distribution as a state-space graph.
 
     Parameters

@@ -1,0 +1,303 @@
+// XLA FFI handlers (CPU) over the kernels.  Graph arrays are operands (never re-serialized).
+//
+// Batching: every per-row operand (theta, alpha, times, right-hand sides, cotangents) may carry
+// leading batch dimensions, as `jax.ffi.ffi_call(..., vmap_method="expand_dims")` produces under
+// vmap; an operand's row count is the product of its leading dimensions and must be 1 (shared)
+// or B (one per row).  Graph operands keep size-1 leading dimensions and are read as flat arrays.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ffi.hpp"
+#include "kernels.hpp"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace phasic {
+namespace {
+
+using I64 = ffi::Buffer<ffi::S64>;
+using I32 = ffi::Buffer<ffi::S32>;
+using F64 = ffi::Buffer<ffi::F64>;
+using F64Out = ffi::ResultBuffer<ffi::F64>;
+
+template <typename Buf>
+int64_t last_dim(const Buf& b, size_t from_end = 0) {
+  auto d = b.dimensions();
+  return d.size() > from_end ? d[d.size() - 1 - from_end] : 1;
+}
+
+template <typename Buf>
+int64_t rows(const Buf& b, size_t core) {
+  auto d = b.dimensions();
+  int64_t r = 1;
+  for (size_t k = 0; k + core < d.size(); ++k) r *= d[k];
+  return r;
+}
+
+struct Graph {
+  GraphView g;
+  ffi::Error error = ffi::Error::Success();
+};
+
+Graph view(const I64& indptr, const I32& indices, const F64& base, const F64& coef,
+           const I64& scc_ptr) {
+  Graph out;
+  GraphView& g = out.g;
+  g.n = static_cast<int64_t>(indptr.element_count()) - 1;
+  g.indptr = indptr.typed_data();
+  g.indices = indices.typed_data();
+  g.base = base.typed_data();
+  g.p = last_dim(coef);
+  g.coef = coef.typed_data();
+  g.n_scc = static_cast<int64_t>(scc_ptr.element_count()) - 1;
+  g.scc_ptr = scc_ptr.typed_data();
+  const int64_t E = static_cast<int64_t>(indices.element_count());
+  if (g.n < 0 || static_cast<int64_t>(base.element_count()) != E ||
+      (g.p > 0 && static_cast<int64_t>(coef.element_count()) != E * g.p))
+    out.error = ffi::Error::InvalidArgument("phasic: inconsistent graph operands");
+  return out;
+}
+
+ffi::Error status_error(const Status& s) {
+  switch (s.code) {
+    case kOk:
+      return ffi::Error::Success();
+    case kBadWeight:
+      return ffi::Error::InvalidArgument(
+          "phasic: edge " + std::to_string(s.where) + " has a negative or NaN weight for theta row " +
+          std::to_string(s.batch) + "; rates must be >= 0 (use a positive parameter transform)");
+    case kSingular:
+      return ffi::Error::InvalidArgument(
+          "phasic: absorption is unreachable from transient vertex " + std::to_string(s.where) +
+          " for theta row " + std::to_string(s.batch) + " (its exit rates vanish)");
+    case kBadProbability:
+      return ffi::Error::InvalidArgument(
+          "phasic: discrete model: out-probabilities of transient vertex " +
+          std::to_string(s.where) + " sum to > 1 for theta row " + std::to_string(s.batch));
+    case kTooManySteps:
+      return ffi::Error::InvalidArgument(
+          "phasic: the uniformization series needs more than 2e7 steps (rate x time too large)");
+    default:
+      return ffi::Error::Internal("phasic: kernel failed");
+  }
+}
+
+// Resolve the batch size from per-row operand row counts (each 1 or B).
+bool batch_of(std::initializer_list<int64_t> rs, int64_t& B) {
+  B = 1;
+  for (int64_t r : rs) B = std::max(B, r);
+  for (int64_t r : rs)
+    if (r != 1 && r != B) return false;
+  return true;
+}
+
+// theta rows broadcast to (B, p).
+const double* theta_rows(const F64& theta, int64_t B, int64_t p, std::vector<double>& store) {
+  if (rows(theta, 1) == B || p == 0) return theta.typed_data();
+  store.resize(static_cast<size_t>(B * p));
+  for (int64_t b = 0; b < B; ++b) std::memcpy(&store[b * p], theta.typed_data(), sizeof(double) * p);
+  return store.data();
+}
+
+// (R, n, K) with R in {1, B}  ->  (n, B, K)
+void to_nbk(const double* src, int64_t R, int64_t B, int64_t n, int64_t K, double* dst) {
+  for (int64_t b = 0; b < B; ++b) {
+    const double* s = src + (R == 1 ? 0 : b) * n * K;
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(dst + (i * B + b) * K, s + i * K, sizeof(double) * K);
+  }
+}
+
+// (n, B, K) -> (B, n, K)
+void from_nbk(const double* src, int64_t B, int64_t n, int64_t K, double* dst) {
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(dst + (b * n + i) * K, src + (i * B + b) * K, sizeof(double) * K);
+}
+
+ffi::Error SolveImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 rhs,
+                     F64Out out, bool transpose) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t K = last_dim(rhs), n = g.n;
+  if (last_dim(rhs, 1) != n || last_dim(theta) != g.p)
+    return ffi::Error::InvalidArgument("phasic solve: operand shapes do not match the graph");
+  int64_t B;
+  if (!batch_of({rows(theta, 1), rows(rhs, 2)}, B) || rows(*out, 2) != B)
+    return ffi::Error::InvalidArgument("phasic solve: inconsistent batch dimensions");
+  std::vector<double> th_store;
+  const double* th = theta_rows(theta, B, g.p, th_store);
+  if (B == 1) return status_error(solve(g, th, 1, rhs.typed_data(), K, out->typed_data(), transpose));
+  std::vector<double> work(static_cast<size_t>(n * B * K));
+  to_nbk(rhs.typed_data(), rows(rhs, 2), B, n, K, work.data());
+  Status st = solve(g, th, B, work.data(), K, work.data(), transpose);
+  if (st.code != kOk) return status_error(st);
+  from_nbk(work.data(), B, n, K, out->typed_data());
+  return ffi::Error::Success();
+}
+
+ffi::Error MatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 x,
+                      F64Out out, bool transpose) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t K = last_dim(x), n = g.n;
+  int64_t B;
+  if (!batch_of({rows(theta, 1), rows(x, 2)}, B) || rows(*out, 2) != B)
+    return ffi::Error::InvalidArgument("phasic matvec: inconsistent batch dimensions");
+  std::vector<double> th_store;
+  const double* th = theta_rows(theta, B, g.p, th_store);
+  if (B == 1) return status_error(matvec(g, th, 1, x.typed_data(), K, out->typed_data(), transpose));
+  std::vector<double> xin(static_cast<size_t>(n * B * K)), y(xin.size());
+  to_nbk(x.typed_data(), rows(x, 2), B, n, K, xin.data());
+  Status st = matvec(g, th, B, xin.data(), K, y.data(), transpose);
+  if (st.code != kOk) return status_error(st);
+  from_nbk(y.data(), B, n, K, out->typed_data());
+  return ffi::Error::Success();
+}
+
+ffi::Error EdgeGradImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
+                        F64 lam, F64 x, F64Out grad) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t K = last_dim(x), n = g.n;
+  int64_t B;
+  if (!batch_of({rows(theta, 1), rows(lam, 2), rows(x, 2)}, B) || rows(*grad, 2) != B)
+    return ffi::Error::InvalidArgument("phasic edge_grad: inconsistent batch dimensions");
+  std::vector<double> th_store;
+  const double* th = theta_rows(theta, B, g.p, th_store);
+  if (B == 1)
+    return status_error(edge_grad(g, th, 1, lam.typed_data(), x.typed_data(), K, grad->typed_data()));
+  std::vector<double> l(static_cast<size_t>(n * B * K)), xx(l.size());
+  to_nbk(lam.typed_data(), rows(lam, 2), B, n, K, l.data());
+  to_nbk(x.typed_data(), rows(x, 2), B, n, K, xx.data());
+  return status_error(edge_grad(g, th, B, l.data(), xx.data(), K, grad->typed_data()));
+}
+
+// alpha rows broadcast to (B, n).
+const double* alpha_rows(const F64& alpha, int64_t B, int64_t n, std::vector<double>& store) {
+  if (rows(alpha, 1) == B) return alpha.typed_data();
+  store.resize(static_cast<size_t>(B * n));
+  for (int64_t b = 0; b < B; ++b) std::memcpy(&store[b * n], alpha.typed_data(), sizeof(double) * n);
+  return store.data();
+}
+
+ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
+                      F64 alpha, F64 times, F64Out out, bool discrete, bool density, double tol) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t T = last_dim(times), n = g.n;
+  int64_t B;
+  if (!batch_of({rows(theta, 1), rows(alpha, 1), rows(times, 1)}, B) || rows(*out, 1) != B ||
+      last_dim(alpha) != n)
+    return ffi::Error::InvalidArgument("phasic series: inconsistent operand shapes");
+  std::vector<double> ts, as;
+  const double* th = theta_rows(theta, B, g.p, ts);
+  const double* al = alpha_rows(alpha, B, n, as);
+  SeriesSpec spec;
+  spec.discrete = discrete;
+  spec.density = density;
+  spec.tol = tol;
+  spec.T = T;
+  if (rows(times, 1) == 1 || B == 1) {
+    spec.times = times.typed_data();
+    return status_error(series(g, th, B, al, spec, out->typed_data()));
+  }
+  for (int64_t b = 0; b < B; ++b) {  // per-row time points: one sweep per row
+    spec.times = times.typed_data() + b * T;
+    Status st = series(g, th + b * g.p, 1, al + b * n, spec, out->typed_data() + b * T);
+    if (st.code != kOk) return status_error(st);
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error SeriesVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
+                         F64 alpha, F64 times, F64 gout, F64Out dtheta, F64Out dalpha,
+                         F64Out dtimes, bool discrete, bool density, double tol) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t T = last_dim(times), n = g.n, p = g.p;
+  int64_t B;
+  if (!batch_of({rows(theta, 1), rows(alpha, 1), rows(times, 1), rows(gout, 1)}, B) ||
+      rows(*dtheta, 1) != B || rows(*dalpha, 1) != B || rows(*dtimes, 1) != B)
+    return ffi::Error::InvalidArgument("phasic series_vjp: inconsistent operand shapes");
+  std::vector<double> ts, as, gs;
+  const double* th = theta_rows(theta, B, p, ts);
+  const double* al = alpha_rows(alpha, B, n, as);
+  const double* go = gout.typed_data();
+  if (rows(gout, 1) != B) {
+    gs.resize(static_cast<size_t>(B * T));
+    for (int64_t b = 0; b < B; ++b) std::memcpy(&gs[b * T], go, sizeof(double) * T);
+    go = gs.data();
+  }
+  SeriesSpec spec;
+  spec.discrete = discrete;
+  spec.density = density;
+  spec.tol = tol;
+  spec.T = T;
+  if (rows(times, 1) == 1 || B == 1) {
+    spec.times = times.typed_data();
+    return status_error(series_vjp(g, th, B, al, spec, go, dtheta->typed_data(),
+                                   dalpha->typed_data(), dtimes->typed_data()));
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    spec.times = times.typed_data() + b * T;
+    Status st = series_vjp(g, th + b * p, 1, al + b * n, spec, go + b * T,
+                           dtheta->typed_data() + b * p, dalpha->typed_data() + b * n,
+                           dtimes->typed_data() + b * T);
+    if (st.code != kOk) return status_error(st);
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+#define PHASIC_GRAPH_ARGS                                                                   \
+  .Arg<I64>()      /* indptr */                                                             \
+      .Arg<I32>()  /* indices */                                                            \
+      .Arg<F64>()  /* base */                                                               \
+      .Arg<F64>()  /* coef */                                                               \
+      .Arg<I64>()  /* scc_ptr */
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSolve, SolveImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("transpose"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicMatvec, MatvecImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("transpose"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicEdgeGrad, EdgeGradImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("discrete")
+                                  .Attr<bool>("density")
+                                  .Attr<double>("tol"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesVjp, SeriesVjpImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("discrete")
+                                  .Attr<bool>("density")
+                                  .Attr<double>("tol"));
+
+}  // namespace phasic

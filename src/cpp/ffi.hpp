@@ -1,0 +1,12 @@
+// XLA FFI handler symbols of phasic (CPU); registered from Python with jax.ffi.register_ffi_target.
+#pragma once
+
+#include "xla/ffi/api/api.h"
+
+namespace phasic {
+XLA_FFI_DECLARE_HANDLER_SYMBOL(PhasicSolve);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(PhasicMatvec);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(PhasicEdgeGrad);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(PhasicSeries);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(PhasicSeriesVjp);
+}  // namespace phasic

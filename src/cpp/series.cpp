@@ -1,0 +1,377 @@
+// Distribution functions by power series of the (uniformized) transition matrix.
+//
+// Continuous: P = I - A / lambda with lambda >= max_i d_i (uniformization), and
+//   pi(t) = sum_k Pois(k; lambda t) alpha P^k,  f(t) = pi(t) . e,  S(t) = pi(t) . 1,
+// with e the exit rates.  Discrete: P = I - A, lambda = 1, P(tau = k) = alpha P^(k-1) . e and
+// P(tau > k) = alpha P^k . 1.  All time points share one sweep: the sweep produces the scalars
+// c_k = u_k . r (u_k = alpha P^k, r = e or 1) and every time point combines them with its weights.
+//
+// Truncation (continuous): terms are non-negative, so a partial sum is a lower bound.  The
+// remainder after step K is at most r_max * (u_K . 1) * P(Pois > K), and P(Pois > K) is bounded by a
+// geometric series once K + 2 > lambda t.  The sweep stops when, for every time point, that bound is
+// <= tol * min(1, partial sum): an absolute and a relative error bound at once (relative accuracy
+// in the far tails).  No left truncation: Poisson weights come from logs, so no underflow trouble.
+//
+// Gradients (vjp): with y_j = sum_m q_(j+1+m) P^m r (q_k = sum_t g_t w_k(t)), computed backwards
+// as y_j = q_(j+1) r + P y_(j+1), the theta-gradient is sum_j u_j (dP) y_j, where
+// dP = dS / lambda per edge i -> j: c * u_i (y_j - y_i) / lambda (lambda held fixed: the series is
+// exact for any lambda >= max d, so its derivative is too).  d/d alpha = y_(-1).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels.hpp"
+
+namespace phasic {
+namespace {
+
+constexpr int64_t kMaxSteps = 20'000'000;
+
+struct Chunk {
+  int64_t b0 = 0, Bc = 0;
+  double lambda = 1.0;
+  std::vector<double> w;     // (E, Bc) edge weights
+  std::vector<double> d;     // (n, Bc) total out-weight without self-loops
+  std::vector<double> r;     // (n, Bc) reward of the series: exit rates or ones
+  std::vector<double> rmax;  // (Bc)
+};
+
+Status prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& spec, Chunk& c) {
+  const int64_t n = g.n, Bc = c.Bc, p = g.p;
+  const int64_t E = g.indptr[n];
+  c.w.assign(static_cast<size_t>(E * Bc), 0.0);
+  c.d.assign(static_cast<size_t>(n * Bc), 0.0);
+  c.r.assign(static_cast<size_t>(n * Bc), spec.density ? 0.0 : 1.0);
+  c.rmax.assign(static_cast<size_t>(Bc), spec.density ? 0.0 : 1.0);
+  double dmax = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t j = g.indices[e];
+      double* we = c.w.data() + e * Bc;
+      for (int64_t b = 0; b < Bc; ++b) {
+        double v = g.base[e];
+        const double* th = theta + (c.b0 + b) * p;
+        for (int64_t q = 0; q < p; ++q) v += g.coef[e * p + q] * th[q];
+        if (!(v >= 0.0)) return Status{kBadWeight, e, c.b0 + b};
+        we[b] = v;
+        if (j != i) c.d[i * Bc + b] += v;
+        if (spec.density && j >= n) c.r[i * Bc + b] += v;
+      }
+    }
+    for (int64_t b = 0; b < Bc; ++b) {
+      dmax = std::max(dmax, c.d[i * Bc + b]);
+      if (spec.density) c.rmax[b] = std::max(c.rmax[b], c.r[i * Bc + b]);
+      if (spec.discrete && c.d[i * Bc + b] > 1.0 + 1e-12)
+        return Status{kBadProbability, i, c.b0 + b};
+    }
+  }
+  c.lambda = spec.discrete ? 1.0 : (dmax > 0.0 ? dmax : 1.0);
+  return Status{};
+}
+
+// next = u P (row vector), u and next (n, Bc).
+void step_forward(const GraphView& g, const Chunk& c, const double* u, double* next) {
+  const int64_t n = g.n, Bc = c.Bc;
+  const double inv = 1.0 / c.lambda;
+  for (int64_t t = 0; t < n * Bc; ++t) next[t] = u[t] * (1.0 - c.d[t] * inv);
+  for (int64_t i = 0; i < n; ++i) {
+    const double* ui = u + i * Bc;
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t j = g.indices[e];
+      if (j == i || j >= n) continue;
+      const double* we = c.w.data() + e * Bc;
+      double* nj = next + j * Bc;
+      for (int64_t b = 0; b < Bc; ++b) nj[b] += we[b] * inv * ui[b];
+    }
+  }
+}
+
+// out = P y (column vector), y and out (n, Bc).
+void step_backward(const GraphView& g, const Chunk& c, const double* y, double* out) {
+  const int64_t n = g.n, Bc = c.Bc;
+  const double inv = 1.0 / c.lambda;
+  for (int64_t i = 0; i < n; ++i) {
+    double* oi = out + i * Bc;
+    const double* yi = y + i * Bc;
+    const double* di = c.d.data() + i * Bc;
+    for (int64_t b = 0; b < Bc; ++b) oi[b] = yi[b] * (1.0 - di[b] * inv);
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t j = g.indices[e];
+      if (j == i || j >= n) continue;
+      const double* we = c.w.data() + e * Bc;
+      const double* yj = y + j * Bc;
+      for (int64_t b = 0; b < Bc; ++b) oi[b] += we[b] * inv * yj[b];
+    }
+  }
+}
+
+// Weights of term k for every time point (continuous: Poisson(lambda t); discrete: indicator).
+struct Weights {
+  const SeriesSpec* spec;
+  std::vector<double> mu, logmu, logp;
+  void init(const SeriesSpec& s, double lambda) {
+    spec = &s;
+    if (s.discrete) return;
+    mu.resize(static_cast<size_t>(s.T));
+    logmu.resize(static_cast<size_t>(s.T));
+    logp.resize(static_cast<size_t>(s.T));
+    for (int64_t t = 0; t < s.T; ++t) {
+      mu[t] = lambda * s.times[t];
+      logmu[t] = mu[t] > 0 ? std::log(mu[t]) : -INFINITY;
+      logp[t] = -mu[t];  // k = 0
+    }
+  }
+  // Advance from k - 1 to k (k >= 1).
+  void advance(int64_t k) {
+    if (spec->discrete) return;
+    const double lk = std::log(static_cast<double>(k));
+    for (int64_t t = 0; t < spec->T; ++t) logp[t] += logmu[t] - lk;
+  }
+  double at(int64_t t, int64_t k) const {
+    if (spec->discrete) {
+      // density: P(tau = jumps) uses u_(jumps - 1); survival: P(tau > jumps) uses u_jumps
+      const int64_t target = static_cast<int64_t>(spec->times[t]) - (spec->density ? 1 : 0);
+      return k == target ? 1.0 : 0.0;
+    }
+    return std::exp(logp[t]);
+  }
+  // Upper bound of sum_{k' > k} w_k'(t).
+  double tail(int64_t t, int64_t k) const {
+    if (spec->discrete) {
+      const int64_t target = static_cast<int64_t>(spec->times[t]) - (spec->density ? 1 : 0);
+      return target > k ? 1.0 : 0.0;
+    }
+    const double m = mu[t];
+    const double kk = static_cast<double>(k);
+    if (kk + 2.0 <= m) return 1.0;
+    const double pnext = std::exp(logp[t] + logmu[t] - std::log(kk + 1.0));
+    return pnext * (kk + 2.0) / (kk + 2.0 - m);
+  }
+};
+
+inline double dot_col(const double* u, const double* r, int64_t n, int64_t Bc, int64_t b) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) s += u[i * Bc + b] * r[i * Bc + b];
+  return s;
+}
+
+// Forward sweep of one chunk.  Calls visit(k, u_k) for every term used; returns the last index K.
+template <typename Visit>
+Status sweep(const GraphView& g, const Chunk& c, const SeriesSpec& spec, const double* alpha,
+             std::vector<double>& acc, Weights& W, int64_t& K, Visit&& visit) {
+  const int64_t n = g.n, Bc = c.Bc, T = spec.T;
+  std::vector<double> u(static_cast<size_t>(n * Bc)), next(u.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
+  W.init(spec, c.lambda);
+  int64_t kmax_discrete = -1;
+  if (spec.discrete)
+    for (int64_t t = 0; t < T; ++t)
+      kmax_discrete = std::max<int64_t>(kmax_discrete, static_cast<int64_t>(spec.times[t]));
+  std::vector<double> cval(static_cast<size_t>(Bc)), mass(static_cast<size_t>(Bc));
+  for (int64_t k = 0;; ++k) {
+    if (k > kMaxSteps) return Status{kTooManySteps, k, c.b0};
+    if (k > 0) W.advance(k);
+    for (int64_t b = 0; b < Bc; ++b) {
+      cval[b] = dot_col(u.data(), c.r.data(), n, Bc, b);
+      double m = 0.0;
+      for (int64_t i = 0; i < n; ++i) m += u[i * Bc + b];
+      mass[b] = m;
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const double wk = W.at(t, k);
+      if (wk != 0.0)
+        for (int64_t b = 0; b < Bc; ++b) acc[b * T + t] += wk * cval[b];
+    }
+    visit(k, u.data(), cval.data());
+    bool done = true;
+    if (spec.discrete) {
+      done = k >= kmax_discrete;
+    } else {
+      for (int64_t t = 0; t < T && done; ++t) {
+        const double tail = W.tail(t, k);
+        if (tail == 0.0) continue;
+        for (int64_t b = 0; b < Bc; ++b) {
+          const double bound = c.rmax[b] * mass[b] * tail;
+          const double s = acc[b * T + t];
+          if (bound > spec.tol * std::min(1.0, s) && bound > 1e-300) {
+            done = false;
+            break;
+          }
+        }
+      }
+    }
+    if (done) {
+      K = k;
+      return Status{};
+    }
+    step_forward(g, c, u.data(), next.data());
+    u.swap(next);
+  }
+}
+
+int64_t chunk_size(const GraphView& g, int64_t B) {
+  const int64_t E = std::max<int64_t>(g.indptr[g.n], 1);
+  const int64_t cap = std::max<int64_t>(1, (int64_t{1} << 24) / E);  // <= 128 MiB of weights
+  return std::max<int64_t>(1, std::min<int64_t>({B, 64, cap}));
+}
+
+}  // namespace
+
+Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+              const SeriesSpec& spec, double* out) {
+  const int64_t T = spec.T;
+  std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
+  const int64_t step = chunk_size(g, B);
+  for (int64_t b0 = 0; b0 < B; b0 += step) {
+    Chunk c;
+    c.b0 = b0;
+    c.Bc = std::min(step, B - b0);
+    Status st = prepare_chunk(g, theta, spec, c);
+    if (st.code != kOk) return st;
+    std::vector<double> acc(static_cast<size_t>(c.Bc * T), 0.0);
+    Weights W;
+    int64_t K = 0;
+    st = sweep(g, c, spec, alpha, acc, W, K, [](int64_t, const double*, const double*) {});
+    if (st.code != kOk) return st;
+    std::memcpy(out + b0 * T, acc.data(), sizeof(double) * acc.size());
+  }
+  return Status{};
+}
+
+Status series_vjp(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                  const SeriesSpec& spec, const double* gout, double* dtheta, double* dalpha,
+                  double* dtimes) {
+  const int64_t n = g.n, T = spec.T, p = g.p;
+  std::memset(dtheta, 0, sizeof(double) * static_cast<size_t>(B * p));
+  std::memset(dalpha, 0, sizeof(double) * static_cast<size_t>(B * n));
+  std::memset(dtimes, 0, sizeof(double) * static_cast<size_t>(B * T));
+  const int64_t step = chunk_size(g, B);
+  for (int64_t b0 = 0; b0 < B; b0 += step) {
+    Chunk c;
+    c.b0 = b0;
+    c.Bc = std::min(step, B - b0);
+    const int64_t Bc = c.Bc;
+    Status st = prepare_chunk(g, theta, spec, c);
+    if (st.code != kOk) return st;
+    std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
+    Weights W;
+    int64_t K = 0;
+    // Forward, keeping every u_k and c_k, and q_k = sum_t g_t w_k(t).
+    std::vector<double> us, cs, qs;
+    const int64_t nb = n * Bc;
+    st = sweep(g, c, spec, alpha, acc, W, K, [&](int64_t k, const double* u, const double* cv) {
+      us.insert(us.end(), u, u + nb);
+      cs.insert(cs.end(), cv, cv + Bc);
+      for (int64_t b = 0; b < Bc; ++b) {
+        double q = 0.0;
+        for (int64_t t = 0; t < T; ++t) q += gout[(b0 + b) * T + t] * W.at(t, k);
+        qs.push_back(q);
+      }
+      (void)k;
+    });
+    if (st.code != kOk) return st;
+    // One more term c_(K+1) for the time derivative of the continuous series.
+    std::vector<double> unext(static_cast<size_t>(nb));
+    step_forward(g, c, us.data() + K * nb, unext.data());
+    std::vector<double> cnext(static_cast<size_t>(Bc));
+    for (int64_t b = 0; b < Bc; ++b) cnext[b] = dot_col(unext.data(), c.r.data(), n, Bc, b);
+
+    // Backward: y_K = 0 beyond truncation ... y_j = q_(j+1) r + P y_(j+1); grad += u_j dP y_j.
+    std::vector<double> y(static_cast<size_t>(nb), 0.0), tmp(static_cast<size_t>(nb));
+    std::vector<double> gth(static_cast<size_t>(Bc * p), 0.0);
+    std::vector<double> ubar(static_cast<size_t>(nb), 0.0);  // sum_k q_k u_k (exit-edge term)
+    const double inv = 1.0 / c.lambda;
+    for (int64_t k = 0; k <= K; ++k) {
+      const double* u = us.data() + k * nb;
+      for (int64_t t = 0; t < nb; ++t) ubar[t] += qs[k * Bc + t % Bc] * u[t];
+    }
+    for (int64_t j = K; j >= -1; --j) {
+      // y currently holds y_(j+1) (zero for j = K, since q_(K+1) is truncated); form y_j.
+      step_backward(g, c, y.data(), tmp.data());
+      if (j + 1 <= K)
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t b = 0; b < Bc; ++b)
+            tmp[i * Bc + b] += qs[(j + 1) * Bc + b] * c.r[i * Bc + b];
+      y.swap(tmp);
+      if (j < 0) break;
+      const double* u = us.data() + j * nb;
+      for (int64_t i = 0; i < n; ++i) {
+        const double* ui = u + i * Bc;
+        const double* yi = y.data() + i * Bc;
+        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+          const int64_t jj = g.indices[e];
+          if (jj == i) continue;
+          const double* ce = g.coef + e * p;
+          const double* yj = jj < n ? y.data() + jj * Bc : nullptr;
+          for (int64_t b = 0; b < Bc; ++b) {
+            const double v = ui[b] * ((yj ? yj[b] : 0.0) - yi[b]) * inv;
+            for (int64_t q = 0; q < p; ++q) gth[b * p + q] += ce[q] * v;
+          }
+        }
+      }
+    }
+    // y now holds y_(-1) = d/d alpha.
+    for (int64_t b = 0; b < Bc; ++b)
+      for (int64_t i = 0; i < n; ++i) dalpha[(b0 + b) * n + i] = y[i * Bc + b];
+    if (spec.density) {  // the exit rates r = e depend on theta through the edges to absorption
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+          if (g.indices[e] < n) continue;
+          const double* ce = g.coef + e * p;
+          for (int64_t b = 0; b < Bc; ++b)
+            for (int64_t q = 0; q < p; ++q) gth[b * p + q] += ce[q] * ubar[i * Bc + b];
+        }
+    }
+    for (int64_t b = 0; b < Bc; ++b)
+      for (int64_t q = 0; q < p; ++q) dtheta[(b0 + b) * p + q] = gth[b * p + q];
+    // d/dt sum_k Pois(k; lambda t) c_k = lambda sum_k Pois(k; lambda t) (c_(k+1) - c_k).
+    if (!spec.discrete) {
+      Weights W2;
+      W2.init(spec, c.lambda);
+      for (int64_t k = 0; k <= K; ++k) {
+        if (k > 0) W2.advance(k);
+        for (int64_t b = 0; b < Bc; ++b) {
+          const double ck1 = k < K ? cs[(k + 1) * Bc + b] : cnext[b];
+          const double diff = c.lambda * (ck1 - cs[k * Bc + b]);
+          for (int64_t t = 0; t < T; ++t)
+            dtimes[(b0 + b) * T + t] += gout[(b0 + b) * T + t] * W2.at(t, k) * diff;
+        }
+      }
+    }
+  }
+  return Status{};
+}
+
+Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                    const SeriesSpec& spec, double* out) {
+  const int64_t n = g.n, T = spec.T;
+  std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T * n));
+  const int64_t step = chunk_size(g, B);
+  for (int64_t b0 = 0; b0 < B; b0 += step) {
+    Chunk c;
+    c.b0 = b0;
+    c.Bc = std::min(step, B - b0);
+    const int64_t Bc = c.Bc;
+    Status st = prepare_chunk(g, theta, spec, c);
+    if (st.code != kOk) return st;
+    std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
+    Weights W;
+    int64_t K = 0;
+    st = sweep(g, c, spec, alpha, acc, W, K, [&](int64_t k, const double* u, const double*) {
+      for (int64_t t = 0; t < T; ++t) {
+        const double wk = W.at(t, k);
+        if (wk == 0.0) continue;
+        for (int64_t b = 0; b < Bc; ++b) {
+          double* o = out + ((b0 + b) * T + t) * n;
+          for (int64_t i = 0; i < n; ++i) o[i] += wk * u[i * Bc + b];
+        }
+      }
+    });
+    if (st.code != kOk) return st;
+  }
+  return Status{};
+}
+
+}  // namespace phasic
