@@ -424,26 +424,7 @@ class Graph(GraphNumerics, GraphDistributions):
 
     def _resolve_theta(self, theta: Theta | None) -> FloatArray:
         """θ as a (B, p) batch; (1, 0) for a graph that is not parameterized."""
-        if not self._parameterized:
-            if theta is not None and np.size(theta):
-                raise ParameterError(
-                    "θ given, but this graph is not parameterized; drop theta= or build the "
-                    "graph with parameterized=True"
-                )
-            return np.zeros((1, 0))
-        if theta is None:
-            if self._theta is None:
-                raise ParameterError(
-                    "this graph is parameterized but no θ is set: pass theta=... or call "
-                    "update_weights(theta) first"
-                )
-            return self._theta[None, :]
-        th = np.asarray(theta, dtype=np.float64)
-        if th.ndim == 1:
-            th = th[None, :]
-        if th.ndim != 2:
-            raise ParameterError(f"θ must have shape (p,) or (B, p), got {th.shape}")
-        return _check_theta(th, self.param_length())
+        return resolve_theta(theta, self._parameterized, self.param_length(), self._theta)
 
     # ---------------------------------------------------------------- compile / persist
     def compile(self) -> Any:
@@ -453,6 +434,38 @@ class Graph(GraphNumerics, GraphDistributions):
         if self._compiled is None or self._compiled[0] != self._version:
             self._compiled = (self._version, compile_graph(self))
         return self._compiled[1]
+
+    # ---------------------------------------------------------------- JAX bridges
+    @staticmethod
+    def pmf_from_graph(graph: Graph, discrete: bool = False, **kwargs: Any) -> Callable[..., Any]:
+        """``model(theta, times)``: JAX density / pmf of ``graph``; see `phasic.jax.pmf_from_graph`."""
+        from ..jax import pmf_from_graph
+
+        return pmf_from_graph(graph, discrete, **kwargs)
+
+    @staticmethod
+    def moments_from_graph(
+        graph: Graph, nr_moments: int = 2, rewards: Any = None, **kwargs: Any
+    ) -> Callable[..., Any]:
+        """``fn(theta)``: JAX raw moments of ``graph``; see `phasic.jax.moments_from_graph`."""
+        from ..jax import moments_from_graph
+
+        return moments_from_graph(graph, nr_moments, rewards, **kwargs)
+
+    @staticmethod
+    def pmf_and_moments_from_graph(
+        graph: Graph, nr_moments: int = 2, discrete: bool = False, **kwargs: Any
+    ) -> Callable[..., Any]:
+        """``model(theta, times) -> (pmf, moments)``; see `phasic.jax.pmf_and_moments_from_graph`."""
+        from ..jax import pmf_and_moments_from_graph
+
+        return pmf_and_moments_from_graph(graph, nr_moments, discrete, **kwargs)
+
+    def symbolic_elimination(self) -> Any:
+        """Compile the structure once for fast parameter sweeps; returns a `CompiledGraph`."""
+        from ._compiled import CompiledGraph
+
+        return CompiledGraph(self)
 
     def plot(self, filename: str | None = None, max_vertices: int = 200) -> Any:
         """Draw a small graph with graphviz; returns a ``graphviz.Digraph``.
@@ -469,6 +482,32 @@ class Graph(GraphNumerics, GraphDistributions):
     def __repr__(self) -> str:
         kind = f"parameterized, p={self.param_length()}" if self._parameterized else "constant"
         return f"Graph({self.vertices_length()} vertices, {self.edges_length()} edges, {kind})"
+
+
+def resolve_theta(
+    theta: Theta | None, parameterized: bool, p: int, current: FloatArray | None
+) -> FloatArray:
+    """θ as a validated (B, p) batch (``current`` when None); (1, 0) when not parameterized."""
+    if not parameterized:
+        if theta is not None and np.size(theta):
+            raise ParameterError(
+                "θ given, but this graph is not parameterized; drop theta= or build the "
+                "graph with parameterized=True"
+            )
+        return np.zeros((1, 0))
+    if theta is None:
+        if current is None:
+            raise ParameterError(
+                "this graph is parameterized but no θ is set: pass theta=... or call "
+                "update_weights(theta) first"
+            )
+        return current[None, :]
+    th = np.asarray(theta, dtype=np.float64)
+    if th.ndim == 1:
+        th = th[None, :]
+    if th.ndim != 2:
+        raise ParameterError(f"θ must have shape (p,) or (B, p), got {th.shape}")
+    return _check_theta(th, p)
 
 
 def _check_theta(th: FloatArray, p: int) -> FloatArray:

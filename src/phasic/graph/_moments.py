@@ -23,25 +23,39 @@ from ._kernels import edge_grad, initial_distribution, matvec, solve
 __all__ = ["covariance_matrix", "moments_gradient", "raw_moments"]
 
 
+def moment_chain(solve, matvec, r, ones, k: int, discrete: bool) -> list:
+    """The vectors y_0..y_k of the moment recursions (module docstring), for numpy or jax arrays.
+
+    ``solve(b)`` returns U b, ``matvec(x)`` returns A x; ``r`` broadcasts against ``ones``.
+    """
+    ys = [ones]
+    Pm = []
+    for j in range(1, k + 1):
+        if not discrete:
+            ys.append(j * solve(r * ys[-1]))
+            continue
+        b = ones * r**j
+        for l in range(1, j):
+            b = b + comb(j, l) * r ** (j - l) * Pm[l - 1]
+        m = solve(b)
+        ys.append(m)
+        if j < k:
+            Pm.append(m - matvec(m))
+    return ys
+
+
 def _forward(
     ga: GraphArrays, theta: FloatArray, k: int, r: FloatArray, discrete: bool
 ) -> list[FloatArray]:
     n, B, R = ga.n_transient, theta.shape[0], r.shape[1]
-    rb = np.broadcast_to(r[:, None, :], (n, B, R))
-    ys = [np.ones((n, B, R))]
-    Pm: list[FloatArray] = []
-    for j in range(1, k + 1):
-        if not discrete:
-            ys.append(j * solve(ga, theta, rb * ys[-1]))
-            continue
-        b = rb**j
-        for l in range(1, j):
-            b = b + comb(j, l) * rb ** (j - l) * Pm[l - 1]
-        m = solve(ga, theta, b)
-        ys.append(m)
-        if j < k:
-            Pm.append(m - matvec(ga, theta, m))
-    return ys
+    return moment_chain(
+        lambda b: solve(ga, theta, b),
+        lambda x: matvec(ga, theta, x),
+        r[:, None, :],
+        np.ones((n, B, R)),
+        k,
+        discrete,
+    )
 
 
 def raw_moments(
