@@ -7,10 +7,10 @@
 // c_k = u_k . r (u_k = alpha P^k, r = e or 1) and every time point combines them with its weights.
 //
 // Truncation (continuous): terms are non-negative, so a partial sum is a lower bound.  The
-// remainder after step K is at most r_max * (u_K . 1) * P(Pois > K), and P(Pois > K) is bounded by a
-// geometric series once K + 2 > lambda t.  The sweep stops when, for every time point, that bound is
+// remainder after step K is at most r_max * (u_K . 1) * P(Pois > K), with P(Pois > K) summed from
+// Fox–Glynn weights.  The sweep stops when, for every time point, that bound is
 // <= tol * min(1, partial sum): an absolute and a relative error bound at once (relative accuracy
-// in the far tails).  No left truncation: Poisson weights come from logs, so no underflow trouble.
+// in the far tails).
 //
 // Gradients (vjp): with y_j = sum_m q_(j+1+m) P^m r (q_k = sum_t g_t w_k(t)), computed backwards
 // as y_j = q_(j+1) r + P y_(j+1), the theta-gradient is sum_j u_j (dP) y_j, where
@@ -107,46 +107,70 @@ void step_backward(const GraphView& g, const Chunk& c, const double* y, double* 
 }
 
 // Weights of term k for every time point (continuous: Poisson(lambda t); discrete: indicator).
+// Poisson weights follow Fox & Glynn (1988): start at the mode with weight 1, recur outwards by
+// ratios (mu / k, k / mu) and normalize by the sum.  Unlike log-space recursions, whose rounding
+// grows with the magnitude k log(mu), every weight keeps ~1e-16 relative accuracy even after
+// millions of steps (stiff models).  The window [L, R] = mu -/+ (40 sqrt(mu) + 40) loses
+// nothing representable (the Poisson mass outside is below 1e-300).
 struct Weights {
-  const SeriesSpec* spec;
-  std::vector<double> mu, logmu, logp;
+  const SeriesSpec* spec = nullptr;
+  std::vector<int64_t> lo, hi;                  // window per time point
+  std::vector<std::vector<double>> p, suffix;   // p[t][k - lo], suffix[t][k - lo] = sum_{k' > k}
   void init(const SeriesSpec& s, double lambda) {
     spec = &s;
     if (s.discrete) return;
-    mu.resize(static_cast<size_t>(s.T));
-    logmu.resize(static_cast<size_t>(s.T));
-    logp.resize(static_cast<size_t>(s.T));
-    for (int64_t t = 0; t < s.T; ++t) {
-      mu[t] = lambda * s.times[t];
-      logmu[t] = mu[t] > 0 ? std::log(mu[t]) : -INFINITY;
-      logp[t] = -mu[t];  // k = 0
+    const int64_t T = s.T;
+    lo.assign(T, 0);
+    hi.assign(T, 0);
+    p.assign(T, {});
+    suffix.assign(T, {});
+    for (int64_t t = 0; t < T; ++t) {
+      const double mu = lambda * s.times[t];
+      const double spread = 40.0 * std::sqrt(mu) + 40.0;
+      const int64_t m = static_cast<int64_t>(std::floor(mu));
+      const int64_t L = std::max<int64_t>(0, static_cast<int64_t>(std::floor(mu - spread)));
+      const int64_t R = static_cast<int64_t>(std::ceil(mu + spread));
+      lo[t] = L;
+      hi[t] = R;
+      std::vector<double>& w = p[t];
+      w.assign(static_cast<size_t>(R - L + 1), 0.0);
+      w[m - L] = 1.0;
+      for (int64_t k = m + 1; k <= R; ++k) w[k - L] = w[k - 1 - L] * (mu / static_cast<double>(k));
+      for (int64_t k = m - 1; k >= L; --k)
+        w[k - L] = w[k + 1 - L] * (static_cast<double>(k + 1) / mu);
+      // sum from the small end so the normalization is accurate
+      double total = 0.0;
+      std::vector<double> sorted(w);
+      std::sort(sorted.begin(), sorted.end());
+      for (double v : sorted) total += v;
+      for (double& v : w) v /= total;
+      std::vector<double>& sf = suffix[t];
+      sf.assign(w.size(), 0.0);
+      double acc = 0.0;
+      for (int64_t k = R; k >= L; --k) {
+        sf[k - L] = acc;
+        acc += w[k - L];
+      }
     }
   }
-  // Advance from k - 1 to k (k >= 1).
-  void advance(int64_t k) {
-    if (spec->discrete) return;
-    const double lk = std::log(static_cast<double>(k));
-    for (int64_t t = 0; t < spec->T; ++t) logp[t] += logmu[t] - lk;
-  }
+  void advance(int64_t) {}
   double at(int64_t t, int64_t k) const {
     if (spec->discrete) {
       // density: P(tau = jumps) uses u_(jumps - 1); survival: P(tau > jumps) uses u_jumps
       const int64_t target = static_cast<int64_t>(spec->times[t]) - (spec->density ? 1 : 0);
       return k == target ? 1.0 : 0.0;
     }
-    return std::exp(logp[t]);
+    return (k < lo[t] || k > hi[t]) ? 0.0 : p[t][k - lo[t]];
   }
-  // Upper bound of sum_{k' > k} w_k'(t).
+  // sum_{k' > k} w_k'(t)
   double tail(int64_t t, int64_t k) const {
     if (spec->discrete) {
       const int64_t target = static_cast<int64_t>(spec->times[t]) - (spec->density ? 1 : 0);
       return target > k ? 1.0 : 0.0;
     }
-    const double m = mu[t];
-    const double kk = static_cast<double>(k);
-    if (kk + 2.0 <= m) return 1.0;
-    const double pnext = std::exp(logp[t] + logmu[t] - std::log(kk + 1.0));
-    return pnext * (kk + 2.0) / (kk + 2.0 - m);
+    if (k < lo[t]) return 1.0;
+    if (k >= hi[t]) return 0.0;
+    return suffix[t][k - lo[t]];
   }
 };
 

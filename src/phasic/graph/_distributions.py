@@ -173,10 +173,11 @@ class GraphDistributions:
         ga = self.compile()
         th = self._resolve_theta(theta)
         batched = theta is not None and np.ndim(theta) == 2
-        alpha, _ = initial_distribution(ga, th)
+        alpha, total = initial_distribution(ga, th)
         out = _series.series(ga, th, alpha, k, discrete=True, density=density)
-        if density:  # P(τ = 0) is the defect
-            out[:, k == 0] = np.maximum(0.0, 1.0 - alpha.sum(axis=1))[:, None]
+        if density:  # P(τ = 0) is the defect: start edges into absorbing vertices
+            w = ga.start_weights(th)[:, ga.start_indices == ga.n_transient].sum(axis=1)
+            out[:, k == 0] = (w / total)[:, None]
         return out, batched
 
     def pmf_discrete(self: Graph, jumps: ArrayLike, theta: Theta | None = None):

@@ -98,7 +98,7 @@ def pmf_from_graph(
         alpha = ops.alpha(th)
         out = ops.series(th, alpha, t1, discrete, True, tol)
         if discrete:  # P(τ = 0) is the defect
-            out = jnp.where(t1 == 0, 1.0 - alpha.sum(), out)
+            out = jnp.where(t1 == 0, ops.defect(th), out)
         return out.reshape(t.shape)
 
     if graph.parameterized:

@@ -52,9 +52,17 @@ class _Base:
         self._s_coef = jnp.asarray(ga.start_coef)
 
     def alpha(self, theta):
+        """Initial distribution over transient vertices, shape (n,)."""
+        return self._start(theta)[: self.n]
+
+    def defect(self, theta):
+        """Probability of starting absorbed (start edges into absorbing vertices)."""
+        return self._start(theta)[self.n]
+
+    def _start(self, theta):
         w = self._s_base + self._s_coef @ theta
         full = jnp.zeros(self.n + 1, dtype=w.dtype).at[self._s_idx].add(w)
-        return full[: self.n] / jnp.sum(w)
+        return full / jnp.sum(w)
 
 
 class FfiOps(_Base):

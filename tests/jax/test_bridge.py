@@ -1,0 +1,158 @@
+"""JAX bridges: FFI and pure-JAX paths agree, gradients are exact, vmap/jit/shard_map work."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from models import block_counting, kingman, sfs_rewards, two_island_migration
+from random_models import models
+
+from phasic import Graph, ParameterError
+
+SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+T = jnp.array([0.0, 0.2, 1.0, 3.0])
+
+
+@SETTINGS
+@given(models(cyclic=True, p=2))
+def test_ffi_and_pure_jax_paths_agree(m):
+    th = jnp.asarray(m.theta)
+    for discrete in (False,):
+        f_ffi = Graph.pmf_from_graph(m.graph, discrete, backend="ffi")
+        f_jax = Graph.pmf_from_graph(m.graph, discrete, backend="jax")
+        np.testing.assert_allclose(f_ffi(th, T), f_jax(th, T), rtol=1e-10, atol=1e-13)
+        g1 = jax.grad(lambda t: jnp.sum(f_ffi(t, T) ** 2))(th)
+        g2 = jax.grad(lambda t: jnp.sum(f_jax(t, T) ** 2))(th)
+        np.testing.assert_allclose(g1, g2, rtol=1e-8, atol=1e-12)
+    mf = Graph.moments_from_graph(m.graph, 3, backend="ffi")
+    mj = Graph.moments_from_graph(m.graph, 3, backend="jax")
+    np.testing.assert_allclose(mf(th), mj(th), rtol=1e-10)
+    np.testing.assert_allclose(jax.jacrev(mf)(th), jax.jacfwd(mj)(th), rtol=1e-8, atol=1e-12)
+
+
+@SETTINGS
+@given(models(cyclic=True, discrete=True))
+def test_discrete_pmf_and_moments_paths_agree(m):
+    ks = jnp.arange(0.0, 8.0)
+    f_ffi = Graph.pmf_from_graph(m.graph, True, backend="ffi")
+    f_jax = Graph.pmf_from_graph(m.graph, True, backend="jax")
+    np.testing.assert_allclose(f_ffi(ks), f_jax(ks), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(f_ffi(ks), m.graph.pmf_discrete(np.arange(8)), rtol=1e-13, atol=1e-16)
+    mf = Graph.moments_from_graph(m.graph, 3, discrete=True, backend="ffi")
+    np.testing.assert_allclose(mf(), m.graph.moments_discrete(3), rtol=1e-12)
+
+
+def test_gradients_match_central_differences_and_jvp():
+    g = two_island_migration(4)
+    model = Graph.pmf_from_graph(g)
+    pure = Graph.pmf_from_graph(g, backend="jax")
+    th = jnp.array([1.0, 0.6, 0.8])
+    t = jnp.linspace(0.1, 4.0, 9)
+    w = jnp.linspace(1.0, 2.0, 9)
+
+    def loss(f):
+        return lambda x: jnp.sum(w * jnp.log(f(x, t)))
+
+    grad = jax.grad(loss(model))(th)
+    h = 1e-5
+    for q in range(3):
+        e = jnp.zeros(3).at[q].set(h)
+        fd = (loss(model)(th + e) - loss(model)(th - e)) / (2 * h)
+        assert abs(grad[q] - fd) <= 1e-6 * abs(fd) + 1e-9
+        _, tangent = jax.jvp(loss(pure), (th,), (jnp.zeros(3).at[q].set(1.0),))
+        assert abs(grad[q] - tangent) <= 1e-7 * abs(tangent)
+    # gradient with respect to time: d pdf / dt
+    dt = jax.grad(lambda x: model(th, x))(1.3)
+    fd = (model(th, 1.3 + h) - model(th, 1.3 - h)) / (2 * h)
+    assert abs(dt - fd) <= 1e-6 * abs(fd)
+    # jacrev and jvp through the FFI path agree
+    J = jax.jacrev(model)(th, t)
+    _, jv = jax.jvp(lambda x: pure(x, t), (th,), (jnp.array([0.3, -0.2, 0.5]),))
+    np.testing.assert_allclose(J @ jnp.array([0.3, -0.2, 0.5]), jv, rtol=1e-7, atol=1e-12)
+
+
+def test_vmap_over_100_thetas_equals_loop_and_compiles_once():
+    g = kingman(8)
+    model = Graph.pmf_from_graph(g)
+    traces = []
+
+    def f(th, t):
+        traces.append(1)
+        return model(th, t)
+
+    jf = jax.jit(jax.vmap(f, in_axes=(0, None)))
+    thetas = jnp.linspace(0.3, 3.0, 100)[:, None]
+    t = jnp.linspace(0.05, 6.0, 40)
+    batch = jf(thetas, t)
+    loop = np.stack([np.asarray(model(thetas[i], t)) for i in range(100)])
+    np.testing.assert_allclose(batch, loop, rtol=1e-12, atol=1e-300)
+    jf(thetas * 1.1, t)
+    jf(thetas * 0.9, t)
+    assert len(traces) == 1  # one compilation serves every θ of the same shape
+    grads = jax.jit(jax.vmap(jax.grad(lambda th: jnp.sum(jnp.log(model(th, t))))))(thetas)
+    np.testing.assert_allclose(
+        grads[7], jax.grad(lambda th: jnp.sum(jnp.log(model(th, t))))(thetas[7]), rtol=1e-12
+    )
+
+
+def test_seed_cells_4_to_6_give_the_hypoexponential_pdf():
+    g = kingman(8)
+    model = Graph.pmf_from_graph(g, discrete=False)
+    theta = 1.5
+    t = jnp.linspace(0.1, 5.0, 50)
+    rates = np.array([k * (k - 1) / 2 * theta for k in range(2, 9)])
+    closed = sum(
+        np.prod([lj / (lj - li) for j, lj in enumerate(rates) if j != i]) * li * np.exp(-li * t)
+        for i, li in enumerate(rates)
+    )
+    np.testing.assert_allclose(model(jnp.array([theta]), t), closed, rtol=1e-9)
+    assert model(jnp.array([theta]), 1.0).shape == ()
+
+
+def test_moments_and_sfs_through_jax():
+    n = 6
+    g = block_counting(n)
+    fn = Graph.moments_from_graph(g, 1, rewards=sfs_rewards(g, n))
+    np.testing.assert_allclose(fn(jnp.array([1.0]))[0], 2 / np.arange(1, n), rtol=1e-12)
+    both = Graph.pmf_and_moments_from_graph(kingman(5), nr_moments=2)
+    pdf, mom = both(jnp.array([2.0]), jnp.array([0.5, 1.0]))
+    np.testing.assert_allclose(mom[0], 2 * (1 - 1 / 5) / 2.0, rtol=1e-13)
+    assert pdf.shape == (2,)
+
+
+def test_shard_map_over_two_cpu_devices():
+    from jax.sharding import Mesh, PartitionSpec
+
+    devices = jax.devices()
+    assert len(devices) >= 2
+    mesh = Mesh(np.array(devices[:2]), ("p",))
+    model = Graph.pmf_from_graph(kingman(6))
+    t = jnp.linspace(0.1, 3.0, 5)
+
+    def local(thetas):
+        return jax.vmap(lambda th: model(th, t))(thetas)
+
+    sharded = jax.jit(
+        jax.shard_map(local, mesh=mesh, in_specs=PartitionSpec("p"), out_specs=PartitionSpec("p"))
+    )
+    thetas = jnp.linspace(0.5, 2.0, 8)[:, None]
+    # devices batch their own particles (own uniformization rate): equal to rounding
+    np.testing.assert_allclose(sharded(thetas), local(thetas), rtol=1e-12)
+
+
+def test_bad_input_is_a_clear_error():
+    model = Graph.pmf_from_graph(kingman(4))
+    with pytest.raises(ParameterError, match=r"times must be finite and >= 0"):
+        model(jnp.array([1.0]), jnp.array([1.0, -0.5]))
+    with pytest.raises(ParameterError, match=r"times must be finite"):
+        model(jnp.array([1.0]), jnp.array([jnp.nan]))
+    with pytest.raises(ParameterError, match=r"θ has shape \(2,\); this model takes θ of shape \(1,\)"):
+        model(jnp.array([1.0, 2.0]), 1.0)
+    pmf = Graph.pmf_from_graph(Graph.from_matrices([1.0], [[0.5]], discrete=True), discrete=True)
+    with pytest.raises(ParameterError, match="non-negative integers"):
+        pmf(jnp.array([1.5]))
+    with pytest.raises(ParameterError, match="NaN"):
+        model(jnp.array([jnp.nan]), 1.0)
