@@ -1,0 +1,113 @@
+"""Densities by uniformization: ns/edge per step (one θ and per θ in a batch), the fixed overhead of
+one jitted call, value+gradient / value, and speed-ups over scipy's expm and expm_multiply.
+
+    .venv/bin/python bench/bench_distributions.py [--sizes 20 30 40]
+
+The step count is estimated as K = λ t_max (the Poisson mode of the last time point), so ns/edge/step
+is an upper bound of the true per-step cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.linalg as sl  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import scipy.sparse.linalg as spla  # noqa: E402
+from _models import block_counting, two_island  # noqa: E402
+
+from phasic import Graph  # noqa: E402
+from phasic.graph import _kernels, _series  # noqa: E402
+
+
+def best_time(fn, min_time=0.3, max_reps=50):
+    fn()
+    ts = []
+    t_end = time.perf_counter() + min_time
+    while len(ts) < 3 or (time.perf_counter() < t_end and len(ts) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.min(ts))
+
+
+def bench(name, g, theta, times, dense_ok):
+    ga = g.compile()
+    E = ga.n_edges
+    th = np.asarray(theta, float)[None, :]
+    w = ga.weights(th)[0]
+    lam = np.add.reduceat(w, ga.indptr[:-1]).max()
+    K = lam * times.max()
+    alpha, _ = _kernels.initial_distribution(ga, th)
+    t1 = best_time(lambda: _series.series(ga, th, alpha, times, discrete=False, density=True))
+    row = {"model": name, "edges": E, "steps": K, "pdf100_ms": t1 * 1e3}
+    row["ns_edge_step"] = t1 / (E * K) * 1e9
+    B = 8
+    thB = th * np.linspace(0.9, 1.1, B)[:, None] ** (th.shape[1] > 0)
+    aB, _ = _kernels.initial_distribution(ga, thB)
+    tB = best_time(lambda: _series.series(ga, thB, aB, times, discrete=False, density=True))
+    lamB = np.add.reduceat(ga.weights(thB).max(axis=0), ga.indptr[:-1]).max()
+    row["ns_edge_step_theta8"] = tB / (E * lamB * times.max() * B) * 1e9
+    g_out = np.ones((1, times.size))
+    tg = best_time(
+        lambda: _series.series_vjp(ga, th, alpha, times, g_out, discrete=False, density=True)
+    )
+    row["grad_over_value"] = (t1 + tg) / t1
+    a, S, *_ = g.as_matrices(theta=theta)
+    e = -S.sum(axis=1)
+    if dense_ok:
+        t_expm = best_time(lambda: [a @ sl.expm(S * t) @ e for t in times], min_time=0.1, max_reps=2)
+        row["vs_expm"] = t_expm / t1
+    else:
+        row["vs_expm"] = float("nan")
+    Ssp = sp.csr_matrix(S.T)
+    t_em = best_time(
+        lambda: spla.expm_multiply(Ssp, a, start=times[0], stop=times[-1], num=times.size),
+        min_time=0.1,
+        max_reps=3,
+    )
+    row["vs_expm_multiply"] = t_em / t1
+    return row
+
+
+def jit_overhead():
+    g = Graph(callback=lambda s: [[[2], 1.0, [1.0]]] if not s.size else (
+        [[[s[0] - 1], 0.0, [1.0]]] if s[0] > 1 else []), parameterized=True)
+    model = jax.jit(Graph.pmf_from_graph(g))
+    th, t = jnp.array([1.0]), jnp.array([0.5])
+    model(th, t).block_until_ready()
+    n = 2000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model(th, t).block_until_ready()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[20, 30, 40])
+    args = ap.parse_args()
+    print(f"fixed overhead of one jitted call on a 2-state graph: {jit_overhead():.1f} µs")
+    rows = []
+    for n in args.sizes:
+        times = np.linspace(0.01, 2.0 * (1 - 1 / n) * 2, 100)
+        rows.append(bench(f"block-counting n={n}", block_counting(n), [1.0], times, n <= 20))
+    rows.append(
+        bench("two-island n=30 (cyclic)", two_island(30), [1.0, 0.8, 0.5], np.linspace(0.01, 6, 100), True)
+    )
+    hdr = ["model", "edges", "steps", "pdf100_ms", "ns_edge_step", "ns_edge_step_theta8",
+           "grad_over_value", "vs_expm", "vs_expm_multiply"]
+    print(" | ".join(hdr))
+    for r in rows:
+        print(" | ".join(f"{r[h]:.3g}" if isinstance(r[h], float) else str(r[h]) for h in hdr))
+
+
+if __name__ == "__main__":
+    main()
