@@ -5,12 +5,16 @@ native kernels, and fit its parameters. Importing phasic changes no global state
 """
 
 from ._errors import AbsorptionError, GraphError, ParameterError, PhasicError, VertexNotFoundError
+from .distributed import DistributedConfig, initialize_distributed
 from .graph import Edge, Graph, GraphArrays, MatrixRepresentation, MomentGradients, Vertex
+from .inference import SVGD
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SVGD",
     "AbsorptionError",
+    "DistributedConfig",
     "Edge",
     "Graph",
     "GraphArrays",
@@ -21,4 +25,5 @@ __all__ = [
     "PhasicError",
     "Vertex",
     "VertexNotFoundError",
+    "initialize_distributed",
 ]

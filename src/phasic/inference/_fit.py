@@ -1,0 +1,515 @@
+"""`SVGD`: the user-facing wrapper around the pure SVGD step (likelihoods, transforms, history,
+checkpoints, progress, diagnostics)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .._errors import ParameterError, PhasicError
+from ._kernels import resolve_kernel
+from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
+from ._transforms import resolve_transform
+
+__all__ = ["SVGD"]
+
+_OPTIMIZERS = {
+    # The original SVGD code's "AdaGrad" keeps an exponential average of squared gradients
+    # (decay 0.9), i.e. RMSprop: steps stay ~learning_rate instead of shrinking like 1/sqrt(t).
+    "adagrad": lambda lr: optax.rmsprop(lr, decay=0.9, eps=1e-6),
+    "adam": lambda lr: optax.adam(lr),
+    "sgd": lambda lr: optax.sgd(lr),
+}
+
+
+def _schedule(learning_rate) -> Callable | float:
+    if callable(learning_rate):
+        return lambda count: learning_rate(count)
+    lr = float(learning_rate)
+    if not lr > 0:
+        raise ParameterError(f"learning_rate = {learning_rate!r} must be > 0 or a schedule")
+    return lr
+
+
+class SVGD:
+    """Bayesian inference by Stein variational gradient descent.
+
+    Parameters
+    ----------
+    model : callable
+        ``model(theta) -> prediction`` of ``observed_data`` (Gaussian likelihood, the default), or
+        with ``likelihood="density"`` a density ``model(theta, x)`` evaluated at the observations.
+    observed_data : array
+        Observations: shape of ``model(theta)`` (Gaussian) or (N,) absorption times / counts.
+    prior : callable, optional
+        ``log_prior(theta)`` on the natural scale (up to a constant); flat if None.
+    theta_dim : int, optional
+        Number of parameters; inferred from ``theta_init`` or by probing ``model``.
+    n_particles : int, optional
+        Defaults to ``len(theta_init)`` or 50.
+    n_iterations : int
+    learning_rate : float, callable ``iteration -> rate``, or optax schedule
+    kernel : 'median', 'rbf_adaptive', 'imq', float bandwidth, or `Kernel`
+    theta_init : array (n_particles, theta_dim), optional
+        Initial particles on the natural scale; default Uniform(0.5, 2) draws from ``seed``.
+    seed : int
+    verbose : bool
+        Progress bar and messages (only on the coordinator process).
+    likelihood : {'gaussian', 'density'} or None
+        'gaussian': ``-0.5 Σ (y - model(θ))² / σ²`` with ``noise_scale`` σ, or, when σ is None,
+        the profile likelihood ``-(N/2) log(RSS / N)`` (σ estimated per particle).
+        'density': ``Σ w_i log model(θ, x_i)`` (exact likelihood of observed absorption times,
+        with optional ``weights`` for binned data).
+    log_likelihood : callable, optional
+        ``log_likelihood(theta)`` replaces the two above.
+    transform : None, 'softplus', 'log' or `Transform`
+        Particles move in unconstrained space; prior on the natural scale plus the Jacobian.
+    optimizer : 'adagrad' (default, as in the SVGD paper), 'adam', 'sgd', or an optax
+        ``GradientTransformation``.
+    checkpoint_path, checkpoint_every : resume support (atomic ``.npz`` writes).
+    history_every : int
+        Keep particles every this many iterations when ``fit(return_history=True)``.
+    early_stop_tol : float, optional
+        Stop when the mean particle movement of an iteration falls below this.
+    moments_fn : callable, optional
+        ``moments_fn(theta) -> moments`` for `fit_regularized`.
+    """
+
+    def __init__(
+        self,
+        model: Callable | None,
+        observed_data: Any,
+        prior: Callable | None = None,
+        theta_dim: int | None = None,
+        n_particles: int | None = None,
+        n_iterations: int = 1000,
+        learning_rate: Any = 0.01,
+        kernel: Any = "median",
+        theta_init: Any = None,
+        seed: int = 42,
+        verbose: bool = True,
+        *,
+        likelihood: str | None = None,
+        noise_scale: float | None = None,
+        weights: Any = None,
+        log_likelihood: Callable | None = None,
+        transform: Any = None,
+        optimizer: Any = "adagrad",
+        checkpoint_path: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        history_every: int = 1,
+        early_stop_tol: float | None = None,
+        moments_fn: Callable | None = None,
+        block_size: int = 50,
+    ) -> None:
+        if not jax.config.jax_enable_x64:
+            raise PhasicError(
+                "SVGD computes in float64: call jax.config.update('jax_enable_x64', True) or "
+                "initialize_distributed(enable_x64=True) first"
+            )
+        self.model = model
+        self.observed_data = None if observed_data is None else jnp.asarray(observed_data)
+        self.prior = prior
+        self.n_iterations = int(n_iterations)
+        if self.n_iterations < 1:
+            raise ParameterError(f"n_iterations = {n_iterations!r} must be >= 1")
+        self.learning_rate = learning_rate
+        self.kernel = resolve_kernel(kernel)
+        self.seed = int(seed)
+        self.verbose = bool(verbose)
+        self.noise_scale = noise_scale
+        self.transform = resolve_transform(transform)
+        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.checkpoint_every = checkpoint_every
+        self.history_every = int(history_every)
+        self.early_stop_tol = early_stop_tol
+        self.moments_fn = moments_fn
+        self.block_size = int(block_size)
+        self._weights = None if weights is None else jnp.asarray(weights, dtype=jnp.float64)
+        self._user_loglik = log_likelihood
+        if likelihood is None:
+            likelihood = "custom" if log_likelihood is not None else "gaussian"
+        if likelihood not in ("gaussian", "density", "custom"):
+            raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
+        if likelihood == "custom" and log_likelihood is None:
+            raise ParameterError("likelihood='custom' needs log_likelihood=callable")
+        self.likelihood = likelihood
+        if isinstance(optimizer, str):
+            if optimizer not in _OPTIMIZERS:
+                raise ParameterError(f"optimizer = {optimizer!r}; choose {sorted(_OPTIMIZERS)}")
+            self._optimizer_name = optimizer
+            self.optimizer = _OPTIMIZERS[optimizer](_schedule(learning_rate))
+        else:
+            self._optimizer_name = type(optimizer).__name__
+            self.optimizer = optimizer
+
+        # particles
+        if theta_init is not None:
+            ti = np.asarray(theta_init, dtype=np.float64)
+            if ti.ndim == 1:
+                ti = ti[:, None]
+            if ti.ndim != 2:
+                raise ParameterError(f"theta_init must be (n_particles, theta_dim), got {ti.shape}")
+            if theta_dim is not None and ti.shape[1] != theta_dim:
+                raise ParameterError(
+                    f"theta_init has {ti.shape[1]} columns but theta_dim = {theta_dim}"
+                )
+            if n_particles is not None and ti.shape[0] != n_particles:
+                raise ParameterError(
+                    f"theta_init has {ti.shape[0]} rows but n_particles = {n_particles}"
+                )
+            theta_dim = ti.shape[1]
+            n_particles = ti.shape[0]
+        if theta_dim is None:
+            theta_dim = self._infer_theta_dim()
+        self.theta_dim = int(theta_dim)
+        self.n_particles = int(n_particles if n_particles is not None else 50)
+        if self.n_particles < 2:
+            raise ParameterError(f"n_particles = {self.n_particles} must be >= 2")
+        if theta_init is None:
+            rng = np.random.default_rng(self.seed)
+            ti = rng.uniform(0.5, 2.0, size=(self.n_particles, self.theta_dim))
+        if not np.all(np.isfinite(ti)):
+            raise ParameterError("theta_init holds NaN or infinite values")
+        self.theta_init = ti
+        self._check_shapes()
+
+        self.particles: np.ndarray | None = None
+        self.history: np.ndarray | None = None
+        self.diagnostics: dict[str, np.ndarray] = {}
+        self._extra_logp: Callable | None = None
+
+    # ------------------------------------------------------------------ set-up checks
+    def _infer_theta_dim(self) -> int:
+        if self.likelihood == "custom":
+            fn = self._user_loglik
+        elif self.likelihood == "density":
+            fn = lambda th: self.model(th, self.observed_data)  # noqa: E731
+        else:
+            fn = self.model
+        for d in range(1, 17):
+            try:
+                jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), jnp.float64))
+                return d
+            except Exception:  # noqa: BLE001 - probing shapes: any failure means "not this d"
+                continue
+        raise ParameterError("could not infer theta_dim from the model; pass theta_dim=")
+
+    def _check_shapes(self) -> None:
+        th = jax.ShapeDtypeStruct((self.theta_dim,), jnp.float64)
+        try:
+            if self.likelihood == "gaussian":
+                out = jax.eval_shape(self.model, th)
+                if out.shape != self.observed_data.shape:
+                    raise ParameterError(
+                        f"model(theta) has shape {out.shape} but observed_data has shape "
+                        f"{self.observed_data.shape}; they must match for the Gaussian likelihood"
+                    )
+            elif self.likelihood == "density":
+                out = jax.eval_shape(lambda t: self.model(t, self.observed_data), th)
+                if out.shape != self.observed_data.shape:
+                    raise ParameterError(
+                        f"model(theta, observed_data) has shape {out.shape}; expected "
+                        f"{self.observed_data.shape} (one density value per observation)"
+                    )
+                if self._weights is not None and self._weights.shape != self.observed_data.shape:
+                    raise ParameterError(
+                        f"weights has shape {self._weights.shape}; expected "
+                        f"{self.observed_data.shape}"
+                    )
+            else:
+                out = jax.eval_shape(self._user_loglik, th)
+                if out.shape != ():
+                    raise ParameterError("log_likelihood(theta) must return a scalar")
+        except ParameterError:
+            raise
+        except Exception as exc:
+            raise ParameterError(
+                f"evaluating the model at θ of shape ({self.theta_dim},) failed: {exc}"
+            ) from exc
+
+    # ------------------------------------------------------------------ target density
+    def log_likelihood(self, theta):
+        """Log-likelihood at θ (natural scale)."""
+        if self.likelihood == "custom":
+            return self._user_loglik(theta)
+        if self.likelihood == "density":
+            vals = self.model(theta, self.observed_data)
+            logs = jnp.log(jnp.maximum(vals, 1e-300))
+            w = self._weights if self._weights is not None else 1.0
+            return jnp.sum(w * logs)
+        resid = self.observed_data - self.model(theta)
+        if self.noise_scale is not None:
+            return -0.5 * jnp.sum(resid**2) / self.noise_scale**2
+        N = resid.size
+        return -0.5 * N * jnp.log(jnp.sum(resid**2) / N)
+
+    def _logdensity(self, z):
+        theta = self.transform.forward(z)
+        lp = self.log_likelihood(theta) + self.transform.log_det_jacobian(z)
+        if self.prior is not None:
+            lp = lp + self.prior(theta)
+        if self._extra_logp is not None:
+            lp = lp + self._extra_logp(theta)
+        return lp
+
+    # ------------------------------------------------------------------ fitting
+    def _mesh(self) -> Mesh:
+        return Mesh(np.array(jax.devices()), (AXIS,))
+
+    def _fingerprint(self) -> str:
+        parts = [
+            self.n_particles,
+            self.theta_dim,
+            self.n_iterations,
+            self.kernel.name,
+            self._optimizer_name,
+            repr(self.learning_rate) if not callable(self.learning_rate) else "schedule",
+            self.transform.name,
+            self.block_size,
+            hashlib.sha1(np.ascontiguousarray(self.theta_init).tobytes()).hexdigest(),
+        ]
+        return "|".join(map(str, parts))
+
+    def fit(self, return_history: bool = True, history_every: int | None = None) -> SVGD:
+        """Run SVGD; returns self with `particles`, `theta_mean`, `theta_std`, `history`."""
+        if history_every is not None:
+            self.history_every = int(history_every)
+        mesh = self._mesh()
+        n_dev = mesh.devices.size
+        n_pad = -self.n_particles % n_dev
+        N = self.n_particles + n_pad
+        z0 = np.asarray(self.transform.inverse(jnp.asarray(self.theta_init)))
+        if not np.all(np.isfinite(z0)):
+            raise ParameterError(
+                f"theta_init is outside the domain of the '{self.transform.name}' transform"
+            )
+        if n_pad:
+            z0 = np.concatenate([z0, np.repeat(z0[-1:], n_pad, axis=0)])
+        w = np.concatenate([np.ones(self.n_particles), np.zeros(n_pad)])
+        sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+        weights = jax.device_put(jnp.asarray(w), sharding)
+        state = svgd_init(jax.device_put(jnp.asarray(z0), sharding), self.optimizer)
+
+        history, moves, bws = [], [], []
+        start = 0
+        if self.checkpoint_path and os.path.exists(self.checkpoint_path):
+            state, start, history, moves, bws = self._load_checkpoint(state, sharding)
+        # Iterations run in jitted blocks (one dispatch per block: fast, and no pile-up of
+        # collective programs). Block boundaries are fixed multiples from iteration 0, so a resumed
+        # run replays exactly the computations of an uninterrupted one.
+        block = max(1, self.block_size)
+        if self.checkpoint_every:
+            block = math.gcd(block, int(self.checkpoint_every))
+        runners: dict[int, Callable] = {}
+
+        def runner_for(length: int) -> Callable:
+            if length not in runners:
+                runners[length] = make_block_runner(
+                    self._logdensity, self.kernel, self.optimizer, mesh, length
+                )
+            return runners[length]
+
+        coordinator = jax.process_index() == 0
+        bar = None
+        if self.verbose and coordinator:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.n_iterations, initial=start, desc="SVGD", unit="it")
+        it = start
+        try:
+            while it < self.n_iterations:
+                take = min(block, self.n_iterations - it)
+                state, xs, info = runner_for(take)(state, weights)
+                xs = np.asarray(jax.device_get(xs))
+                info = jax.device_get(info)
+                bad = np.asarray(info.bad_particle)[:take]
+                if np.any(bad >= 0):
+                    k = int(np.argmax(bad >= 0))
+                    prev = xs[k - 1] if k else np.asarray(jax.device_get(state.particles))
+                    th = np.asarray(self.transform.forward(jnp.asarray(prev[bad[k]])))
+                    raise PhasicError(
+                        f"non-finite gradient at iteration {it + k} for particle {bad[k]} with "
+                        f"θ = {th.tolist()}; lower the learning rate, use a positive transform "
+                        "(transform='softplus') or a prior that keeps θ in range"
+                    )
+                for k in range(take):
+                    if return_history and (it + k + 1) % self.history_every == 0:
+                        history.append(xs[k, : self.n_particles])
+                moves.extend(np.asarray(info.movement)[:take].tolist())
+                bws.extend(np.asarray(info.bandwidth)[:take].tolist())
+                it += take
+                if bar is not None:
+                    lr = self.learning_rate(it) if callable(self.learning_rate) else self.learning_rate
+                    bar.set_postfix(step=f"{float(lr):.3g}", movement=f"{moves[-1]:.3g}")
+                    bar.update(take)
+                if self.checkpoint_path and coordinator and (
+                    not self.checkpoint_every or it % int(self.checkpoint_every) == 0
+                    or it >= self.n_iterations
+                ):
+                    self._save_checkpoint(state, it, history, moves, bws)
+                if self.early_stop_tol is not None and moves[-1] < self.early_stop_tol:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        z = np.asarray(jax.device_get(state.particles))[: self.n_particles]
+        self.particles = np.asarray(self.transform.forward(jnp.asarray(z)))
+        self.n_iterations_run = it
+        if return_history and history:
+            self.history = np.asarray(self.transform.forward(jnp.asarray(np.stack(history))))
+        else:
+            self.history = None
+        self.diagnostics = {"movement": np.asarray(moves), "bandwidth": np.asarray(bws)}
+        return self
+
+    def fit_regularized(
+        self,
+        observed_times: Any = None,
+        observed_moments: Any = None,
+        regularization: float = 1.0,
+        nr_moments: int | None = None,
+        **fit_kwargs: Any,
+    ) -> SVGD:
+        """SVGD with a moment-matching term ``-regularization * Σ_j ((m_j(θ) - m̂_j) / m̂_j)²``.
+
+        The moments come from ``moments_fn`` given to the constructor (e.g.
+        ``Graph.moments_from_graph(graph, 2)``); ``observed_moments`` are the user's estimates
+        (or are computed from ``observed_times`` when omitted). Relative errors make every moment
+        count alike whatever its scale.
+        """
+        if self.moments_fn is None:
+            raise ParameterError(
+                "fit_regularized needs moments_fn=... in SVGD(...), e.g. "
+                "Graph.moments_from_graph(graph, nr_moments=2)"
+            )
+        if observed_moments is None:
+            if observed_times is None:
+                raise ParameterError("give observed_moments or observed_times")
+            t = np.asarray(observed_times, dtype=float)
+            k = nr_moments or 2
+            observed_moments = [np.mean(t**j) for j in range(1, k + 1)]
+        target = jnp.asarray(observed_moments, dtype=jnp.float64)
+        if not np.all(np.asarray(target) != 0):
+            raise ParameterError("observed_moments must be non-zero (they scale the penalty)")
+        lam = float(regularization)
+
+        def penalty(theta):
+            m = jnp.ravel(self.moments_fn(theta))[: target.size]
+            return -lam * jnp.sum(((m - target) / target) ** 2)
+
+        self._extra_logp = penalty
+        try:
+            return self.fit(**fit_kwargs)
+        finally:
+            self._extra_logp = None
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_checkpoint(self, state: SVGDState, it, history, moves, bws) -> None:
+        leaves = jax.tree_util.tree_leaves(jax.device_get(state))
+        data = {f"leaf_{i}": np.asarray(a) for i, a in enumerate(leaves)}
+        data["history"] = np.asarray(history) if history else np.zeros((0, self.n_particles, self.theta_dim))
+        tmp = self.checkpoint_path + ".tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                fingerprint=np.array(self._fingerprint()),
+                iteration=np.int64(it),
+                movement=np.asarray(moves),
+                bandwidth=np.asarray(bws),
+                **data,
+            )
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.checkpoint_path)
+
+    def _load_checkpoint(self, state: SVGDState, sharding):
+        path = self.checkpoint_path
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                fp = str(z["fingerprint"])
+                it = int(z["iteration"])
+                leaves_ref, treedef = jax.tree_util.tree_flatten(state)
+                leaves = [z[f"leaf_{i}"] for i in range(len(leaves_ref))]
+                history = list(z["history"])
+                moves, bws = z["movement"].tolist(), z["bandwidth"].tolist()
+        except Exception as exc:
+            raise PhasicError(
+                f"checkpoint {path} is unreadable or corrupt ({exc}); delete it to start afresh"
+            ) from exc
+        if fp != self._fingerprint():
+            raise PhasicError(
+                f"checkpoint {path} was written by a different SVGD configuration "
+                "(particles, dimension, iterations, kernel, optimizer, schedule or initial "
+                "particles differ); delete it or use another checkpoint_path"
+            )
+        for a, b in zip(leaves, leaves_ref, strict=True):
+            if np.shape(a) != np.shape(b):
+                raise PhasicError(f"checkpoint {path} has arrays of the wrong shape")
+        placed = [
+            jax.device_put(jnp.asarray(a), sharding if np.ndim(a) >= 1 else None)
+            for a in leaves
+        ]
+        return jax.tree_util.tree_unflatten(treedef, placed), it, history, moves, bws
+
+    # ------------------------------------------------------------------ results
+    def _require_fit(self) -> np.ndarray:
+        if self.particles is None:
+            raise PhasicError("call fit() first")
+        return self.particles
+
+    @property
+    def theta_mean(self) -> np.ndarray:
+        """Posterior mean, shape (theta_dim,)."""
+        return self._require_fit().mean(axis=0)
+
+    @property
+    def theta_std(self) -> np.ndarray:
+        """Posterior standard deviation, shape (theta_dim,)."""
+        return self._require_fit().std(axis=0, ddof=1)
+
+    def credible_interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed interval from the particles: (lower, upper), each (theta_dim,)."""
+        if not 0 < level < 1:
+            raise ParameterError(f"level = {level!r} must be in (0, 1)")
+        p = self._require_fit()
+        a = (1 - level) / 2 * 100
+        return np.percentile(p, a, axis=0), np.percentile(p, 100 - a, axis=0)
+
+    def summary(self, level: float = 0.95) -> str:
+        """A table of posterior mean, std and credible interval per parameter."""
+        lo, hi = self.credible_interval(level)
+        rows = [f"{'param':>6} {'mean':>12} {'std':>12} {'lower':>12} {'upper':>12}"]
+        for i, (m, s, a, b) in enumerate(zip(self.theta_mean, self.theta_std, lo, hi, strict=True)):
+            rows.append(f"θ[{i}]".rjust(6) + f" {m:12.6g} {s:12.6g} {a:12.6g} {b:12.6g}")
+        return "\n".join(rows)
+
+    def plot_posterior(self, path: str | os.PathLike, level: float = 0.95, true_theta=None):
+        """Histogram per parameter with the credible interval, saved to ``path``."""
+        from ._plots import plot_posterior
+
+        return plot_posterior(self, path, level, true_theta)
+
+    def plot_trace(self, path: str | os.PathLike, n_traces: int = 20):
+        """Particle trajectories from the history, saved to ``path``."""
+        from ._plots import plot_trace
+
+        return plot_trace(self, path, n_traces)
+
+    def to_arviz(self):
+        """The particles as an ``arviz.InferenceData`` posterior (one chain, draws = particles)."""
+        try:
+            import arviz as az
+        except ImportError as exc:
+            raise ImportError("to_arviz needs arviz: pip install arviz") from exc
+        p = self._require_fit()
+        return az.from_dict(posterior={f"theta_{i}": p[None, :, i] for i in range(p.shape[1])})

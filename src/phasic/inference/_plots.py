@@ -1,0 +1,61 @@
+"""Diagnostic plots of an SVGD fit, written to files (matplotlib, Agg-safe)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ._fit import SVGD
+
+
+def _plt():
+    import matplotlib
+
+    if os.environ.get("MPLBACKEND") is None and not os.environ.get("DISPLAY"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_posterior(svgd: SVGD, path, level=0.95, true_theta=None):
+    plt = _plt()
+    p = svgd._require_fit()
+    lo, hi = svgd.credible_interval(level)
+    d = p.shape[1]
+    fig, axes = plt.subplots(1, d, figsize=(5 * d, 4), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.hist(p[:, i], bins=30, density=True, alpha=0.7, color="steelblue", edgecolor="black")
+        ax.axvspan(lo[i], hi[i], color="green", alpha=0.2, label=f"{int(level * 100)}% interval")
+        ax.axvline(p[:, i].mean(), color="green", label="posterior mean")
+        if true_theta is not None:
+            ax.axvline(np.ravel(true_theta)[i], color="red", ls="--", label="true")
+        ax.set_xlabel(f"θ[{i}]")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_trace(svgd: SVGD, path, n_traces=20):
+    plt = _plt()
+    if svgd.history is None:
+        raise ValueError("no history: call fit(return_history=True)")
+    h = svgd.history
+    d = h.shape[2]
+    fig, axes = plt.subplots(1, d, figsize=(6 * d, 4), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        for j in range(min(n_traces, h.shape[1])):
+            ax.plot(h[:, j, i], alpha=0.3, color="steelblue")
+        ax.plot(h[:, :, i].mean(axis=1), color="darkblue", lw=2, label="mean")
+        ax.set_xlabel(f"saved iteration (every {svgd.history_every})")
+        ax.set_ylabel(f"θ[{i}]")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,44 @@
+"""Parameter transforms: SVGD moves unconstrained z; the model and the prior see θ = forward(z)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Transform", "resolve_transform"]
+
+
+class Transform(NamedTuple):
+    """A bijection θ = forward(z) with ``log_det_jacobian(z) = sum log |dθ/dz|``."""
+
+    name: str
+    forward: object
+    inverse: object
+    log_det_jacobian: object
+
+
+IDENTITY = Transform("identity", lambda z: z, lambda t: t, lambda z: jnp.zeros(()))
+SOFTPLUS = Transform(
+    "softplus",
+    jax.nn.softplus,
+    lambda t: t + jnp.log(-jnp.expm1(-t)),
+    lambda z: jnp.sum(jax.nn.log_sigmoid(z)),
+)
+LOG = Transform("log", jnp.exp, jnp.log, lambda z: jnp.sum(z))
+
+
+def resolve_transform(transform) -> Transform:
+    """None/'identity', 'softplus' or 'log' (θ = exp z) for positive parameters, or a Transform."""
+    from .._errors import ParameterError
+
+    if transform is None or transform == "identity":
+        return IDENTITY
+    if isinstance(transform, Transform):
+        return transform
+    if transform == "softplus":
+        return SOFTPLUS
+    if transform in ("log", "exp"):
+        return LOG
+    raise ParameterError(f"transform = {transform!r}; choose None, 'softplus', 'log' or a Transform")
