@@ -1,0 +1,181 @@
+"""SVGD: correct repulsion (mean and spread), conjugate posterior, checkpoints, options, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from models import kingman
+
+from phasic import SVGD, Graph, ParameterError, PhasicError
+
+
+def loglik_gaussian(mean, cov):
+    P = np.linalg.inv(np.asarray(cov))
+    return lambda th: -0.5 * (th - mean) @ P @ (th - mean)
+
+
+def test_particles_reach_standard_normal_mean_and_spread():
+    init = np.random.default_rng(0).uniform(-3, 3, size=(100, 1))
+    s = SVGD(None, None, log_likelihood=lambda th: -0.5 * jnp.sum(th**2), theta_init=init,
+             n_iterations=1500, learning_rate=0.05, verbose=False).fit()
+    assert abs(s.theta_mean[0]) < 0.1
+    assert abs(s.theta_std[0] - 1.0) < 0.1  # collapse (wrong repulsion sign) gives std ~ 0
+
+
+def test_correlated_gaussian_mean_and_standard_deviations():
+    mean = np.array([1.0, -2.0])
+    cov = np.array([[1.0, 0.8], [0.8, 2.0]])
+    init = np.random.default_rng(1).normal(size=(100, 2)) * 3
+    s = SVGD(None, None, log_likelihood=loglik_gaussian(mean, cov), theta_init=init,
+             n_iterations=2000, learning_rate=0.05, verbose=False).fit()
+    np.testing.assert_allclose(s.theta_mean, mean, atol=0.15)
+    np.testing.assert_allclose(s.theta_std, np.sqrt(np.diag(cov)), rtol=0.1)
+    corr = np.corrcoef(s.particles.T)[0, 1]
+    assert abs(corr - 0.8 / np.sqrt(2.0)) < 0.1
+
+
+def test_conjugate_exponential_gamma_posterior():
+    # data ~ Exp(rate), prior Gamma(a, b) -> posterior Gamma(a + n, b + sum x)
+    rng = np.random.default_rng(2)
+    x = rng.exponential(1 / 2.0, size=50)
+    a, b = 2.0, 1.0
+    model = lambda th, t: th[0] * jnp.exp(-th[0] * t)  # noqa: E731
+    prior = lambda th: (a - 1) * jnp.log(th[0]) - b * th[0]  # noqa: E731
+    s = SVGD(model, x, prior=prior, likelihood="density", theta_dim=1, n_particles=100,
+             n_iterations=1500, learning_rate=0.05, transform="log", seed=3, verbose=False).fit()
+    post_a, post_b = a + x.size, b + x.sum()
+    assert abs(s.theta_mean[0] - post_a / post_b) < 0.05 * post_a / post_b
+    assert abs(s.theta_std[0] - np.sqrt(post_a) / post_b) < 0.15 * np.sqrt(post_a) / post_b
+
+
+def test_coalescent_theta_recovered_from_absorption_times():
+    g = kingman(6)
+    times = g.sample(300, rng=4, theta=[1.5])
+    model = Graph.pmf_from_graph(g)
+    s = SVGD(model, times, likelihood="density", theta_dim=1, n_particles=40, n_iterations=500,
+             learning_rate=0.05, transform="softplus", verbose=False).fit()
+    lo, hi = s.credible_interval(0.95)
+    assert lo[0] < 1.5 < hi[0]
+    assert abs(s.theta_mean[0] - 1.5) < 0.15
+
+
+def _resume_script(path, kill_after):
+    return textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r} + "/..")
+        import jax; jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp, numpy as np
+        from phasic import SVGD
+        calls = [0]
+        def ll(th):
+            return -0.5 * jnp.sum((th - 1.0) ** 2)
+        s = SVGD(None, None, log_likelihood=ll, theta_dim=1, n_particles=16, n_iterations=200,
+                 learning_rate=0.05, verbose=False, checkpoint_path={str(path)!r},
+                 checkpoint_every=20, block_size=20)
+        kill_after = {kill_after}
+        if kill_after:
+            import phasic.inference._fit as F
+            orig = F.SVGD._save_checkpoint
+            def save(self, state, it, *a):
+                orig(self, state, it, *a)
+                if it >= kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            F.SVGD._save_checkpoint = save
+        s.fit()
+        np.save({str(path)!r} + ".out.npy", s.particles)
+    """)
+
+
+def test_checkpoint_resume_after_sigkill_equals_uninterrupted(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    ref_path, cp_path = tmp_path / "ref.npz", tmp_path / "cp.npz"
+    subprocess.run([sys.executable, "-c", _resume_script(ref_path, 0)], check=True, env=env)
+    killed = subprocess.run([sys.executable, "-c", _resume_script(cp_path, 100)], env=env)
+    assert killed.returncode == -9 and cp_path.exists()
+    subprocess.run([sys.executable, "-c", _resume_script(cp_path, 0)], check=True, env=env)
+    np.testing.assert_array_equal(
+        np.load(str(cp_path) + ".out.npy"), np.load(str(ref_path) + ".out.npy")
+    )
+
+
+def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
+    p = tmp_path / "cp.npz"
+    p.write_bytes(b"not a checkpoint")
+    kw = dict(log_likelihood=lambda th: -jnp.sum(th**2), theta_dim=1, n_particles=8,
+              n_iterations=10, verbose=False, checkpoint_path=p)
+    with pytest.raises(PhasicError, match="unreadable or corrupt"):
+        SVGD(None, None, **kw).fit()
+    p.unlink()
+    SVGD(None, None, **kw).fit()
+    kw["n_particles"] = 10
+    with pytest.raises(PhasicError, match="different SVGD configuration"):
+        SVGD(None, None, **kw).fit()
+
+
+@pytest.mark.parametrize("kernel", ["median", "rbf_adaptive", "imq", 0.5])
+@pytest.mark.parametrize(
+    "lr,opt",
+    [(0.05, "adagrad"), (lambda i: 0.1 * 0.998**i, "adagrad"),
+     (optax.exponential_decay(0.1, 100, 0.5), "adam"), (0.05, "sgd")],
+)
+def test_kernels_schedules_and_optimizers_reach_the_target(kernel, lr, opt):
+    init = np.random.default_rng(5).uniform(-2, 4, size=(50, 1))
+    s = SVGD(None, None, log_likelihood=lambda th: -0.5 * jnp.sum((th - 1.0) ** 2),
+             theta_init=init, n_iterations=800, learning_rate=lr, kernel=kernel,
+             optimizer=opt, verbose=False).fit(return_history=True, history_every=100)
+    assert abs(s.theta_mean[0] - 1.0) < 0.15
+    assert 0.5 < s.theta_std[0] < 1.5
+    assert s.history.shape == (8, 50, 1)
+
+
+def test_history_summary_and_plots(tmp_path):
+    s = SVGD(None, None, log_likelihood=lambda th: -0.5 * jnp.sum(th**2), theta_dim=2,
+             n_particles=20, n_iterations=60, verbose=False).fit()
+    assert s.history.shape == (60, 20, 2)
+    assert "θ[1]" in s.summary()
+    assert os.path.exists(s.plot_posterior(tmp_path / "post.png"))
+    assert os.path.exists(s.plot_trace(tmp_path / "trace.png"))
+
+
+def test_nan_gradient_names_iteration_and_particle():
+    def ll(th):
+        return jnp.where(th[0] > 1.5, jnp.nan, -0.5 * jnp.sum(th**2)) + jnp.sqrt(th[0] - 1.5) * 0
+    with pytest.raises(PhasicError, match=r"non-finite gradient at iteration \d+ for particle \d+"):
+        SVGD(None, None, log_likelihood=ll, theta_init=np.linspace(0.5, 2.0, 8)[:, None],
+             n_iterations=20, verbose=False).fit()
+
+
+def test_shape_mismatches_are_caught_before_fitting():
+    model = Graph.pmf_from_graph(kingman(4))
+    wrapper = lambda th: model(th, jnp.linspace(0.1, 2, 10))  # noqa: E731
+    with pytest.raises(ParameterError, match=r"model\(theta\) has shape \(10,\) but observed_data"):
+        SVGD(wrapper, jnp.zeros(7), theta_dim=1, n_particles=4, verbose=False)
+    with pytest.raises(ParameterError, match="theta_init has 2 columns but theta_dim = 1"):
+        SVGD(wrapper, jnp.zeros(10), theta_dim=1, theta_init=np.ones((4, 2)), verbose=False)
+    with pytest.raises(ParameterError, match="kernel"):
+        SVGD(wrapper, jnp.zeros(10), theta_dim=1, n_particles=4, kernel="bogus", verbose=False)
+    s = SVGD(wrapper, jnp.zeros(10), n_particles=4, n_iterations=5, verbose=False)
+    assert s.theta_dim == 1  # inferred by probing the model
+
+
+def test_fit_regularized_uses_moments():
+    g = kingman(5)
+    mom = Graph.moments_from_graph(g, 2)
+    model = Graph.pmf_from_graph(g)
+    t = jnp.linspace(0.1, 3, 20)
+    obs = model(jnp.array([2.0]), t)
+    s = SVGD(lambda th: model(th, t), obs, theta_dim=1, n_particles=20, n_iterations=300,
+             learning_rate=0.02, moments_fn=mom, transform="softplus", verbose=False)
+    target = np.asarray(mom(jnp.array([2.0])))
+    s.fit_regularized(observed_moments=target, regularization=0.5)
+    assert abs(s.theta_mean[0] - 2.0) < 0.1
+    with pytest.raises(ParameterError, match="moments_fn"):
+        SVGD(lambda th: model(th, t), obs, theta_dim=1, n_particles=4,
+             verbose=False).fit_regularized(observed_moments=target)
