@@ -1,0 +1,110 @@
+"""initialize_distributed, SLURM variables and hostlists; import has no side effects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from phasic import ParameterError
+from phasic.distributed import expand_hostlist, slurm_layout
+
+
+@pytest.mark.parametrize(
+    "expr,hosts",
+    [
+        ("node[01-04,07]", ["node01", "node02", "node03", "node04", "node07"]),
+        ("a[1-2],b3", ["a1", "a2", "b3"]),
+        ("node[08-11]", ["node08", "node09", "node10", "node11"]),
+        ("rack[1-2]-node[01-02]", ["rack1-node01", "rack1-node02", "rack2-node01", "rack2-node02"]),
+        ("localhost", ["localhost"]),
+        ("gpu[9-10],cpu[001-002]", ["gpu9", "gpu10", "cpu001", "cpu002"]),
+    ],
+)
+def test_hostlist_expansion(expr, hosts):
+    assert expand_hostlist(expr) == hosts
+
+
+@pytest.mark.parametrize("bad", ["node[01-", "node]1[", "node[a-b]", "node[5-2]", ""])
+def test_bad_hostlists_are_errors(bad):
+    with pytest.raises(ParameterError):
+        expand_hostlist(bad)
+
+
+def test_slurm_layout_from_environment():
+    env = {
+        "SLURM_JOB_ID": "77",
+        "SLURM_NTASKS": "4",
+        "SLURM_PROCID": "2",
+        "SLURM_CPUS_PER_TASK": "8",
+        "SLURM_JOB_NODELIST": "rack[1-2]-node[01-02]",
+    }
+    assert slurm_layout(env, coordinator_port=5555) == ("77", 2, 4, 8, "rack1-node01:5555")
+    assert slurm_layout({}) is None
+    with pytest.raises(ParameterError, match="SLURM_PROCID=4 with SLURM_NTASKS=4"):
+        slurm_layout(dict(env, SLURM_PROCID="4"))
+    with pytest.raises(ParameterError, match="not an integer"):
+        slurm_layout(dict(env, SLURM_NTASKS="many"))
+    with pytest.raises(ParameterError, match="no SLURM_JOB_NODELIST"):
+        slurm_layout({k: v for k, v in env.items() if k != "SLURM_JOB_NODELIST"})
+
+
+def _run(code: str, env=None) -> subprocess.CompletedProcess:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "XLA_FLAGS"))}
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120
+    )
+
+
+def test_local_initialization_uses_the_cpus_of_this_process():
+    r = _run(
+        "import json, os, jax\n"
+        "from phasic import initialize_distributed\n"
+        "c = initialize_distributed()\n"
+        "c2 = initialize_distributed()\n"
+        "print(json.dumps([c.local_device_count, c.global_device_count, len(jax.devices()),"
+        " c.num_processes, c.is_coordinator, c is c2, len(os.sched_getaffinity(0)),"
+        " bool(jax.config.jax_enable_x64)]))"
+    )
+    assert r.returncode == 0, r.stderr
+    local, glob, seen, nproc, coord, same, cpus, x64 = json.loads(r.stdout.strip().splitlines()[-1])
+    assert local == glob == seen == cpus and nproc == 1 and coord and same and x64
+
+
+def test_single_task_slurm_job_uses_cpus_per_task():
+    r = _run(
+        "import json\nfrom phasic import initialize_distributed\nc = initialize_distributed()\n"
+        "print(json.dumps([c.job_id, c.local_device_count, c.coordinator_address]))",
+        env={"SLURM_JOB_ID": "5", "SLURM_NTASKS": "1", "SLURM_PROCID": "0",
+             "SLURM_CPUS_PER_TASK": "3", "SLURM_JOB_NODELIST": "localhost"},
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == ["5", 3, None]
+
+
+def test_too_late_is_a_clear_error():
+    r = _run(
+        "import jax, jax.numpy as jnp\njnp.ones(2).block_until_ready()\n"
+        "from phasic import initialize_distributed\n"
+        "initialize_distributed(cpus_per_task=2)"
+    )
+    assert r.returncode != 0
+    assert "already started with 1 CPU device(s)" in r.stderr
+    assert "before any JAX computation" in r.stderr
+
+
+def test_importing_phasic_changes_no_global_state():
+    r = _run(
+        "import sys, os, jax\n"
+        "before = (dict(os.environ), jax.config.jax_enable_x64, sys.stdout)\n"
+        "import phasic, phasic.jax, phasic.inference, phasic.distributed\n"
+        "after = (dict(os.environ), jax.config.jax_enable_x64, sys.stdout)\n"
+        "from jax._src import xla_bridge\n"
+        "print(before == after, bool(xla_bridge._backends))"
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False"]
