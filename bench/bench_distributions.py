@@ -63,7 +63,9 @@ def bench(name, g, theta, times, dense_ok):
     a, S, *_ = g.as_matrices(theta=theta)
     e = -S.sum(axis=1)
     if dense_ok:
-        t_expm = best_time(lambda: [a @ sl.expm(S * t) @ e for t in times], min_time=0.1, max_reps=2)
+        t_expm = best_time(
+            lambda: [a @ sl.expm(S * t) @ e for t in times], min_time=0.1, max_reps=2
+        )
         row["vs_expm"] = t_expm / t1
     else:
         row["vs_expm"] = float("nan")
@@ -78,8 +80,12 @@ def bench(name, g, theta, times, dense_ok):
 
 
 def jit_overhead():
-    g = Graph(callback=lambda s: [[[2], 1.0, [1.0]]] if not s.size else (
-        [[[s[0] - 1], 0.0, [1.0]]] if s[0] > 1 else []), parameterized=True)
+    g = Graph(
+        callback=lambda s: (
+            [[[2], 1.0, [1.0]]] if not s.size else ([[[s[0] - 1], 0.0, [1.0]]] if s[0] > 1 else [])
+        ),
+        parameterized=True,
+    )
     model = jax.jit(Graph.pmf_from_graph(g))
     th, t = jnp.array([1.0]), jnp.array([0.5])
     model(th, t).block_until_ready()
@@ -100,10 +106,25 @@ def main():
         times = np.linspace(0.01, 2.0 * (1 - 1 / n) * 2, 100)
         rows.append(bench(f"block-counting n={n}", block_counting(n), [1.0], times, n <= 20))
     rows.append(
-        bench("two-island n=30 (cyclic)", two_island(30), [1.0, 0.8, 0.5], np.linspace(0.01, 6, 100), True)
+        bench(
+            "two-island n=30 (cyclic)",
+            two_island(30),
+            [1.0, 0.8, 0.5],
+            np.linspace(0.01, 6, 100),
+            True,
+        )
     )
-    hdr = ["model", "edges", "steps", "pdf100_ms", "ns_edge_step", "ns_edge_step_theta8",
-           "grad_over_value", "vs_expm", "vs_expm_multiply"]
+    hdr = [
+        "model",
+        "edges",
+        "steps",
+        "pdf100_ms",
+        "ns_edge_step",
+        "ns_edge_step_theta8",
+        "grad_over_value",
+        "vs_expm",
+        "vs_expm_multiply",
+    ]
     print(" | ".join(hdr))
     for r in rows:
         print(" | ".join(f"{r[h]:.3g}" if isinstance(r[h], float) else str(r[h]) for h in hdr))

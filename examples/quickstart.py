@@ -44,7 +44,9 @@ mean, second, third = graph.moments(3, theta=theta)
 print(f"  E[T_MRCA] = {mean:.6f}   (closed form 2(1 - 1/n)/θ = {2 * (1 - 1 / 8) / theta[0]:.6f})")
 print(f"  Var[T_MRCA] = {graph.variance(theta=theta):.6f}, E[T^3] = {third:.6f}")
 grad = graph.moments_gradient(1, theta=theta)
-print(f"  dE[T]/dθ = {grad.d_theta[0, 0]:.6f}   (exact adjoint; closed form -E[T]/θ = {-mean / 1.2:.6f})")
+print(
+    f"  dE[T]/dθ = {grad.d_theta[0, 0]:.6f}   (exact adjoint; closed form -E[T]/θ = {-mean / 1.2:.6f})"
+)
 
 bc = Graph(callback=block_counting_callback, parameterized=True, n=8)
 rewards = bc.states()[:, :7].astype(float)

@@ -23,7 +23,9 @@ class Model:
         return self.S.shape[0]
 
 
-def make_model(seed: int, cyclic: bool, discrete: bool = False, p: int = 2, max_n: int = 8) -> Model:
+def make_model(
+    seed: int, cyclic: bool, discrete: bool = False, p: int = 2, max_n: int = 8
+) -> Model:
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, max_n + 1))
     absorbing = n
@@ -43,7 +45,9 @@ def make_model(seed: int, cyclic: bool, discrete: bool = False, p: int = 2, max_
             continue
         edges[(i, j)] = weight_spec(0.0)
 
-    if discrete:  # probabilities: rescale each row to a total in [0.3, 1] at this θ (constant graph)
+    if (
+        discrete
+    ):  # probabilities: rescale each row to a total in [0.3, 1] at this θ (constant graph)
         W = np.zeros((n, n + 1))
         for (i, j), (b, c) in edges.items():
             W[i, j] = b + c @ theta

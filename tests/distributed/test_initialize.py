@@ -79,8 +79,13 @@ def test_single_task_slurm_job_uses_cpus_per_task():
     r = _run(
         "import json\nfrom phasic import initialize_distributed\nc = initialize_distributed()\n"
         "print(json.dumps([c.job_id, c.local_device_count, c.coordinator_address]))",
-        env={"SLURM_JOB_ID": "5", "SLURM_NTASKS": "1", "SLURM_PROCID": "0",
-             "SLURM_CPUS_PER_TASK": "3", "SLURM_JOB_NODELIST": "localhost"},
+        env={
+            "SLURM_JOB_ID": "5",
+            "SLURM_NTASKS": "1",
+            "SLURM_PROCID": "0",
+            "SLURM_CPUS_PER_TASK": "3",
+            "SLURM_JOB_NODELIST": "localhost",
+        },
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == ["5", 3, None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from models import block_counting, kingman, sfs_rewards
 
 msprime = pytest.importorskip("msprime")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from models import block_counting, kingman, two_island_migration
-from random_models import make_model
 
+from models import block_counting, kingman, two_island_migration
 from phasic import (
     AbsorptionError,
     Graph,
@@ -15,6 +14,7 @@ from phasic import (
     ParameterError,
     VertexNotFoundError,
 )
+from random_models import make_model
 
 
 def test_seed_coalescent_has_nine_vertices_and_one_parameter():
@@ -171,8 +171,10 @@ def _cb(result_for_start, result_for_other=()):
         (dict(callback=_cb([[[1], float("nan")]])), "weight nan must be finite"),
         (dict(callback=_cb([[[1], "x"]])), "is not a real number"),
         (dict(callback=_cb([[[1], 1.0], [[2, 3], 1.0]])), r"has length 2, but .* length 1"),
-        (dict(callback=_cb([[[1], 1.0, [1.0]], [[2], 1.0, [1.0, 2.0]]]), parameterized=True),
-         "have length 2, but earlier edges have 1"),
+        (
+            dict(callback=_cb([[[1], 1.0, [1.0]], [[2], 1.0, [1.0, 2.0]]]), parameterized=True),
+            "have length 2, but earlier edges have 1",
+        ),
         (dict(callback=_cb([[[1], 1.0, [np.inf]]]), parameterized=True), "must be finite"),
         (dict(callback=_cb([])), "empty start"),
         (dict(state_length=0), "state_length=0"),

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import scipy.linalg as sl
 from hypothesis import HealthCheck, given, settings
-from models import kingman, rabbits, two_island_migration
-from random_models import models
 
+from models import kingman, rabbits, two_island_migration
 from phasic import Graph, ParameterError
+from random_models import models
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIMES = np.array([0.0, 0.05, 0.3, 1.0, 2.5, 7.0, 20.0])
@@ -35,9 +35,7 @@ def test_pdf_and_survival_match_expm(m):
     keep = ref_pdf > 1e-12  # below that the dense reference itself is only accurate to ~1e-16 abs
     assert_within_tol(m.graph.pdf(TIMES, theta=m.theta)[keep], ref_pdf[keep], 1e-12)
     assert_within_tol(m.graph.survival(TIMES, theta=m.theta), ref_surv, 1e-12)
-    np.testing.assert_allclose(
-        m.graph.cdf(TIMES, theta=m.theta), 1 - ref_surv, atol=1e-12
-    )
+    np.testing.assert_allclose(m.graph.cdf(TIMES, theta=m.theta), 1 - ref_surv, atol=1e-12)
 
 
 @SETTINGS

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+
+import jax
 from models import birth_death, block_counting, kingman, rabbits, sfs_rewards, two_island_migration
 from random_models import Model, models, vertex_rewards
 
@@ -17,10 +18,12 @@ RTOL = 1e-10  # DESIGN.md: moments agree with a dense reference to 1e-10 relativ
 GRAD_RTOL = 1e-6
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Examples that trace a fresh dense JAX reference each time: fewer, as each costs a compilation.
-JAX_SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+JAX_SETTINGS = settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mgf_derivatives(k: int, discrete: bool):
     """Jitted E[Y^j], j=1..k, as derivatives at 0 of the moment generating function (autodiff of a
     dense solve), independent of the solve chains under test."""
@@ -179,7 +182,9 @@ def test_moment_gradients_match_autodiff_of_dense_formula(m):
 def test_gradient_matches_central_differences_with_parameterized_start():
     g = two_island_migration(4)
     # make the start depend on θ too: a second start edge into island 2
-    g.starting_vertex().add_edge_parameterized(g.find_or_create_vertex([3, 1]), 0.5, [0.0, 0.0, 1.0])
+    g.starting_vertex().add_edge_parameterized(
+        g.find_or_create_vertex([3, 1]), 0.5, [0.0, 0.0, 1.0]
+    )
     theta = np.array([1.0, 0.7, 0.3])
     r = np.arange(g.vertices_length(), dtype=float) % 3
     mg = g.moments_gradient(2, rewards=r, theta=theta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+
 from models import block_counting, sfs_rewards
 from random_models import models, vertex_rewards
 
@@ -20,7 +21,9 @@ def test_reward_transform_preserves_reward_moments(m):
         r[0] = 1.0
     rv = vertex_rewards(m, r)
     t = m.graph.reward_transform(rv, theta=m.theta)
-    np.testing.assert_allclose(t.moments(3), m.graph.moments(3, rewards=rv, theta=m.theta), rtol=1e-9)
+    np.testing.assert_allclose(
+        t.moments(3), m.graph.moments(3, rewards=rv, theta=m.theta), rtol=1e-9
+    )
 
 
 @SETTINGS

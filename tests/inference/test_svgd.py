@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from models import kingman
 
+from models import kingman
 from phasic import SVGD, Graph, ParameterError, PhasicError
 
 
@@ -23,8 +23,15 @@ def loglik_gaussian(mean, cov):
 
 def test_particles_reach_standard_normal_mean_and_spread():
     init = np.random.default_rng(0).uniform(-3, 3, size=(100, 1))
-    s = SVGD(None, None, log_likelihood=lambda th: -0.5 * jnp.sum(th**2), theta_init=init,
-             n_iterations=1500, learning_rate=0.05, verbose=False).fit()
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=lambda th: -0.5 * jnp.sum(th**2),
+        theta_init=init,
+        n_iterations=1500,
+        learning_rate=0.05,
+        verbose=False,
+    ).fit()
     assert abs(s.theta_mean[0]) < 0.1
     assert abs(s.theta_std[0] - 1.0) < 0.1  # collapse (wrong repulsion sign) gives std ~ 0
 
@@ -33,8 +40,15 @@ def test_correlated_gaussian_mean_and_standard_deviations():
     mean = np.array([1.0, -2.0])
     cov = np.array([[1.0, 0.8], [0.8, 2.0]])
     init = np.random.default_rng(1).normal(size=(100, 2)) * 3
-    s = SVGD(None, None, log_likelihood=loglik_gaussian(mean, cov), theta_init=init,
-             n_iterations=2000, learning_rate=0.05, verbose=False).fit()
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=loglik_gaussian(mean, cov),
+        theta_init=init,
+        n_iterations=2000,
+        learning_rate=0.05,
+        verbose=False,
+    ).fit()
     np.testing.assert_allclose(s.theta_mean, mean, atol=0.15)
     np.testing.assert_allclose(s.theta_std, np.sqrt(np.diag(cov)), rtol=0.1)
     corr = np.corrcoef(s.particles.T)[0, 1]
@@ -48,8 +62,19 @@ def test_conjugate_exponential_gamma_posterior():
     a, b = 2.0, 1.0
     model = lambda th, t: th[0] * jnp.exp(-th[0] * t)  # noqa: E731
     prior = lambda th: (a - 1) * jnp.log(th[0]) - b * th[0]  # noqa: E731
-    s = SVGD(model, x, prior=prior, likelihood="density", theta_dim=1, n_particles=100,
-             n_iterations=1500, learning_rate=0.05, transform="log", seed=3, verbose=False).fit()
+    s = SVGD(
+        model,
+        x,
+        prior=prior,
+        likelihood="density",
+        theta_dim=1,
+        n_particles=100,
+        n_iterations=1500,
+        learning_rate=0.05,
+        transform="log",
+        seed=3,
+        verbose=False,
+    ).fit()
     post_a, post_b = a + x.size, b + x.sum()
     assert abs(s.theta_mean[0] - post_a / post_b) < 0.05 * post_a / post_b
     assert abs(s.theta_std[0] - np.sqrt(post_a) / post_b) < 0.15 * np.sqrt(post_a) / post_b
@@ -59,8 +84,17 @@ def test_coalescent_theta_recovered_from_absorption_times():
     g = kingman(6)
     times = g.sample(300, rng=4, theta=[1.5])
     model = Graph.pmf_from_graph(g)
-    s = SVGD(model, times, likelihood="density", theta_dim=1, n_particles=40, n_iterations=500,
-             learning_rate=0.05, transform="softplus", verbose=False).fit()
+    s = SVGD(
+        model,
+        times,
+        likelihood="density",
+        theta_dim=1,
+        n_particles=40,
+        n_iterations=500,
+        learning_rate=0.05,
+        transform="softplus",
+        verbose=False,
+    ).fit()
     lo, hi = s.credible_interval(0.95)
     assert lo[0] < 1.5 < hi[0]
     assert abs(s.theta_mean[0] - 1.5) < 0.15
@@ -108,8 +142,14 @@ def test_checkpoint_resume_after_sigkill_equals_uninterrupted(tmp_path):
 def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
     p = tmp_path / "cp.npz"
     p.write_bytes(b"not a checkpoint")
-    kw = dict(log_likelihood=lambda th: -jnp.sum(th**2), theta_dim=1, n_particles=8,
-              n_iterations=10, verbose=False, checkpoint_path=p)
+    kw = dict(
+        log_likelihood=lambda th: -jnp.sum(th**2),
+        theta_dim=1,
+        n_particles=8,
+        n_iterations=10,
+        verbose=False,
+        checkpoint_path=p,
+    )
     with pytest.raises(PhasicError, match="unreadable or corrupt"):
         SVGD(None, None, **kw).fit()
     p.unlink()
@@ -122,22 +162,41 @@ def test_corrupt_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("kernel", ["median", "rbf_adaptive", "imq", 0.5])
 @pytest.mark.parametrize(
     "lr,opt",
-    [(0.05, "adagrad"), (lambda i: 0.1 * 0.998**i, "adagrad"),
-     (optax.exponential_decay(0.1, 100, 0.5), "adam"), (0.05, "sgd")],
+    [
+        (0.05, "adagrad"),
+        (lambda i: 0.1 * 0.998**i, "adagrad"),
+        (optax.exponential_decay(0.1, 100, 0.5), "adam"),
+        (0.05, "sgd"),
+    ],
 )
 def test_kernels_schedules_and_optimizers_reach_the_target(kernel, lr, opt):
     init = np.random.default_rng(5).uniform(-2, 4, size=(50, 1))
-    s = SVGD(None, None, log_likelihood=lambda th: -0.5 * jnp.sum((th - 1.0) ** 2),
-             theta_init=init, n_iterations=800, learning_rate=lr, kernel=kernel,
-             optimizer=opt, verbose=False).fit(return_history=True, history_every=100)
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=lambda th: -0.5 * jnp.sum((th - 1.0) ** 2),
+        theta_init=init,
+        n_iterations=800,
+        learning_rate=lr,
+        kernel=kernel,
+        optimizer=opt,
+        verbose=False,
+    ).fit(return_history=True, history_every=100)
     assert abs(s.theta_mean[0] - 1.0) < 0.15
     assert 0.5 < s.theta_std[0] < 1.5
     assert s.history.shape == (8, 50, 1)
 
 
 def test_history_summary_and_plots(tmp_path):
-    s = SVGD(None, None, log_likelihood=lambda th: -0.5 * jnp.sum(th**2), theta_dim=2,
-             n_particles=20, n_iterations=60, verbose=False).fit()
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=lambda th: -0.5 * jnp.sum(th**2),
+        theta_dim=2,
+        n_particles=20,
+        n_iterations=60,
+        verbose=False,
+    ).fit()
     assert s.history.shape == (60, 20, 2)
     assert "θ[1]" in s.summary()
     assert os.path.exists(s.plot_posterior(tmp_path / "post.png"))
@@ -147,9 +206,16 @@ def test_history_summary_and_plots(tmp_path):
 def test_nan_gradient_names_iteration_and_particle():
     def ll(th):
         return jnp.where(th[0] > 1.5, jnp.nan, -0.5 * jnp.sum(th**2)) + jnp.sqrt(th[0] - 1.5) * 0
+
     with pytest.raises(PhasicError, match=r"non-finite gradient at iteration \d+ for particle \d+"):
-        SVGD(None, None, log_likelihood=ll, theta_init=np.linspace(0.5, 2.0, 8)[:, None],
-             n_iterations=20, verbose=False).fit()
+        SVGD(
+            None,
+            None,
+            log_likelihood=ll,
+            theta_init=np.linspace(0.5, 2.0, 8)[:, None],
+            n_iterations=20,
+            verbose=False,
+        ).fit()
 
 
 def test_shape_mismatches_are_caught_before_fitting():
@@ -171,11 +237,21 @@ def test_fit_regularized_uses_moments():
     model = Graph.pmf_from_graph(g)
     t = jnp.linspace(0.1, 3, 20)
     obs = model(jnp.array([2.0]), t)
-    s = SVGD(lambda th: model(th, t), obs, theta_dim=1, n_particles=20, n_iterations=300,
-             learning_rate=0.02, moments_fn=mom, transform="softplus", verbose=False)
+    s = SVGD(
+        lambda th: model(th, t),
+        obs,
+        theta_dim=1,
+        n_particles=20,
+        n_iterations=300,
+        learning_rate=0.02,
+        moments_fn=mom,
+        transform="softplus",
+        verbose=False,
+    )
     target = np.asarray(mom(jnp.array([2.0])))
     s.fit_regularized(observed_moments=target, regularization=0.5)
     assert abs(s.theta_mean[0] - 2.0) < 0.1
     with pytest.raises(ParameterError, match="moments_fn"):
-        SVGD(lambda th: model(th, t), obs, theta_dim=1, n_particles=4,
-             verbose=False).fit_regularized(observed_moments=target)
+        SVGD(
+            lambda th: model(th, t), obs, theta_dim=1, n_particles=4, verbose=False
+        ).fit_regularized(observed_moments=target)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from models import block_counting, kingman, sfs_rewards, two_island_migration
-from random_models import models
 
+import jax
+from models import block_counting, kingman, sfs_rewards, two_island_migration
 from phasic import Graph, ParameterError
+from random_models import models
 
 SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 T = jnp.array([0.0, 0.2, 1.0, 3.0])
@@ -20,13 +20,12 @@ T = jnp.array([0.0, 0.2, 1.0, 3.0])
 @given(models(cyclic=True, p=2))
 def test_ffi_and_pure_jax_paths_agree(m):
     th = jnp.asarray(m.theta)
-    for discrete in (False,):
-        f_ffi = Graph.pmf_from_graph(m.graph, discrete, backend="ffi")
-        f_jax = Graph.pmf_from_graph(m.graph, discrete, backend="jax")
-        np.testing.assert_allclose(f_ffi(th, T), f_jax(th, T), rtol=1e-10, atol=1e-13)
-        g1 = jax.grad(lambda t: jnp.sum(f_ffi(t, T) ** 2))(th)
-        g2 = jax.grad(lambda t: jnp.sum(f_jax(t, T) ** 2))(th)
-        np.testing.assert_allclose(g1, g2, rtol=1e-8, atol=1e-12)
+    f_ffi = Graph.pmf_from_graph(m.graph, backend="ffi")
+    f_jax = Graph.pmf_from_graph(m.graph, backend="jax")
+    np.testing.assert_allclose(f_ffi(th, T), f_jax(th, T), rtol=1e-10, atol=1e-13)
+    g1 = jax.grad(lambda t: jnp.sum(f_ffi(t, T) ** 2))(th)
+    g2 = jax.grad(lambda t: jnp.sum(f_jax(t, T) ** 2))(th)
+    np.testing.assert_allclose(g1, g2, rtol=1e-8, atol=1e-12)
     mf = Graph.moments_from_graph(m.graph, 3, backend="ffi")
     mj = Graph.moments_from_graph(m.graph, 3, backend="jax")
     np.testing.assert_allclose(mf(th), mj(th), rtol=1e-10)
@@ -40,7 +39,9 @@ def test_discrete_pmf_and_moments_paths_agree(m):
     f_ffi = Graph.pmf_from_graph(m.graph, True, backend="ffi")
     f_jax = Graph.pmf_from_graph(m.graph, True, backend="jax")
     np.testing.assert_allclose(f_ffi(ks), f_jax(ks), rtol=1e-10, atol=1e-15)
-    np.testing.assert_allclose(f_ffi(ks), m.graph.pmf_discrete(np.arange(8)), rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(
+        f_ffi(ks), m.graph.pmf_discrete(np.arange(8)), rtol=1e-13, atol=1e-16
+    )
     mf = Graph.moments_from_graph(m.graph, 3, discrete=True, backend="ffi")
     np.testing.assert_allclose(mf(), m.graph.moments_discrete(3), rtol=1e-12)
 
@@ -149,7 +150,9 @@ def test_bad_input_is_a_clear_error():
         model(jnp.array([1.0]), jnp.array([1.0, -0.5]))
     with pytest.raises(ParameterError, match=r"times must be finite"):
         model(jnp.array([1.0]), jnp.array([jnp.nan]))
-    with pytest.raises(ParameterError, match=r"θ has shape \(2,\); this model takes θ of shape \(1,\)"):
+    with pytest.raises(
+        ParameterError, match=r"θ has shape \(2,\); this model takes θ of shape \(1,\)"
+    ):
         model(jnp.array([1.0, 2.0]), 1.0)
     pmf = Graph.pmf_from_graph(Graph.from_matrices([1.0], [[0.5]], discrete=True), discrete=True)
     with pytest.raises(ParameterError, match="non-negative integers"):

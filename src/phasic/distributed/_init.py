@@ -69,8 +69,8 @@ def slurm_layout(env=None, coordinator_port: int = 12345, cpus_per_task: int | N
             f"inconsistent SLURM variables: SLURM_PROCID={rank} with SLURM_NTASKS={ntasks}"
         )
     cpus = cpus_per_task or _env_int("SLURM_CPUS_PER_TASK", env)
-    nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get(
-        "SLURM_NODELIST"
+    nodelist = (
+        env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
     )
     coord = None
     if ntasks > 1:

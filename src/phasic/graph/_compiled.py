@@ -92,4 +92,6 @@ class CompiledGraph(GraphNumerics, GraphDistributions):
 
     def __repr__(self) -> str:
         ga = self._ga
-        return f"CompiledGraph({ga.n_transient} transient vertices, {ga.n_edges} edges, p={self._p})"
+        return (
+            f"CompiledGraph({ga.n_transient} transient vertices, {ga.n_edges} edges, p={self._p})"
+        )

@@ -111,7 +111,9 @@ class Vertex:
 
     def __eq__(self, other: object) -> bool:
         return (
-            isinstance(other, Vertex) and other._graph is self._graph and other._index == self._index
+            isinstance(other, Vertex)
+            and other._graph is self._graph
+            and other._index == self._index
         )
 
     def __hash__(self) -> int:

@@ -56,7 +56,9 @@ def solve(
     return out
 
 
-def matvec(ga: GraphArrays, theta: FloatArray, x: FloatArray, transpose: bool = False) -> FloatArray:
+def matvec(
+    ga: GraphArrays, theta: FloatArray, x: FloatArray, transpose: bool = False
+) -> FloatArray:
     """``A x`` (or ``A^T x``), shapes (n, B, K)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     _check_batch(ga, theta, x, "x")

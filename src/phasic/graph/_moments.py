@@ -80,7 +80,7 @@ def covariance_matrix(
     ga: GraphArrays, theta: FloatArray, r: FloatArray, discrete: bool = False
 ) -> FloatArray:
     """Covariance matrix of the accumulated rewards, shape (B, R, R)."""
-    n, B, R = ga.n_transient, theta.shape[0], r.shape[1]
+    B, R = theta.shape[0], r.shape[1]
     alpha, _ = initial_distribution(ga, theta)
     x = expected_visits(ga, theta, r)
     mu = np.einsum("bn,nbr->br", alpha, x)

@@ -158,7 +158,9 @@ class GraphNumerics:
         """Var[Y]; shape ([B,] [R])."""
         return self._variance(rewards, theta, discrete=False)
 
-    def variance_discrete(self: Graph, rewards: ArrayLike | None = None, theta: Theta | None = None):
+    def variance_discrete(
+        self: Graph, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ):
         """Var[Y] of a discrete model; shape ([B,] [R])."""
         return self._variance(rewards, theta, discrete=True)
 
@@ -278,7 +280,9 @@ class GraphNumerics:
             raise ParameterError("reward_transform takes one θ and one reward vector")
         return _transform.reward_transform(self, ga, th, r[:, 0], discrete=False)
 
-    def reward_transform_discrete(self: Graph, rewards: ArrayLike, theta: Theta | None = None) -> Graph:
+    def reward_transform_discrete(
+        self: Graph, rewards: ArrayLike, theta: Theta | None = None
+    ) -> Graph:
         """The discrete graph whose number of jumps is the accumulated integer reward."""
         ga, th, r, batched, sq = self._prepare(theta, rewards, nonneg=True)
         if batched or not sq:

@@ -40,7 +40,9 @@ class MatrixRepresentation(NamedTuple):
     vertex_index: IntArray
 
 
-def _jump_matrix(ga: GraphArrays, theta: FloatArray, discrete: bool) -> tuple[sp.csr_matrix, FloatArray]:
+def _jump_matrix(
+    ga: GraphArrays, theta: FloatArray, discrete: bool
+) -> tuple[sp.csr_matrix, FloatArray]:
     """Sparse matrix of weights W (n, n+1; last column = absorption) and total out-weights d."""
     n = ga.n_transient
     w = ga.weights(theta)[0]
@@ -75,7 +77,11 @@ def as_matrices(ga: GraphArrays, theta: FloatArray, discrete: bool = False) -> M
 
 
 def from_matrices(
-    graph_cls: type[Graph], alpha: FloatArray, S: FloatArray, states: IntArray | None, discrete: bool
+    graph_cls: type[Graph],
+    alpha: FloatArray,
+    S: FloatArray,
+    states: IntArray | None,
+    discrete: bool,
 ) -> Graph:
     alpha = np.asarray(alpha, dtype=np.float64)
     S = np.asarray(S, dtype=np.float64)
@@ -180,7 +186,7 @@ def reward_transform(
         vs = [g.find_or_create_vertex(ga.states[i]) for i in P_idx]
         absv = g.find_or_create_vertex(abs_state)
         rate = d[P_idx] / rewards[P_idx]
-        for t, i in enumerate(P_idx):
+        for t in range(P_idx.size):
             for c in np.flatnonzero(Qp[t] > 0):
                 to = absv if c == P_idx.size else vs[c]
                 if to != vs[t]:

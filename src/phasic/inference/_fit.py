@@ -9,11 +9,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import jax
 
 from .._errors import ParameterError, PhasicError
 from ._kernels import resolve_kernel
@@ -287,7 +288,6 @@ class SVGD:
         mesh = self._mesh()
         n_dev = mesh.devices.size
         n_pad = -self.n_particles % n_dev
-        N = self.n_particles + n_pad
         z0 = np.asarray(self.transform.inverse(jnp.asarray(self.theta_init)))
         if not np.all(np.isfinite(z0)):
             raise ParameterError(
@@ -349,12 +349,21 @@ class SVGD:
                 bws.extend(np.asarray(info.bandwidth)[:take].tolist())
                 it += take
                 if bar is not None:
-                    lr = self.learning_rate(it) if callable(self.learning_rate) else self.learning_rate
+                    lr = (
+                        self.learning_rate(it)
+                        if callable(self.learning_rate)
+                        else self.learning_rate
+                    )
                     bar.set_postfix(step=f"{float(lr):.3g}", movement=f"{moves[-1]:.3g}")
                     bar.update(take)
-                if self.checkpoint_path and coordinator and (
-                    not self.checkpoint_every or it % int(self.checkpoint_every) == 0
-                    or it >= self.n_iterations
+                if (
+                    self.checkpoint_path
+                    and coordinator
+                    and (
+                        not self.checkpoint_every
+                        or it % int(self.checkpoint_every) == 0
+                        or it >= self.n_iterations
+                    )
                 ):
                     self._save_checkpoint(state, it, history, moves, bws)
                 if self.early_stop_tol is not None and moves[-1] < self.early_stop_tol:
@@ -417,7 +426,9 @@ class SVGD:
     def _save_checkpoint(self, state: SVGDState, it, history, moves, bws) -> None:
         leaves = jax.tree_util.tree_leaves(jax.device_get(state))
         data = {f"leaf_{i}": np.asarray(a) for i, a in enumerate(leaves)}
-        data["history"] = np.asarray(history) if history else np.zeros((0, self.n_particles, self.theta_dim))
+        data["history"] = (
+            np.asarray(history) if history else np.zeros((0, self.n_particles, self.theta_dim))
+        )
         tmp = self.checkpoint_path + ".tmp"
         with open(tmp, "wb") as fh:
             np.savez(
@@ -456,8 +467,7 @@ class SVGD:
             if np.shape(a) != np.shape(b):
                 raise PhasicError(f"checkpoint {path} has arrays of the wrong shape")
         placed = [
-            jax.device_put(jnp.asarray(a), sharding if np.ndim(a) >= 1 else None)
-            for a in leaves
+            jax.device_put(jnp.asarray(a), sharding if np.ndim(a) >= 1 else None) for a in leaves
         ]
         return jax.tree_util.tree_unflatten(treedef, placed), it, history, moves, bws
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, PartitionSpec
+
+import jax
 
 from ._kernels import Kernel
 
@@ -95,7 +96,9 @@ def make_block_runner(
     spec = PartitionSpec(AXIS)
 
     def opt_spec(opt_state):
-        return jax.tree_util.tree_map(lambda a: spec if jnp.ndim(a) >= 1 else PartitionSpec(), opt_state)
+        return jax.tree_util.tree_map(
+            lambda a: spec if jnp.ndim(a) >= 1 else PartitionSpec(), opt_state
+        )
 
     def run(state: SVGDState, weights):
         ospec = opt_spec(state.opt_state)

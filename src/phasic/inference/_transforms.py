@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
+
+import jax
 
 __all__ = ["Transform", "resolve_transform"]
 
@@ -41,4 +42,6 @@ def resolve_transform(transform) -> Transform:
         return SOFTPLUS
     if transform in ("log", "exp"):
         return LOG
-    raise ParameterError(f"transform = {transform!r}; choose None, 'softplus', 'log' or a Transform")
+    raise ParameterError(
+        f"transform = {transform!r}; choose None, 'softplus', 'log' or a Transform"
+    )

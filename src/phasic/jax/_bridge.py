@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+
+import jax
 
 from .._errors import ParameterError, PhasicError
 from ..graph._moments import moment_chain
@@ -52,7 +53,9 @@ def _times(times, discrete: bool):
         if not np.all(np.isfinite(tv)) or np.any(tv < 0):
             raise ParameterError(f"times must be finite and >= 0; got {tv.ravel().tolist()[:8]}")
         if discrete and np.any(tv != np.round(tv)):
-            raise ParameterError(f"jumps must be non-negative integers; got {tv.ravel().tolist()[:8]}")
+            raise ParameterError(
+                f"jumps must be non-negative integers; got {tv.ravel().tolist()[:8]}"
+            )
     return t
 
 

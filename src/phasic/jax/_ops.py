@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+
+import jax
 
 from ..graph import GraphArrays
 
@@ -104,7 +105,9 @@ class FfiOps(_Base):
             theta, x = res
             lam = self._solve_raw(theta, g, not transpose)
             # d(g^T A^{-1} r)/dθ = -lam^T (dA) x; with a transposed solve the roles swap.
-            dth = self._edge_grad(theta, lam, x) if not transpose else self._edge_grad(theta, x, lam)
+            dth = (
+                self._edge_grad(theta, lam, x) if not transpose else self._edge_grad(theta, x, lam)
+            )
             return dth, lam
 
         solve.defvjp(fwd, bwd)
