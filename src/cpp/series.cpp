@@ -30,8 +30,10 @@ constexpr int64_t kMaxSteps = 20'000'000;
 
 struct Chunk {
   int64_t b0 = 0, Bc = 0;
-  double lambda = 1.0;
+  std::vector<double> lambda;  // (Bc) uniformization rate per theta row (1 when discrete)
   std::vector<double> w;     // (E, Bc) edge weights
+  std::vector<double> ws;    // (E, Bc) edge weights / lambda
+  std::vector<double> dl;    // (n, Bc) d / lambda
   std::vector<double> d;     // (n, Bc) total out-weight without self-loops
   std::vector<double> r;     // (n, Bc) reward of the series: exit rates or ones
   std::vector<double> rmax;  // (Bc)
@@ -44,7 +46,9 @@ Status prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& 
   c.d.assign(static_cast<size_t>(n * Bc), 0.0);
   c.r.assign(static_cast<size_t>(n * Bc), spec.density ? 0.0 : 1.0);
   c.rmax.assign(static_cast<size_t>(Bc), spec.density ? 0.0 : 1.0);
-  double dmax = 0.0;
+  // One rate per theta row (not per batch): a row's result does not depend on its batch-mates,
+  // so sharding particles over devices changes nothing, bit for bit.
+  std::vector<double> dmax(static_cast<size_t>(Bc), 0.0);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
       const int64_t j = g.indices[e];
@@ -60,29 +64,36 @@ Status prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& 
       }
     }
     for (int64_t b = 0; b < Bc; ++b) {
-      dmax = std::max(dmax, c.d[i * Bc + b]);
+      dmax[b] = std::max(dmax[b], c.d[i * Bc + b]);
       if (spec.density) c.rmax[b] = std::max(c.rmax[b], c.r[i * Bc + b]);
       if (spec.discrete && c.d[i * Bc + b] > 1.0 + 1e-12)
         return Status{kBadProbability, i, c.b0 + b};
     }
   }
-  c.lambda = spec.discrete ? 1.0 : (dmax > 0.0 ? dmax : 1.0);
+  c.lambda.resize(static_cast<size_t>(Bc));
+  for (int64_t b = 0; b < Bc; ++b)
+    c.lambda[b] = spec.discrete ? 1.0 : (dmax[b] > 0.0 ? dmax[b] : 1.0);
+  c.ws.resize(c.w.size());
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t b = 0; b < Bc; ++b) c.ws[e * Bc + b] = c.w[e * Bc + b] / c.lambda[b];
+  c.dl.resize(c.d.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < Bc; ++b) c.dl[i * Bc + b] = c.d[i * Bc + b] / c.lambda[b];
   return Status{};
 }
 
 // next = u P (row vector), u and next (n, Bc).
 void step_forward(const GraphView& g, const Chunk& c, const double* u, double* next) {
   const int64_t n = g.n, Bc = c.Bc;
-  const double inv = 1.0 / c.lambda;
-  for (int64_t t = 0; t < n * Bc; ++t) next[t] = u[t] * (1.0 - c.d[t] * inv);
+  for (int64_t t = 0; t < n * Bc; ++t) next[t] = u[t] * (1.0 - c.dl[t]);
   for (int64_t i = 0; i < n; ++i) {
     const double* ui = u + i * Bc;
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
       const int64_t j = g.indices[e];
       if (j == i || j >= n) continue;
-      const double* we = c.w.data() + e * Bc;
+      const double* we = c.ws.data() + e * Bc;
       double* nj = next + j * Bc;
-      for (int64_t b = 0; b < Bc; ++b) nj[b] += we[b] * inv * ui[b];
+      for (int64_t b = 0; b < Bc; ++b) nj[b] += we[b] * ui[b];
     }
   }
 }
@@ -90,18 +101,17 @@ void step_forward(const GraphView& g, const Chunk& c, const double* u, double* n
 // out = P y (column vector), y and out (n, Bc).
 void step_backward(const GraphView& g, const Chunk& c, const double* y, double* out) {
   const int64_t n = g.n, Bc = c.Bc;
-  const double inv = 1.0 / c.lambda;
   for (int64_t i = 0; i < n; ++i) {
     double* oi = out + i * Bc;
     const double* yi = y + i * Bc;
-    const double* di = c.d.data() + i * Bc;
-    for (int64_t b = 0; b < Bc; ++b) oi[b] = yi[b] * (1.0 - di[b] * inv);
+    const double* di = c.dl.data() + i * Bc;
+    for (int64_t b = 0; b < Bc; ++b) oi[b] = yi[b] * (1.0 - di[b]);
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
       const int64_t j = g.indices[e];
       if (j == i || j >= n) continue;
-      const double* we = c.w.data() + e * Bc;
+      const double* we = c.ws.data() + e * Bc;
       const double* yj = y + j * Bc;
-      for (int64_t b = 0; b < Bc; ++b) oi[b] += we[b] * inv * yj[b];
+      for (int64_t b = 0; b < Bc; ++b) oi[b] += we[b] * yj[b];
     }
   }
 }
@@ -153,7 +163,6 @@ struct Weights {
       }
     }
   }
-  void advance(int64_t) {}
   double at(int64_t t, int64_t k) const {
     if (spec->discrete) {
       // density: P(tau = jumps) uses u_(jumps - 1); survival: P(tau > jumps) uses u_jumps
@@ -180,53 +189,60 @@ inline double dot_col(const double* u, const double* r, int64_t n, int64_t Bc, i
   return s;
 }
 
-// Forward sweep of one chunk.  Calls visit(k, u_k) for every term used; returns the last index K.
+// Forward sweep of one chunk.  Each row (theta) stops accumulating at its own last index K_b, so
+// its result does not depend on the other rows of the batch.  Calls visit(k, u_k, c_k, active)
+// at every step, active[b] = 1 while row b still accumulates; returns K = max_b K_b and Kb.
 template <typename Visit>
 Status sweep(const GraphView& g, const Chunk& c, const SeriesSpec& spec, const double* alpha,
-             std::vector<double>& acc, Weights& W, int64_t& K, Visit&& visit) {
+             std::vector<double>& acc, std::vector<Weights>& W, int64_t& K,
+             std::vector<int64_t>& Kb, Visit&& visit) {
   const int64_t n = g.n, Bc = c.Bc, T = spec.T;
   std::vector<double> u(static_cast<size_t>(n * Bc)), next(u.size());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
-  W.init(spec, c.lambda);
+  W.resize(static_cast<size_t>(Bc));
+  for (int64_t b = 0; b < Bc; ++b) W[b].init(spec, c.lambda[b]);
   int64_t kmax_discrete = -1;
   if (spec.discrete)
     for (int64_t t = 0; t < T; ++t)
       kmax_discrete = std::max<int64_t>(kmax_discrete, static_cast<int64_t>(spec.times[t]));
   std::vector<double> cval(static_cast<size_t>(Bc)), mass(static_cast<size_t>(Bc));
+  std::vector<char> active(static_cast<size_t>(Bc), 1);
+  Kb.assign(static_cast<size_t>(Bc), 0);
+  int64_t remaining = Bc;
   for (int64_t k = 0;; ++k) {
     if (k > kMaxSteps) return Status{kTooManySteps, k, c.b0};
-    if (k > 0) W.advance(k);
     for (int64_t b = 0; b < Bc; ++b) {
       cval[b] = dot_col(u.data(), c.r.data(), n, Bc, b);
       double m = 0.0;
       for (int64_t i = 0; i < n; ++i) m += u[i * Bc + b];
       mass[b] = m;
     }
-    for (int64_t t = 0; t < T; ++t) {
-      const double wk = W.at(t, k);
-      if (wk != 0.0)
-        for (int64_t b = 0; b < Bc; ++b) acc[b * T + t] += wk * cval[b];
-    }
-    visit(k, u.data(), cval.data());
-    bool done = true;
-    if (spec.discrete) {
-      done = k >= kmax_discrete;
-    } else {
-      for (int64_t t = 0; t < T && done; ++t) {
-        const double tail = W.tail(t, k);
-        if (tail == 0.0) continue;
-        for (int64_t b = 0; b < Bc; ++b) {
+    for (int64_t b = 0; b < Bc; ++b)
+      if (active[b])
+        for (int64_t t = 0; t < T; ++t) acc[b * T + t] += W[b].at(t, k) * cval[b];
+    visit(k, u.data(), cval.data(), active.data());
+    for (int64_t b = 0; b < Bc; ++b) {
+      if (!active[b]) continue;
+      bool done = true;
+      if (spec.discrete) {
+        done = k >= kmax_discrete;
+      } else {
+        for (int64_t t = 0; t < T && done; ++t) {
+          const double tail = W[b].tail(t, k);
+          if (tail == 0.0) continue;
           const double bound = c.rmax[b] * mass[b] * tail;
           const double s = acc[b * T + t];
-          if (bound > spec.tol * std::min(1.0, s) && bound > 1e-300) {
-            done = false;
-            break;
-          }
+          done = !(bound > spec.tol * std::min(1.0, s) && bound > 1e-300);
         }
       }
+      if (done) {
+        active[b] = 0;
+        Kb[b] = k;
+        --remaining;
+      }
     }
-    if (done) {
+    if (remaining == 0) {
       K = k;
       return Status{};
     }
@@ -255,9 +271,11 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
     Status st = prepare_chunk(g, theta, spec, c);
     if (st.code != kOk) return st;
     std::vector<double> acc(static_cast<size_t>(c.Bc * T), 0.0);
-    Weights W;
+    std::vector<Weights> W;
     int64_t K = 0;
-    st = sweep(g, c, spec, alpha, acc, W, K, [](int64_t, const double*, const double*) {});
+    std::vector<int64_t> Kb;
+    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
+               [](int64_t, const double*, const double*, const char*) {});
     if (st.code != kOk) return st;
     std::memcpy(out + b0 * T, acc.data(), sizeof(double) * acc.size());
   }
@@ -280,21 +298,24 @@ Status series_vjp(const GraphView& g, const double* theta, int64_t B, const doub
     Status st = prepare_chunk(g, theta, spec, c);
     if (st.code != kOk) return st;
     std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
-    Weights W;
+    std::vector<Weights> W;
     int64_t K = 0;
     // Forward, keeping every u_k and c_k, and q_k = sum_t g_t w_k(t).
     std::vector<double> us, cs, qs;
     const int64_t nb = n * Bc;
-    st = sweep(g, c, spec, alpha, acc, W, K, [&](int64_t k, const double* u, const double* cv) {
-      us.insert(us.end(), u, u + nb);
-      cs.insert(cs.end(), cv, cv + Bc);
-      for (int64_t b = 0; b < Bc; ++b) {
-        double q = 0.0;
-        for (int64_t t = 0; t < T; ++t) q += gout[(b0 + b) * T + t] * W.at(t, k);
-        qs.push_back(q);
-      }
-      (void)k;
-    });
+    std::vector<int64_t> Kb;
+    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
+               [&](int64_t k, const double* u, const double* cv, const char* active) {
+                 us.insert(us.end(), u, u + nb);
+                 cs.insert(cs.end(), cv, cv + Bc);
+                 for (int64_t b = 0; b < Bc; ++b) {
+                   double q = 0.0;
+                   if (active[b])  // rows past their own truncation contribute nothing
+                     for (int64_t t = 0; t < T; ++t)
+                       q += gout[(b0 + b) * T + t] * W[b].at(t, k);
+                   qs.push_back(q);
+                 }
+               });
     if (st.code != kOk) return st;
     // One more term c_(K+1) for the time derivative of the continuous series.
     std::vector<double> unext(static_cast<size_t>(nb));
@@ -306,7 +327,6 @@ Status series_vjp(const GraphView& g, const double* theta, int64_t B, const doub
     std::vector<double> y(static_cast<size_t>(nb), 0.0), tmp(static_cast<size_t>(nb));
     std::vector<double> gth(static_cast<size_t>(Bc * p), 0.0);
     std::vector<double> ubar(static_cast<size_t>(nb), 0.0);  // sum_k q_k u_k (exit-edge term)
-    const double inv = 1.0 / c.lambda;
     for (int64_t k = 0; k <= K; ++k) {
       const double* u = us.data() + k * nb;
       for (int64_t t = 0; t < nb; ++t) ubar[t] += qs[k * Bc + t % Bc] * u[t];
@@ -330,7 +350,7 @@ Status series_vjp(const GraphView& g, const double* theta, int64_t B, const doub
           const double* ce = g.coef + e * p;
           const double* yj = jj < n ? y.data() + jj * Bc : nullptr;
           for (int64_t b = 0; b < Bc; ++b) {
-            const double v = ui[b] * ((yj ? yj[b] : 0.0) - yi[b]) * inv;
+            const double v = ui[b] * ((yj ? yj[b] : 0.0) - yi[b]) / c.lambda[b];
             for (int64_t q = 0; q < p; ++q) gth[b * p + q] += ce[q] * v;
           }
         }
@@ -352,15 +372,13 @@ Status series_vjp(const GraphView& g, const double* theta, int64_t B, const doub
       for (int64_t q = 0; q < p; ++q) dtheta[(b0 + b) * p + q] = gth[b * p + q];
     // d/dt sum_k Pois(k; lambda t) c_k = lambda sum_k Pois(k; lambda t) (c_(k+1) - c_k).
     if (!spec.discrete) {
-      Weights W2;
-      W2.init(spec, c.lambda);
       for (int64_t k = 0; k <= K; ++k) {
-        if (k > 0) W2.advance(k);
         for (int64_t b = 0; b < Bc; ++b) {
+          if (k > Kb[b]) continue;
           const double ck1 = k < K ? cs[(k + 1) * Bc + b] : cnext[b];
-          const double diff = c.lambda * (ck1 - cs[k * Bc + b]);
+          const double diff = c.lambda[b] * (ck1 - cs[k * Bc + b]);
           for (int64_t t = 0; t < T; ++t)
-            dtimes[(b0 + b) * T + t] += gout[(b0 + b) * T + t] * W2.at(t, k) * diff;
+            dtimes[(b0 + b) * T + t] += gout[(b0 + b) * T + t] * W[b].at(t, k) * diff;
         }
       }
     }
@@ -381,13 +399,16 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
     Status st = prepare_chunk(g, theta, spec, c);
     if (st.code != kOk) return st;
     std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
-    Weights W;
+    std::vector<Weights> W;
     int64_t K = 0;
-    st = sweep(g, c, spec, alpha, acc, W, K, [&](int64_t k, const double* u, const double*) {
+    std::vector<int64_t> Kb;
+    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
+               [&](int64_t k, const double* u, const double*, const char* active) {
       for (int64_t t = 0; t < T; ++t) {
-        const double wk = W.at(t, k);
-        if (wk == 0.0) continue;
         for (int64_t b = 0; b < Bc; ++b) {
+          if (!active[b]) continue;
+          const double wk = W[b].at(t, k);
+          if (wk == 0.0) continue;
           double* o = out + ((b0 + b) * T + t) * n;
           for (int64_t i = 0; i < n; ++i) o[i] += wk * u[i * Bc + b];
         }

@@ -41,6 +41,12 @@ def _schedule(learning_rate) -> Callable | float:
     return lr
 
 
+def _global(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from host data that every process holds in full (multi-process safe)."""
+    host = np.asarray(host)
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
 class SVGD:
     """Bayesian inference by Stein variational gradient descent.
 
@@ -288,7 +294,13 @@ class SVGD:
         mesh = self._mesh()
         n_dev = mesh.devices.size
         n_pad = -self.n_particles % n_dev
-        z0 = np.asarray(self.transform.inverse(jnp.asarray(self.theta_init)))
+        theta_init = self.theta_init
+        if jax.process_count() > 1:  # every process starts from the coordinator's particles
+            from jax.experimental import multihost_utils
+
+            theta_init = np.asarray(multihost_utils.broadcast_one_to_all(theta_init))
+            self.theta_init = theta_init
+        z0 = np.asarray(self.transform.inverse(jnp.asarray(theta_init)))
         if not np.all(np.isfinite(z0)):
             raise ParameterError(
                 f"theta_init is outside the domain of the '{self.transform.name}' transform"
@@ -297,8 +309,9 @@ class SVGD:
             z0 = np.concatenate([z0, np.repeat(z0[-1:], n_pad, axis=0)])
         w = np.concatenate([np.ones(self.n_particles), np.zeros(n_pad)])
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-        weights = jax.device_put(jnp.asarray(w), sharding)
-        state = svgd_init(jax.device_put(jnp.asarray(z0), sharding), self.optimizer)
+        weights = _global(w, sharding)
+        state = svgd_init(_global(z0, sharding), self.optimizer)
+        replicate = jax.jit(lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
         history, moves, bws = [], [], []
         start = 0
@@ -335,7 +348,7 @@ class SVGD:
                 bad = np.asarray(info.bad_particle)[:take]
                 if np.any(bad >= 0):
                     k = int(np.argmax(bad >= 0))
-                    prev = xs[k - 1] if k else np.asarray(jax.device_get(state.particles))
+                    prev = xs[k - 1] if k else np.asarray(replicate(state.particles))
                     th = np.asarray(self.transform.forward(jnp.asarray(prev[bad[k]])))
                     raise PhasicError(
                         f"non-finite gradient at iteration {it + k} for particle {bad[k]} with "
@@ -358,20 +371,22 @@ class SVGD:
                     bar.update(take)
                 if (
                     self.checkpoint_path
-                    and coordinator
                     and (
                         not self.checkpoint_every
                         or it % int(self.checkpoint_every) == 0
                         or it >= self.n_iterations
                     )
                 ):
-                    self._save_checkpoint(state, it, history, moves, bws)
+                    # every process gathers (a collective); only the coordinator writes
+                    leaves = [np.asarray(replicate(a)) for a in jax.tree_util.tree_leaves(state)]
+                    if coordinator:
+                        self._save_checkpoint(leaves, it, history, moves, bws)
                 if self.early_stop_tol is not None and moves[-1] < self.early_stop_tol:
                     break
         finally:
             if bar is not None:
                 bar.close()
-        z = np.asarray(jax.device_get(state.particles))[: self.n_particles]
+        z = np.asarray(replicate(state.particles))[: self.n_particles]
         self.particles = np.asarray(self.transform.forward(jnp.asarray(z)))
         self.n_iterations_run = it
         if return_history and history:
@@ -423,8 +438,7 @@ class SVGD:
             self._extra_logp = None
 
     # ------------------------------------------------------------------ checkpoints
-    def _save_checkpoint(self, state: SVGDState, it, history, moves, bws) -> None:
-        leaves = jax.tree_util.tree_leaves(jax.device_get(state))
+    def _save_checkpoint(self, leaves, it, history, moves, bws) -> None:
         data = {f"leaf_{i}": np.asarray(a) for i, a in enumerate(leaves)}
         data["history"] = (
             np.asarray(history) if history else np.zeros((0, self.n_particles, self.theta_dim))
@@ -467,7 +481,8 @@ class SVGD:
             if np.shape(a) != np.shape(b):
                 raise PhasicError(f"checkpoint {path} has arrays of the wrong shape")
         placed = [
-            jax.device_put(jnp.asarray(a), sharding if np.ndim(a) >= 1 else None) for a in leaves
+            _global(a, sharding if np.ndim(a) >= 1 else NamedSharding(sharding.mesh, PartitionSpec()))
+            for a in leaves
         ]
         return jax.tree_util.tree_unflatten(treedef, placed), it, history, moves, bws
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import jax
 
@@ -116,6 +116,10 @@ def make_block_runner(
             return new, (x, SVGDInfo(h, move, bad))
 
         state, (xs, infos) = jax.lax.scan(body, state, None, length=block)
+        # replicated outputs: every process can read the block's particles and diagnostics
+        rep = NamedSharding(mesh, PartitionSpec())
+        xs = jax.lax.with_sharding_constraint(xs, rep)
+        infos = jax.tree_util.tree_map(lambda a: jax.lax.with_sharding_constraint(a, rep), infos)
         return state, xs, infos
 
     del n_dev
