@@ -17,8 +17,8 @@ run: $(STAMP)
 	cd examples && MPLBACKEND=Agg ../$(PY) seed_tutorial.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench examples --exclude examples/seed_tutorial.py
-	$(VENV)/bin/ruff format --check src tests bench examples --exclude examples/seed_tutorial.py
+	$(VENV)/bin/ruff check src tests bench examples generate_slurm_script.py --exclude examples/seed_tutorial.py
+	$(VENV)/bin/ruff format --check src tests bench examples generate_slurm_script.py --exclude examples/seed_tutorial.py
 
 test: lint
 	$(PY) -m pytest -q

@@ -92,7 +92,7 @@ def _backend_started() -> bool:
 
 
 def initialize_distributed(
-    coordinator_port: int = 12345,
+    coordinator_port: int | None = None,
     platform: str = "cpu",
     enable_x64: bool = True,
     cpus_per_task: int | None = None,
@@ -119,6 +119,8 @@ def initialize_distributed(
 
     if _CONFIG is not None:
         return _CONFIG
+    if coordinator_port is None:  # job scripts from `phasic slurm generate` export the port
+        coordinator_port = int(os.environ.get("PHASIC_COORDINATOR_PORT", "12345"))
     if platform not in ("cpu", "gpu", "cuda", "tpu"):
         raise ParameterError(f"platform = {platform!r}; choose 'cpu' or 'gpu'")
     layout = slurm_layout(coordinator_port=coordinator_port, cpus_per_task=cpus_per_task)
