@@ -14,7 +14,7 @@ $(STAMP): $(NATIVE)
 	touch $@
 
 run: $(STAMP)
-	cd examples && MPLBACKEND=Agg ../$(PY) seed_tutorial.py
+	cd examples && MPLBACKEND=module://_save_figures ../$(PY) seed_tutorial.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples generate_slurm_script.py --exclude examples/seed_tutorial.py

@@ -148,11 +148,12 @@ struct Weights {
       for (int64_t k = m + 1; k <= R; ++k) w[k - L] = w[k - 1 - L] * (mu / static_cast<double>(k));
       for (int64_t k = m - 1; k >= L; --k)
         w[k - L] = w[k + 1 - L] * (static_cast<double>(k + 1) / mu);
-      // sum from the small end so the normalization is accurate
-      double total = 0.0;
-      std::vector<double> sorted(w);
-      std::sort(sorted.begin(), sorted.end());
-      for (double v : sorted) total += v;
+      // The weights are unimodal: summing each side from its far end towards the mode adds
+      // small terms first, so the normalization is accurate without sorting.
+      double left = 0.0, right = 0.0;
+      for (int64_t k = L; k < m; ++k) left += w[k - L];
+      for (int64_t k = R; k >= m; --k) right += w[k - L];
+      const double total = left + right;
       for (double& v : w) v /= total;
       std::vector<double>& sf = suffix[t];
       sf.assign(w.size(), 0.0);

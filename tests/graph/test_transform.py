@@ -61,3 +61,28 @@ def test_reward_transform_rejects_bad_rewards():
         g.reward_transform(np.zeros(g.vertices_length()), theta=[1.0])
     with pytest.raises(ParameterError, match="integers"):
         g.reward_transform_discrete(np.full(g.vertices_length(), 0.5), theta=[0.01])
+
+
+def test_discretize_counts_mutations_geometric_for_two_samples():
+    from models import kingman
+
+    m = 0.7  # two lineages, mutation rate m/2 each: singletons ~ Geometric(1 / (1 + m)) from 0
+    g = kingman(2)
+    gd, rew = g.discretize(np.array([0.0, m, 0.0]), theta=[1.0])
+    assert gd.expectation_discrete(rew) == pytest.approx(m, rel=1e-13)
+    ks = np.arange(6)
+    pmf = gd.reward_transform_discrete(rew).pmf_discrete(ks)
+    np.testing.assert_allclose(pmf, (1 / (1 + m)) * (m / (1 + m)) ** ks, rtol=1e-12)
+
+
+def test_discretized_sfs_expectations_are_theta_over_i():
+    n, m = 6, 0.9
+    g = block_counting(n)
+    gd, rew = g.discretize(sfs_rewards(g, n) * m / 2, theta=[1.0])
+    assert rew.shape == (gd.vertices_length(), n - 1)
+    np.testing.assert_allclose(gd.expectation_discrete(rew), m / np.arange(1, n), rtol=1e-12)
+    # each class's count distribution sums to 1 and has the right mean
+    t = gd.reward_transform_discrete(rew[:, 1])
+    p = t.pmf_discrete(np.arange(200))
+    assert p.sum() == pytest.approx(1.0, abs=1e-10)
+    assert (np.arange(200) * p).sum() == pytest.approx(m / 2, rel=1e-9)

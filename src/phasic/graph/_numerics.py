@@ -292,6 +292,28 @@ class GraphNumerics:
         self._check_discrete(ga, th)
         return _transform.reward_transform(self, ga, th, r[:, 0], discrete=True)
 
+    def discretize(self: Graph, reward_rates: ArrayLike, theta: Theta | None = None):
+        """Discrete model counting events that occur at ``reward_rates`` per unit time.
+
+        Parameters
+        ----------
+        reward_rates : (vertices_length(),) or (vertices_length(), R), >= 0
+            Event rate of each type in each vertex (e.g. mutation rate × lineages of a class).
+
+        Returns
+        -------
+        graph : Graph
+            Discrete model; the accumulated reward of a column counts events of that type.
+        rewards : (graph.vertices_length(), R) float array
+            Its reward matrix (squeezed to a vector for 1-D ``reward_rates``). E.g. the discrete
+            site frequency spectrum: ``g2.reward_transform_discrete(rewards[:, i]).pmf_discrete(k)``.
+        """
+        ga, th, r, batched, sq = self._prepare(theta, reward_rates, nonneg=True)
+        if batched:
+            raise ParameterError("discretize takes one θ of shape (p,), not a batch")
+        g, rew = _transform.discretize(self, ga, th, r)
+        return g, (rew[:, 0] if sq else rew)
+
     # ------------------------------------------------------------------ sampling
     def sample(
         self: Graph,

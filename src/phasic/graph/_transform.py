@@ -219,3 +219,54 @@ def _absorbing_state(graph: Graph) -> IntArray:
         if not graph._to[v]:
             return np.array(graph._states[v], dtype=np.int64)
     return np.full(graph.state_length(), -1, dtype=np.int64)
+
+
+def discretize(
+    graph: Graph, ga: GraphArrays, theta: FloatArray, rates: FloatArray
+) -> tuple[Graph, FloatArray]:
+    """A discrete model whose visits to auxiliary vertices count reward events.
+
+    ``rates`` (n_transient, R) are event rates per transient vertex and event type (e.g. mutation
+    rates per SFS class). From a vertex with total transition rate d and total event rate M, each
+    step makes a transition (probability w / (d + M)) or an event of type r (probability
+    μ_r / (d + M)) through an auxiliary vertex that returns to it. Events of a Poisson process of
+    rate μ_r while in the vertex are counted exactly, by memorylessness.
+
+    Returns the discrete graph (states get one extra trailing component: 0 for the original
+    vertices, r + 1 for the event vertices of type r) and its reward matrix
+    (vertices_length(), R) with 1 where a vertex counts an event of that type.
+    """
+    n, R = ga.n_transient, rates.shape[1]
+    w = ga.weights(theta)[0]
+    src = ga.edge_sources()
+    keep = ga.indices != src  # self-loops do nothing in continuous time
+    d = np.bincount(src[keep], weights=w[keep], minlength=n)
+    total = d + rates.sum(axis=1)
+    if np.any(total <= 0):
+        i = int(np.argmin(total))
+        raise ParameterError(f"discretize: state {ga.states[i].tolist()} has no rate at all")
+    alpha, _ = initial_distribution(ga, theta)
+    cls = type(graph)
+    g = cls()
+    main = [g.find_or_create_vertex(np.append(ga.states[i], 0)) for i in range(n)]
+    absv = g.find_or_create_vertex(np.append(_absorbing_state(graph), 0))
+    rows = []
+    for i in range(n):
+        for r in np.flatnonzero(rates[i] > 0):
+            aux = g.find_or_create_vertex(np.append(ga.states[i], r + 1))
+            main[i].add_edge(aux, float(rates[i, r] / total[i]))
+            aux.add_edge(main[i], 1.0)
+            rows.append((aux.index, r))
+    for e in np.flatnonzero(keep):
+        i, j = int(src[e]), int(ga.indices[e])
+        if w[e] > 0:
+            main[i].add_edge(absv if j == n else main[j], float(w[e] / total[i]))
+    start = g.starting_vertex()
+    for i in np.flatnonzero(alpha[0] > 0):
+        start.add_edge(main[i], float(alpha[0, i]))
+    if alpha[0].sum() < 1 - 1e-15:
+        start.add_edge(absv, float(1 - alpha[0].sum()))
+    reward = np.zeros((g.vertices_length(), R))
+    for v, r in rows:
+        reward[v, r] = 1.0
+    return g, reward

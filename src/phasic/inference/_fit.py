@@ -194,6 +194,7 @@ class SVGD:
         self.history: np.ndarray | None = None
         self.diagnostics: dict[str, np.ndarray] = {}
         self._extra_logp: Callable | None = None
+        self._runners: dict = {}
 
     # ------------------------------------------------------------------ set-up checks
     def _infer_theta_dim(self) -> int:
@@ -323,14 +324,15 @@ class SVGD:
         block = max(1, self.block_size)
         if self.checkpoint_every:
             block = math.gcd(block, int(self.checkpoint_every))
-        runners: dict[int, Callable] = {}
+        runners = self._runners  # compiled blocks survive across fit() calls of this instance
 
         def runner_for(length: int) -> Callable:
-            if length not in runners:
-                runners[length] = make_block_runner(
+            key = (length, mesh.devices.size, self._extra_logp is not None)
+            if key not in runners:
+                runners[key] = make_block_runner(
                     self._logdensity, self.kernel, self.optimizer, mesh, length
                 )
-            return runners[length]
+            return runners[key]
 
         coordinator = jax.process_index() == 0
         bar = None
@@ -369,13 +371,10 @@ class SVGD:
                     )
                     bar.set_postfix(step=f"{float(lr):.3g}", movement=f"{moves[-1]:.3g}")
                     bar.update(take)
-                if (
-                    self.checkpoint_path
-                    and (
-                        not self.checkpoint_every
-                        or it % int(self.checkpoint_every) == 0
-                        or it >= self.n_iterations
-                    )
+                if self.checkpoint_path and (
+                    not self.checkpoint_every
+                    or it % int(self.checkpoint_every) == 0
+                    or it >= self.n_iterations
                 ):
                     # every process gathers (a collective); only the coordinator writes
                     leaves = [np.asarray(replicate(a)) for a in jax.tree_util.tree_leaves(state)]
@@ -481,7 +480,9 @@ class SVGD:
             if np.shape(a) != np.shape(b):
                 raise PhasicError(f"checkpoint {path} has arrays of the wrong shape")
         placed = [
-            _global(a, sharding if np.ndim(a) >= 1 else NamedSharding(sharding.mesh, PartitionSpec()))
+            _global(
+                a, sharding if np.ndim(a) >= 1 else NamedSharding(sharding.mesh, PartitionSpec())
+            )
             for a in leaves
         ]
         return jax.tree_util.tree_unflatten(treedef, placed), it, history, moves, bws

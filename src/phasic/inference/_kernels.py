@@ -38,22 +38,37 @@ def imq(x, y, h):
     return k, (-1.0 / h) * diff * (base**-1.5)[..., None]
 
 
+MEDIAN_SUBSET = 256
+
+
 def median_bandwidth(x, weights=None):
     """Median heuristic of Liu & Wang (2016): h = med(|x_i - x_j|^2) / log(n + 1).
 
-    ``weights`` (n,) of 0/1 excludes padding particles.
+    ``weights`` (n,) of 0/1 excludes padding particles. With more than 256 particles the median
+    is taken over the pairs of an evenly strided subset of 256 of them (O(256²) instead of an
+    O(n² log n) sort every iteration); n in the log term stays the full count.
     """
     n = x.shape[0]
-    _, d2 = _sqdist(x, x)
     if weights is None:
         weights = jnp.ones(n)
+    n_eff_full = jnp.sum(weights)
+    if n > MEDIAN_SUBSET:
+        idx = jnp.asarray(np_linspace_int(n, MEDIAN_SUBSET))
+        x, weights = x[idx], weights[idx]
+        n = MEDIAN_SUBSET
+    _, d2 = _sqdist(x, x)
     mask = (weights[:, None] * weights[None, :]) > 0
     mask = mask & ~jnp.eye(n, dtype=bool)
     vals = jnp.where(mask, d2, jnp.nan)
     med = jnp.nanmedian(vals)
-    n_eff = jnp.sum(weights)
-    h = med / jnp.log(n_eff + 1.0)
+    h = med / jnp.log(n_eff_full + 1.0)
     return jnp.where(jnp.isfinite(h) & (h > 0), h, 1.0)
+
+
+def np_linspace_int(n: int, k: int):
+    import numpy as np
+
+    return np.linspace(0, n - 1, k).round().astype(np.int32)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,17 @@ def _register() -> None:
     _REGISTERED = True
 
 
+def _match_vma(x, like):
+    """Give a cotangent the manual-axis (shard_map) variance of its primal, as custom_vjp needs."""
+    want = getattr(jax.typeof(like), "vma", frozenset())
+    have = getattr(jax.typeof(x), "vma", frozenset())
+    extra = tuple(sorted(have - want))
+    if extra:  # the primal was broadcast over these axes: its cotangent sums over them
+        x = jax.lax.psum(x, extra)
+    missing = tuple(sorted(want - have))
+    return jax.lax.pcast(x, missing, to="varying") if missing else x
+
+
 class _Base:
     def __init__(self, ga: GraphArrays):
         self.ga = ga
@@ -99,16 +110,16 @@ class FfiOps(_Base):
 
         def fwd(theta, rhs, transpose):
             x = self._solve_raw(theta, rhs, transpose)
-            return x, (theta, x)
+            return x, (theta, rhs, x)
 
         def bwd(transpose, res, g):
-            theta, x = res
+            theta, rhs, x = res
             lam = self._solve_raw(theta, g, not transpose)
             # d(g^T A^{-1} r)/dθ = -lam^T (dA) x; with a transposed solve the roles swap.
             dth = (
                 self._edge_grad(theta, lam, x) if not transpose else self._edge_grad(theta, x, lam)
             )
-            return dth, lam
+            return _match_vma(dth, theta), _match_vma(lam, rhs)
 
         solve.defvjp(fwd, bwd)
         return lambda theta, rhs, transpose=False: solve(theta, rhs, transpose)
@@ -129,7 +140,7 @@ class FfiOps(_Base):
             theta, x = res
             # d(g^T A x)/dθ = sum_e c_e g_i (x_i - x_j) = -edge_grad(g, x)
             dth = -self._edge_grad(theta, g, x) if not transpose else -self._edge_grad(theta, x, g)
-            return dth, raw(theta, g, not transpose)
+            return _match_vma(dth, theta), _match_vma(raw(theta, g, not transpose), x)
 
         matvec.defvjp(fwd, bwd)
         return lambda theta, x, transpose=False: matvec(theta, x, transpose)
@@ -168,7 +179,12 @@ class FfiOps(_Base):
             dth, dal, dt = self._call(
                 "phasic_series_vjp", outs, theta[None], alpha[None], times[None], g[None], **attrs
             )
-            return dth[0], dal[0], (jnp.zeros_like(times) if discrete else dt[0])
+            dt = jnp.zeros_like(times) if discrete else dt[0]
+            return (
+                _match_vma(dth[0], theta),
+                _match_vma(dal[0], alpha),
+                _match_vma(dt, times),
+            )
 
         series.defvjp(fwd, bwd)
         return series
