@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,3 +122,56 @@ def test_two_task_job_runs_distributed_svgd(tmp_path):
     assert single.returncode == 0, single.stderr[-2000:]
     ref = json.loads([ln for ln in single.stdout.splitlines() if ln.startswith("RESULT ")][0][7:])
     np.testing.assert_allclose(results[0]["particles"], ref["particles"], rtol=1e-10, atol=1e-12)
+
+
+def test_seed_walkthrough_as_a_two_task_job_gives_the_local_posterior(tmp_path):
+    reason = _slurm_ready()
+    if reason:
+        pytest.skip(reason)
+    examples = ROOT / "examples"
+    for name in ("seed_tutorial.py", "_save_figures.py"):
+        shutil.copy(examples / name, tmp_path / name)
+    cfg = make_config(
+        dict(
+            name="phasic-seed",
+            nodes=1,
+            cpus_per_node=2,
+            tasks_per_node=2,
+            memory_per_cpu="2G",
+            time_limit="00:15:00",
+            partition="debug",
+            environment="venv",
+            environment_path=str(Path(sys.executable).parents[1]),
+            env_vars={"MPLBACKEND": "module://_save_figures", "PYTHONUNBUFFERED": "1"},
+        )
+    )
+    (tmp_path / "submit.sh").write_text(generate_script(cfg, "seed_tutorial.py"))
+    (tmp_path / "logs").mkdir()
+    r = subprocess.run(
+        ["sbatch", "--parsable", "--wait", "submit.sh"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    job_id = r.stdout.strip().split(";")[0]
+    log = (tmp_path / "logs" / f"job_{job_id}.out").read_text()
+    assert r.returncode == 0, log[-3000:]
+    assert log.count("Posterior Analysis") == 1  # printed once, by the coordinator
+    assert "Process rank: 1 of 2" in log and "Process rank: 0 of 2" in log
+    assert f"Job ID: {job_id}" in log
+    slurm_mean = re.search(r"Posterior mean:\s+([\d.]+)", log).group(1)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "XLA_FLAGS"))}
+    env.update(MPLBACKEND="module://_save_figures", PHASIC_FIGURE_DIR=str(tmp_path / "local"))
+    local = subprocess.run(
+        [sys.executable, "seed_tutorial.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert "Global devices: 2" in local.stdout
+    assert re.search(r"Posterior mean:\s+([\d.]+)", local.stdout).group(1) == slurm_mean
