@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.phasic-built
 NATIVE := pyproject.toml CMakeLists.txt $(wildcard src/cpp/*.cpp src/cpp/*.hpp) tools/setup_env.sh
 
-.PHONY: run test bench lint
+.PHONY: run test bench lint docs
 
 $(STAMP): $(NATIVE)
 	bash tools/setup_env.sh
@@ -22,6 +22,9 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -q
+
+docs: $(STAMP)
+	$(PY) -m pdoc phasic phasic.graph phasic.jax phasic.inference phasic.distributed phasic.cluster --docformat numpy -o build/docs
 
 bench: $(STAMP)
 	$(PY) bench/bench_moments.py
