@@ -256,6 +256,46 @@ ffi::Error SeriesVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
   return ffi::Error::Success();
 }
 
+ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
+                         F64 alpha, F64 dalpha, F64 times, F64Out out, F64Out jac, F64Out dfdt,
+                         bool discrete, bool density, double tol) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t T = last_dim(times), n = g.n, p = g.p;
+  int64_t B;
+  if (!batch_of({rows(theta, 1), rows(alpha, 1), rows(dalpha, 2), rows(times, 1)}, B) ||
+      rows(*out, 1) != B || rows(*jac, 2) != B || rows(*dfdt, 1) != B || last_dim(alpha) != n)
+    return ffi::Error::InvalidArgument("phasic series_jac: inconsistent operand shapes");
+  std::vector<double> ts, as, ds;
+  const double* th = theta_rows(theta, B, p, ts);
+  const double* al = alpha_rows(alpha, B, n, as);
+  const double* da = dalpha.typed_data();
+  if (rows(dalpha, 2) != B) {
+    ds.resize(static_cast<size_t>(B * n * p));
+    for (int64_t b = 0; b < B; ++b) std::memcpy(&ds[b * n * p], da, sizeof(double) * n * p);
+    da = ds.data();
+  }
+  SeriesSpec spec;
+  spec.discrete = discrete;
+  spec.density = density;
+  spec.tol = tol;
+  spec.T = T;
+  if (rows(times, 1) == 1 || B == 1) {
+    spec.times = times.typed_data();
+    return status_error(series_jac(g, th, B, al, da, spec, out->typed_data(), jac->typed_data(),
+                                   dfdt->typed_data()));
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    spec.times = times.typed_data() + b * T;
+    Status st = series_jac(g, th + b * p, 1, al + b * n, da + b * n * p, spec,
+                           out->typed_data() + b * T, jac->typed_data() + b * T * p,
+                           dfdt->typed_data() + b * T);
+    if (st.code != kOk) return status_error(st);
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 #define PHASIC_GRAPH_ARGS                                                                   \
@@ -284,6 +324,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Arg<F64>()
                                   .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("discrete")
+                                  .Attr<bool>("density")
+                                  .Attr<double>("tol"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesJac, SeriesJacImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
                                   .Ret<F64>()
                                   .Attr<bool>("discrete")
                                   .Attr<bool>("density")

@@ -78,6 +78,12 @@ Status series_vjp(const GraphView& g, const double* theta, int64_t B, const doub
                   const SeriesSpec& spec, const double* gout, double* dtheta, double* dalpha,
                   double* dtimes);
 
+// Values (B, T), Jacobian d out / d theta (B, T, p) by forward tangents from dalpha (B, n, p) =
+// d alpha / d theta, and d out / d t (B, T) (zero for discrete models).
+Status series_jac(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                  const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
+                  double* dfdt);
+
 // out (B, T, n): the state distribution alpha exp(S t) (continuous) or alpha P^k (discrete).
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                     const SeriesSpec& spec, double* out);

@@ -107,6 +107,7 @@ NB_MODULE(_core, m) {
     t.emplace("phasic_edge_grad", encapsulate(phasic::PhasicEdgeGrad));
     t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
     t.emplace("phasic_series_vjp", encapsulate(phasic::PhasicSeriesVjp));
+    t.emplace("phasic_series_jac", encapsulate(phasic::PhasicSeriesJac));
     return t;
   }, "XLA FFI handler capsules (CPU), by target name.");
 

@@ -421,3 +421,89 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
 }
 
 }  // namespace phasic
+
+namespace phasic {
+
+// Values, the Jacobian with respect to theta (forward tangents, one per parameter) and the time
+// derivative, in one sweep.  With u'_k the tangent of u_k along theta_q:
+//   u'_(k+1) = u'_k P + u_k P'_q,  P'_q = dS_q / lambda (lambda held fixed),
+//   f'(t) = sum_k w_k(t) (u'_k . r + u_k . r'_q),  r'_q = d(exit rates)/d theta_q (density only),
+// and u'_0 = d alpha / d theta_q (given).  Each row stops at its own truncation index.
+Status series_jac(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                  const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
+                  double* dfdt) {
+  const int64_t n = g.n, T = spec.T, p = g.p;
+  std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
+  std::memset(jac, 0, sizeof(double) * static_cast<size_t>(B * T * p));
+  std::memset(dfdt, 0, sizeof(double) * static_cast<size_t>(B * T));
+  const int64_t step = chunk_size(g, B);
+  for (int64_t b0 = 0; b0 < B; b0 += step) {
+    Chunk c;
+    c.b0 = b0;
+    c.Bc = std::min(step, B - b0);
+    const int64_t Bc = c.Bc, nb = n * Bc;
+    Status st = prepare_chunk(g, theta, spec, c);
+    if (st.code != kOk) return st;
+    std::vector<double> ut(static_cast<size_t>(p * nb)), tmp(static_cast<size_t>(nb));
+    for (int64_t q = 0; q < p; ++q)
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t b = 0; b < Bc; ++b)
+          ut[q * nb + i * Bc + b] = dalpha[((b0 + b) * n + i) * p + q];
+    std::vector<double> rt(static_cast<size_t>(p * n), 0.0);  // d r_i / d theta_q
+    if (spec.density)
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e)
+          if (g.indices[e] >= n)
+            for (int64_t q = 0; q < p; ++q) rt[q * n + i] += g.coef[e * p + q];
+    std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0), cs, last(static_cast<size_t>(nb));
+    std::vector<Weights> W;
+    std::vector<int64_t> Kb;
+    int64_t K = 0;
+    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
+               [&](int64_t k, const double* u, const double* cv, const char* active) {
+                 cs.insert(cs.end(), cv, cv + Bc);
+                 std::memcpy(last.data(), u, sizeof(double) * static_cast<size_t>(nb));
+                 for (int64_t q = 0; q < p; ++q) {
+                   double* uq = ut.data() + q * nb;
+                   for (int64_t b = 0; b < Bc; ++b) {
+                     if (!active[b]) continue;
+                     double ct = 0.0;
+                     for (int64_t i = 0; i < n; ++i)
+                       ct += uq[i * Bc + b] * c.r[i * Bc + b] + u[i * Bc + b] * rt[q * n + i];
+                     for (int64_t t = 0; t < T; ++t)
+                       jac[((b0 + b) * T + t) * p + q] += W[b].at(t, k) * ct;
+                   }
+                   // advance the tangent: u'P + u dS_q / lambda
+                   step_forward(g, c, uq, tmp.data());
+                   for (int64_t i = 0; i < n; ++i)
+                     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+                       const int64_t j = g.indices[e];
+                       const double cq = g.coef[e * p + q];
+                       if (j == i || cq == 0.0) continue;
+                       for (int64_t b = 0; b < Bc; ++b) {
+                         const double v = cq * u[i * Bc + b] / c.lambda[b];
+                         tmp[i * Bc + b] -= v;
+                         if (j < n) tmp[j * Bc + b] += v;
+                       }
+                     }
+                   std::memcpy(uq, tmp.data(), sizeof(double) * static_cast<size_t>(nb));
+                 }
+               });
+    if (st.code != kOk) return st;
+    for (int64_t b = 0; b < Bc; ++b)
+      std::memcpy(out + (b0 + b) * T, acc.data() + b * T, sizeof(double) * T);
+    if (spec.discrete) continue;
+    step_forward(g, c, last.data(), tmp.data());
+    std::vector<double> cnext(static_cast<size_t>(Bc));
+    for (int64_t b = 0; b < Bc; ++b) cnext[b] = dot_col(tmp.data(), c.r.data(), n, Bc, b);
+    for (int64_t b = 0; b < Bc; ++b)
+      for (int64_t k = 0; k <= Kb[b]; ++k) {
+        const double ck1 = k < K ? cs[(k + 1) * Bc + b] : cnext[b];
+        const double diff = c.lambda[b] * (ck1 - cs[k * Bc + b]);
+        for (int64_t t = 0; t < T; ++t) dfdt[(b0 + b) * T + t] += W[b].at(t, k) * diff;
+      }
+  }
+  return Status{};
+}
+
+}  // namespace phasic

@@ -98,8 +98,7 @@ def pmf_from_graph(
         th = _theta(theta, p)
         t = _times(times, discrete)
         t1 = jnp.atleast_1d(t)
-        alpha = ops.alpha(th)
-        out = ops.series(th, alpha, t1, discrete, True, tol)
+        out = ops.series(th, t1, discrete, True, tol)
         if discrete:  # P(τ = 0) is the defect
             out = jnp.where(t1 == 0, ops.defect(th), out)
         return out.reshape(t.shape)

@@ -8,7 +8,7 @@ gradients from the adjoint kernels; ``DenseOps`` is pure JAX on the dense sub-in
 * ``alpha(theta) -> (n,)``: initial distribution from the start edges;
 * ``solve(theta, rhs, transpose) -> x`` with ``A x = rhs``, rhs (n, K), A = D - W;
 * ``matvec(theta, x) -> A x``;
-* ``series(theta, alpha, times, discrete, density, tol) -> (T,)``: density or survival.
+* ``series(theta, times, discrete, density, tol) -> (T,)``: density or survival.
 
 The dense path computes densities with ``expm`` (continuous) or binary matrix powers (discrete)
 rather than uniformization: that keeps it reverse-differentiable without data-dependent loop
@@ -16,8 +16,6 @@ lengths, and makes it an independent check of the native series.
 """
 
 from __future__ import annotations
-
-import functools
 
 import jax.numpy as jnp
 import numpy as np
@@ -41,17 +39,6 @@ def _register() -> None:
     for name, capsule in _core.ffi_targets().items():
         jax.ffi.register_ffi_target(name, capsule, platform="cpu")
     _REGISTERED = True
-
-
-def _match_vma(x, like):
-    """Give a cotangent the manual-axis (shard_map) variance of its primal, as custom_vjp needs."""
-    want = getattr(jax.typeof(like), "vma", frozenset())
-    have = getattr(jax.typeof(x), "vma", frozenset())
-    extra = tuple(sorted(have - want))
-    if extra:  # the primal was broadcast over these axes: its cotangent sums over them
-        x = jax.lax.psum(x, extra)
-    missing = tuple(sorted(want - have))
-    return jax.lax.pcast(x, missing, to="varying") if missing else x
 
 
 class _Base:
@@ -78,17 +65,25 @@ class _Base:
 
 
 class FfiOps(_Base):
-    """Native kernels via XLA FFI (CPU)."""
+    """Native kernels via XLA FFI (CPU), differentiable in forward and reverse mode.
+
+    * ``solve`` is a `jax.lax.custom_linear_solve` whose matvec is pure JAX (so JAX derives
+      d x = U (d r - (d A) x)) and whose solves, forward and transposed, are the native sweep.
+    * ``series`` is a `jax.custom_jvp`: one native sweep returns the values, the Jacobian with
+      respect to θ (forward tangents) and the time derivative; the tangent ``J dθ + f' dt`` is
+      plain JAX, so `jax.jvp`, `jax.grad`, `jax.jacrev` and `jax.vmap` all work.
+    """
 
     def __init__(self, ga: GraphArrays):
         super().__init__(ga)
         _register()
         self._graph = tuple(jnp.asarray(a) for a in ga.kernel_args())
-        self.solve = self._make_solve()
-        self.matvec = self._make_matvec()
+        self._src = jnp.asarray(ga.edge_sources(), dtype=jnp.int32)
+        self._dst = jnp.asarray(ga.indices, dtype=jnp.int32)
+        self._base = jnp.asarray(ga.base)
+        self._coef = jnp.asarray(ga.coef)
         self._series_cache: dict = {}
 
-    # -- solve with adjoint ----------------------------------------------------------------
     def _call(self, name, out_shapes, *args, **attrs):
         return jax.ffi.ffi_call(name, out_shapes, vmap_method="expand_dims")(
             *self._graph, *args, **attrs
@@ -98,95 +93,82 @@ class FfiOps(_Base):
         out = jax.ShapeDtypeStruct((1, *rhs.shape), jnp.float64)
         return self._call("phasic_solve", out, theta[None], rhs[None], transpose=transpose)[0]
 
-    def _edge_grad(self, theta, lam, x):
-        K = x.shape[-1]
-        out = jax.ShapeDtypeStruct((1, K, self.p), jnp.float64)
-        return self._call("phasic_edge_grad", out, theta[None], lam[None], x[None])[0].sum(0)
+    def matvec(self, theta, x, transpose=False):
+        """A x (or Aᵀ x) in pure JAX over the edge list: O(E K), differentiable."""
+        w = self._base + self._coef @ theta
+        xp = jnp.concatenate([x, jnp.zeros((1, *x.shape[1:]), x.dtype)])
+        if not transpose:  # (A x)_i = sum_{e: i->j} w_e (x_i - x_j)
+            contrib = w[:, None] * (xp[self._src] - xp[self._dst])
+            return jax.ops.segment_sum(contrib, self._src, num_segments=self.n)
+        # (Aᵀ y)_j = sum_{e: i->j} w_e (y_j [j == i's own row] ...) : D y - Wᵀ y
+        d = jax.ops.segment_sum(w, self._src, num_segments=self.n)
+        selfloop = (self._dst == self._src)[:, None]
+        push = jnp.where(selfloop, 0.0, w[:, None] * x[self._src])
+        wty = jax.ops.segment_sum(push, self._dst, num_segments=self.n + 1)[: self.n]
+        dself = jax.ops.segment_sum(
+            jnp.where(selfloop[:, 0], w, 0.0), self._src, num_segments=self.n
+        )
+        return (d - dself)[:, None] * x - wty
 
-    def _make_solve(self):
-        @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-        def solve(theta, rhs, transpose=False):
-            return self._solve_raw(theta, rhs, transpose)
+    def solve(self, theta, rhs, transpose=False):
+        def mv(x):
+            return self.matvec(theta, x, transpose)
 
-        def fwd(theta, rhs, transpose):
-            x = self._solve_raw(theta, rhs, transpose)
-            return x, (theta, rhs, x)
+        return jax.lax.custom_linear_solve(
+            mv,
+            rhs,
+            solve=lambda _, b: self._solve_raw(theta, b, transpose),
+            transpose_solve=lambda _, b: self._solve_raw(theta, b, not transpose),
+        )
 
-        def bwd(transpose, res, g):
-            theta, rhs, x = res
-            lam = self._solve_raw(theta, g, not transpose)
-            # d(g^T A^{-1} r)/dθ = -lam^T (dA) x; with a transposed solve the roles swap.
-            dth = (
-                self._edge_grad(theta, lam, x) if not transpose else self._edge_grad(theta, x, lam)
-            )
-            return _match_vma(dth, theta), _match_vma(lam, rhs)
-
-        solve.defvjp(fwd, bwd)
-        return lambda theta, rhs, transpose=False: solve(theta, rhs, transpose)
-
-    def _make_matvec(self):
-        def raw(theta, x, transpose):
-            out = jax.ShapeDtypeStruct((1, *x.shape), jnp.float64)
-            return self._call("phasic_matvec", out, theta[None], x[None], transpose=transpose)[0]
-
-        @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-        def matvec(theta, x, transpose=False):
-            return raw(theta, x, transpose)
-
-        def fwd(theta, x, transpose):
-            return raw(theta, x, transpose), (theta, x)
-
-        def bwd(transpose, res, g):
-            theta, x = res
-            # d(g^T A x)/dθ = sum_e c_e g_i (x_i - x_j) = -edge_grad(g, x)
-            dth = -self._edge_grad(theta, g, x) if not transpose else -self._edge_grad(theta, x, g)
-            return _match_vma(dth, theta), _match_vma(raw(theta, g, not transpose), x)
-
-        matvec.defvjp(fwd, bwd)
-        return lambda theta, x, transpose=False: matvec(theta, x, transpose)
-
-    # -- density / survival series with adjoint ----------------------------------------------
-    def series(self, theta, alpha, times, discrete: bool, density: bool, tol: float):
+    # -- density / survival series ---------------------------------------------------------------
+    def series(self, theta, times, discrete: bool, density: bool, tol: float):
         key = (bool(discrete), bool(density), float(tol))
         fn = self._series_cache.get(key)
         if fn is None:
             fn = self._series_cache[key] = self._make_series(*key)
-        return fn(theta, alpha, times)
+        return fn(theta, times)
 
     def _make_series(self, discrete, density, tol):
         attrs = dict(discrete=discrete, density=density, tol=tol)
 
-        def raw(theta, alpha, times):
+        def raw(theta, times):
             out = jax.ShapeDtypeStruct((1, times.shape[-1]), jnp.float64)
+            alpha = self.alpha(theta)
             return self._call("phasic_series", out, theta[None], alpha[None], times[None], **attrs)[
                 0
             ]
 
-        @jax.custom_vjp
-        def series(theta, alpha, times):
-            return raw(theta, alpha, times)
+        @jax.custom_jvp
+        def series(theta, times):
+            return raw(theta, times)
 
-        def fwd(theta, alpha, times):
-            return raw(theta, alpha, times), (theta, alpha, times)
-
-        def bwd(res, g):
-            theta, alpha, times = res
+        @series.defjvp
+        def series_jvp(primals, tangents):
+            theta, times = primals
+            dth, dt = tangents
+            alpha = self.alpha(theta)
+            dalpha = jax.jacfwd(self.alpha)(theta)  # (n, p)
+            T = times.shape[-1]
             outs = (
-                jax.ShapeDtypeStruct((1, self.p), jnp.float64),
-                jax.ShapeDtypeStruct((1, self.n), jnp.float64),
-                jax.ShapeDtypeStruct((1, times.shape[-1]), jnp.float64),
+                jax.ShapeDtypeStruct((1, T), jnp.float64),
+                jax.ShapeDtypeStruct((1, T, self.p), jnp.float64),
+                jax.ShapeDtypeStruct((1, T), jnp.float64),
             )
-            dth, dal, dt = self._call(
-                "phasic_series_vjp", outs, theta[None], alpha[None], times[None], g[None], **attrs
+            val, jac, dfdt = self._call(
+                "phasic_series_jac",
+                outs,
+                theta[None],
+                alpha[None],
+                dalpha[None],
+                times[None],
+                **attrs,
             )
-            dt = jnp.zeros_like(times) if discrete else dt[0]
-            return (
-                _match_vma(dth[0], theta),
-                _match_vma(dal[0], alpha),
-                _match_vma(dt, times),
-            )
+            tangent = jac[0] @ dth
+            if not discrete:
+                tangent = tangent + dfdt[0] * dt
+            return val[0], tangent
 
-        series.defvjp(fwd, bwd)
         return series
 
 
@@ -219,7 +201,8 @@ class DenseOps(_Base):
         A, _ = self.matrix(theta)
         return (A.T if transpose else A) @ x
 
-    def series(self, theta, alpha, times, discrete: bool, density: bool, tol: float):
+    def series(self, theta, times, discrete: bool, density: bool, tol: float):
+        alpha = self.alpha(theta)
         A, exit_ = self.matrix(theta)
         r = exit_ if density else jnp.ones(self.n)
         if not discrete:
