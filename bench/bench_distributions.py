@@ -21,10 +21,11 @@ import numpy as np  # noqa: E402
 import scipy.linalg as sl  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
-from _models import block_counting, two_island  # noqa: E402
 
 from phasic import Graph  # noqa: E402
 from phasic.graph import _kernels, _series  # noqa: E402
+from phasic.models import block_counting  # noqa: E402
+from phasic.models import two_island_migration as two_island  # noqa: E402
 
 
 def best_time(fn, min_time=0.3, max_reps=50):

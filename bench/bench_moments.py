@@ -12,9 +12,10 @@ import argparse
 import time
 
 import numpy as np
-from _models import block_counting, two_island
 
 from phasic.graph import _kernels, _moments
+from phasic.models import block_counting
+from phasic.models import two_island_migration as two_island
 
 
 def best_time(fn, min_time=0.3, max_reps=200):

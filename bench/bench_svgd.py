@@ -28,9 +28,9 @@ def main():
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
     import numpy as np
-    from _models import block_counting
 
     from phasic import SVGD, Graph
+    from phasic.models import block_counting
 
     print(f"devices: {len(jax.devices())}")
     print(f"{'model':<28} {'particles':>9} {'ms/iteration':>13} {'particle-it/s':>14}")

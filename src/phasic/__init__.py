@@ -4,6 +4,7 @@ Build a Markov model from rules (`Graph`), get its exact moments, densities and 
 native kernels, and fit its parameters. Importing phasic changes no global state.
 """
 
+from . import models
 from ._errors import AbsorptionError, GraphError, ParameterError, PhasicError, VertexNotFoundError
 from .distributed import DistributedConfig, initialize_distributed
 from .graph import Edge, Graph, GraphArrays, MatrixRepresentation, MomentGradients, Vertex
@@ -26,4 +27,5 @@ __all__ = [
     "Vertex",
     "VertexNotFoundError",
     "initialize_distributed",
+    "models",
 ]

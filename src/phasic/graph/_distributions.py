@@ -73,6 +73,16 @@ class GraphDistributions:
                 alpha = _series.series_state(ga, th[e], alpha, span, discrete=False, tol=tol)[:, 0]
         return out, False
 
+    def _continuous(self: Graph, times, theta, epochs, tol: float, density: bool):
+        """Density or survival of a continuous model at ``times``, with epochs."""
+        t = _series.check_times(times)
+
+        def fn(ga, th, alpha, tt):
+            return _series.series(ga, th, alpha, tt, discrete=False, density=density, tol=tol)
+
+        out, batched = self._by_epoch(theta, epochs, t, fn, tol)
+        return self._finish(out, batched, np.ndim(times) == 0)
+
     @staticmethod
     def _finish(out: FloatArray, batched: bool, scalar_t: bool) -> Any:
         if scalar_t:
@@ -103,13 +113,7 @@ class GraphDistributions:
         -------
         float64 array of shape ([B,] T) (a scalar per row for scalar ``times``)
         """
-        t = _series.check_times(times)
-
-        def fn(ga, th, alpha, tt):
-            return _series.series(ga, th, alpha, tt, discrete=False, density=True, tol=tol)
-
-        out, batched = self._by_epoch(theta, epochs, t, fn, tol)
-        return self._finish(out, batched, np.ndim(times) == 0)
+        return self._continuous(times, theta, epochs, tol, density=True)
 
     def survival(
         self: Graph,
@@ -119,13 +123,7 @@ class GraphDistributions:
         tol: float = DEFAULT_TOL,
     ):
         """P(T > t), shape ([B,] T); ``tol`` bounds absolute and relative error (far tails)."""
-        t = _series.check_times(times)
-
-        def fn(ga, th, alpha, tt):
-            return _series.series(ga, th, alpha, tt, discrete=False, density=False, tol=tol)
-
-        out, batched = self._by_epoch(theta, epochs, t, fn, tol)
-        return self._finish(out, batched, np.ndim(times) == 0)
+        return self._continuous(times, theta, epochs, tol, density=False)
 
     def cdf(
         self: Graph,
