@@ -201,6 +201,18 @@ def test_history_summary_and_plots(tmp_path):
     assert "θ[1]" in s.summary()
     assert os.path.exists(s.plot_posterior(tmp_path / "post.png"))
     assert os.path.exists(s.plot_trace(tmp_path / "trace.png"))
+    assert os.path.exists(s.plot_pairs(tmp_path / "pairs.png"))
+    model = Graph.pmf_from_graph(kingman(4))
+    t = jnp.linspace(0.1, 3, 15)
+    fit = SVGD(
+        lambda th: model(th, t),
+        model(jnp.array([1.0]), t),
+        theta_dim=1,
+        n_particles=10,
+        n_iterations=20,
+        verbose=False,
+    ).fit()
+    assert os.path.getsize(fit.plot_predictive(tmp_path / "pred.png", x=t)) > 5000
 
 
 def test_nan_gradient_names_iteration_and_particle():

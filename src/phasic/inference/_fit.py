@@ -531,6 +531,20 @@ class SVGD:
 
         return plot_trace(self, path, n_traces)
 
+    def plot_pairs(self, path: str | os.PathLike):
+        """Pairwise scatter of the particles, saved to ``path``."""
+        from ._plots import plot_pairs
+
+        return plot_pairs(self, path)
+
+    def plot_predictive(self, path: str | os.PathLike, x=None, n_draws: int = 50):
+        """Posterior predictive curves over the observed data (``model(theta)`` models only)."""
+        if self.likelihood != "gaussian":
+            raise ParameterError("plot_predictive needs a model(theta) predicting observed_data")
+        from ._plots import plot_predictive
+
+        return plot_predictive(self, path, x, n_draws)
+
     def to_arviz(self):
         """The particles as an ``arviz.InferenceData`` posterior (one chain, draws = particles)."""
         try:

@@ -59,3 +59,47 @@ def plot_trace(svgd: SVGD, path, n_traces=20):
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_pairs(svgd: SVGD, path):
+    """Pairwise scatter of the particles (histograms on the diagonal)."""
+    plt = _plt()
+    p = svgd._require_fit()
+    d = p.shape[1]
+    fig, axes = plt.subplots(d, d, figsize=(3 * d, 3 * d), squeeze=False)
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i][j]
+            if i == j:
+                ax.hist(p[:, i], bins=30, color="steelblue")
+            else:
+                ax.scatter(p[:, j], p[:, i], s=6, alpha=0.5)
+            if i == d - 1:
+                ax.set_xlabel(f"θ[{j}]")
+            if j == 0:
+                ax.set_ylabel(f"θ[{i}]")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_predictive(svgd: SVGD, path, x=None, n_draws=50, seed=0):
+    """Model predictions of posterior particles over the observed data (Gaussian likelihood)."""
+    import jax.numpy as jnp
+
+    plt = _plt()
+    p = svgd._require_fit()
+    obs = np.asarray(svgd.observed_data)
+    x = np.arange(obs.size) if x is None else np.asarray(x)
+    rng = np.random.default_rng(seed)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for idx in rng.choice(p.shape[0], min(n_draws, p.shape[0]), replace=False):
+        ax.plot(x, np.asarray(svgd.model(jnp.asarray(p[idx]))), color="steelblue", alpha=0.1)
+    ax.plot(x, np.asarray(svgd.model(jnp.asarray(p.mean(axis=0)))), "g--", label="posterior mean")
+    ax.scatter(x, obs, color="black", s=15, label="observed")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
