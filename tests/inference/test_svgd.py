@@ -267,3 +267,17 @@ def test_fit_regularized_uses_moments():
         SVGD(
             lambda th: model(th, t), obs, theta_dim=1, n_particles=4, verbose=False
         ).fit_regularized(observed_moments=target)
+
+
+def test_posterior_exports_to_arviz():
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=lambda th: -0.5 * jnp.sum(th**2),
+        theta_dim=2,
+        n_particles=12,
+        n_iterations=10,
+        verbose=False,
+    ).fit()
+    idata = s.to_arviz()
+    np.testing.assert_array_equal(np.asarray(idata.posterior["theta_1"])[0], s.particles[:, 1])
