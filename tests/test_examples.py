@@ -62,9 +62,13 @@ def test_sfs_example(tmp_path):
     assert "mean 2.0000" in out
 
 
-def test_migration_example(tmp_path):
+def test_isolation_with_migration_example(tmp_path):
     out = _run("migration_jsfs.py", tmp_path)
-    assert "acyclic: False" in out and "E[T_MRCA]" in out
+    assert "acyclic: False" in out
+    totals = [float(x) for x in re.findall(r"total branch length ([\d.]+)", out)]
+    # split at T = 0: one panmictic population, total length 2 (1 + 1/2 + 1/3)
+    assert totals[0] == pytest.approx(2 * (1 + 1 / 2 + 1 / 3), abs=1e-4)
+    assert totals[0] < totals[1] < totals[2]  # isolation lengthens the genealogy
 
 
 def test_rabbits_example(tmp_path):
