@@ -21,22 +21,12 @@ import numpy as np  # noqa: E402
 import scipy.linalg as sl  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
+from _timing import best_time  # noqa: E402
 
 from phasic import Graph  # noqa: E402
 from phasic.graph import _kernels, _series  # noqa: E402
 from phasic.models import block_counting  # noqa: E402
 from phasic.models import two_island_migration as two_island  # noqa: E402
-
-
-def best_time(fn, min_time=0.3, max_reps=50):
-    fn()
-    ts = []
-    t_end = time.perf_counter() + min_time
-    while len(ts) < 3 or (time.perf_counter() < t_end and len(ts) < max_reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.min(ts))
 
 
 def bench(name, g, theta, times, dense_ok):

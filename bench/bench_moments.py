@@ -12,22 +12,11 @@ import argparse
 import time
 
 import numpy as np
+from _timing import best_time
 
 from phasic.graph import _kernels, _moments
 from phasic.models import block_counting
 from phasic.models import two_island_migration as two_island
-
-
-def best_time(fn, min_time=0.3, max_reps=200):
-    """Best of repeated runs (the least disturbed by the other tenant of a 2-vCPU machine)."""
-    fn()  # warm-up
-    ts = []
-    t_end = time.perf_counter() + min_time
-    while len(ts) < 3 or (time.perf_counter() < t_end and len(ts) < max_reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.min(ts))
 
 
 def bench(name, build, theta1, dense_ok):

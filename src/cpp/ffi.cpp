@@ -178,6 +178,15 @@ ffi::Error EdgeGradImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr
   return status_error(edge_grad(g, th, B, l.data(), xx.data(), K, grad->typed_data()));
 }
 
+SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t T) {
+  SeriesSpec spec;
+  spec.discrete = discrete;
+  spec.density = density;
+  spec.tol = tol;
+  spec.T = T;
+  return spec;
+}
+
 // alpha rows broadcast to (B, n).
 const double* alpha_rows(const F64& alpha, int64_t B, int64_t n, std::vector<double>& store) {
   if (rows(alpha, 1) == B) return alpha.typed_data();
@@ -199,11 +208,7 @@ ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, 
   std::vector<double> ts, as;
   const double* th = theta_rows(theta, B, g.p, ts);
   const double* al = alpha_rows(alpha, B, n, as);
-  SeriesSpec spec;
-  spec.discrete = discrete;
-  spec.density = density;
-  spec.tol = tol;
-  spec.T = T;
+  SeriesSpec spec = spec_of(discrete, density, tol, T);
   if (rows(times, 1) == 1 || B == 1) {
     spec.times = times.typed_data();
     return status_error(series(g, th, B, al, spec, out->typed_data()));
@@ -236,11 +241,7 @@ ffi::Error SeriesVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
     for (int64_t b = 0; b < B; ++b) std::memcpy(&gs[b * T], go, sizeof(double) * T);
     go = gs.data();
   }
-  SeriesSpec spec;
-  spec.discrete = discrete;
-  spec.density = density;
-  spec.tol = tol;
-  spec.T = T;
+  SeriesSpec spec = spec_of(discrete, density, tol, T);
   if (rows(times, 1) == 1 || B == 1) {
     spec.times = times.typed_data();
     return status_error(series_vjp(g, th, B, al, spec, go, dtheta->typed_data(),
@@ -276,11 +277,7 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
     for (int64_t b = 0; b < B; ++b) std::memcpy(&ds[b * n * p], da, sizeof(double) * n * p);
     da = ds.data();
   }
-  SeriesSpec spec;
-  spec.discrete = discrete;
-  spec.density = density;
-  spec.tol = tol;
-  spec.T = T;
+  SeriesSpec spec = spec_of(discrete, density, tol, T);
   if (rows(times, 1) == 1 || B == 1) {
     spec.times = times.typed_data();
     return status_error(series_jac(g, th, B, al, da, spec, out->typed_data(), jac->typed_data(),

@@ -258,19 +258,32 @@ int64_t chunk_size(const GraphView& g, int64_t B) {
   return std::max<int64_t>(1, std::min<int64_t>({B, 64, cap}));
 }
 
-}  // namespace
-
-Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-              const SeriesSpec& spec, double* out) {
-  const int64_t T = spec.T;
-  std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
+// Runs body(chunk) for consecutive chunks of at most chunk_size rows, each prepared (weights,
+// rates, exit vectors) for its rows; stops at the first error.
+template <typename Body>
+Status for_each_chunk(const GraphView& g, const double* theta, int64_t B, const SeriesSpec& spec,
+                      Body&& body) {
   const int64_t step = chunk_size(g, B);
   for (int64_t b0 = 0; b0 < B; b0 += step) {
     Chunk c;
     c.b0 = b0;
     c.Bc = std::min(step, B - b0);
     Status st = prepare_chunk(g, theta, spec, c);
+    if (st.code == kOk) st = body(c);
     if (st.code != kOk) return st;
+  }
+  return Status{};
+}
+
+}  // namespace
+
+Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+              const SeriesSpec& spec, double* out) {
+  const int64_t T = spec.T;
+  std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
+  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
+    const int64_t b0 = c.b0;
+    Status st;
     std::vector<double> acc(static_cast<size_t>(c.Bc * T), 0.0);
     std::vector<Weights> W;
     int64_t K = 0;
@@ -279,8 +292,8 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
                [](int64_t, const double*, const double*, const char*) {});
     if (st.code != kOk) return st;
     std::memcpy(out + b0 * T, acc.data(), sizeof(double) * acc.size());
-  }
-  return Status{};
+    return Status{};
+  });
 }
 
 Status series_vjp(const GraphView& g, const double* theta, int64_t B, const double* alpha,
@@ -290,14 +303,10 @@ Status series_vjp(const GraphView& g, const double* theta, int64_t B, const doub
   std::memset(dtheta, 0, sizeof(double) * static_cast<size_t>(B * p));
   std::memset(dalpha, 0, sizeof(double) * static_cast<size_t>(B * n));
   std::memset(dtimes, 0, sizeof(double) * static_cast<size_t>(B * T));
-  const int64_t step = chunk_size(g, B);
-  for (int64_t b0 = 0; b0 < B; b0 += step) {
-    Chunk c;
-    c.b0 = b0;
-    c.Bc = std::min(step, B - b0);
+  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
+    const int64_t b0 = c.b0;
     const int64_t Bc = c.Bc;
-    Status st = prepare_chunk(g, theta, spec, c);
-    if (st.code != kOk) return st;
+    Status st;
     std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
     std::vector<Weights> W;
     int64_t K = 0;
@@ -383,22 +392,18 @@ Status series_vjp(const GraphView& g, const double* theta, int64_t B, const doub
         }
       }
     }
-  }
-  return Status{};
+    return Status{};
+  });
 }
 
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                     const SeriesSpec& spec, double* out) {
   const int64_t n = g.n, T = spec.T;
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T * n));
-  const int64_t step = chunk_size(g, B);
-  for (int64_t b0 = 0; b0 < B; b0 += step) {
-    Chunk c;
-    c.b0 = b0;
-    c.Bc = std::min(step, B - b0);
+  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
+    const int64_t b0 = c.b0;
     const int64_t Bc = c.Bc;
-    Status st = prepare_chunk(g, theta, spec, c);
-    if (st.code != kOk) return st;
+    Status st;
     std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
     std::vector<Weights> W;
     int64_t K = 0;
@@ -416,8 +421,8 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
       }
     });
     if (st.code != kOk) return st;
-  }
-  return Status{};
+    return Status{};
+  });
 }
 
 }  // namespace phasic
@@ -436,14 +441,10 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
   std::memset(jac, 0, sizeof(double) * static_cast<size_t>(B * T * p));
   std::memset(dfdt, 0, sizeof(double) * static_cast<size_t>(B * T));
-  const int64_t step = chunk_size(g, B);
-  for (int64_t b0 = 0; b0 < B; b0 += step) {
-    Chunk c;
-    c.b0 = b0;
-    c.Bc = std::min(step, B - b0);
+  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
+    const int64_t b0 = c.b0;
     const int64_t Bc = c.Bc, nb = n * Bc;
-    Status st = prepare_chunk(g, theta, spec, c);
-    if (st.code != kOk) return st;
+    Status st;
     std::vector<double> ut(static_cast<size_t>(p * nb)), tmp(static_cast<size_t>(nb));
     for (int64_t q = 0; q < p; ++q)
       for (int64_t i = 0; i < n; ++i)
@@ -492,7 +493,7 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     if (st.code != kOk) return st;
     for (int64_t b = 0; b < Bc; ++b)
       std::memcpy(out + (b0 + b) * T, acc.data() + b * T, sizeof(double) * T);
-    if (spec.discrete) continue;
+    if (spec.discrete) return Status{};
     step_forward(g, c, last.data(), tmp.data());
     std::vector<double> cnext(static_cast<size_t>(Bc));
     for (int64_t b = 0; b < Bc; ++b) cnext[b] = dot_col(tmp.data(), c.r.data(), n, Bc, b);
@@ -502,8 +503,8 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
         const double diff = c.lambda[b] * (ck1 - cs[k * Bc + b]);
         for (int64_t t = 0; t < T; ++t) dfdt[(b0 + b) * T + t] += W[b].at(t, k) * diff;
       }
-  }
-  return Status{};
+    return Status{};
+  });
 }
 
 }  // namespace phasic
