@@ -113,3 +113,19 @@ def test_importing_phasic_changes_no_global_state():
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "False"]
+
+
+def test_missing_coordinator_is_a_clear_error_not_an_abort():
+    r = _run(
+        "from phasic import initialize_distributed\n"
+        "initialize_distributed(coordinator_port=45677, timeout=2)",
+        env={
+            "SLURM_JOB_ID": "9",
+            "SLURM_NTASKS": "2",
+            "SLURM_PROCID": "1",
+            "SLURM_CPUS_PER_TASK": "1",
+            "SLURM_JOB_NODELIST": "localhost",
+        },
+    )
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "found no JAX coordinator at localhost:45677 within 2 s" in r.stderr

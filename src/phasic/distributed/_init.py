@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 from dataclasses import dataclass, field
 
 from .._errors import ParameterError, PhasicError
@@ -82,6 +84,28 @@ def slurm_layout(env=None, coordinator_port: int = 12345, cpus_per_task: int | N
     return job, rank, ntasks, cpus, coord
 
 
+def _wait_for_coordinator(address: str, timeout: float, rank: int) -> None:
+    """Block until the coordinator's port accepts connections, or raise a clear error.
+
+    JAX aborts the whole process (SIGABRT) when the coordinator does not answer in time; probing
+    first turns that into an exception that says what to check.
+    """
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise PhasicError(
+                    f"process {rank} found no JAX coordinator at {address} within {timeout} s "
+                    f"({exc}); check that process 0 started on {host}, that port {port} is open "
+                    "there, or choose another coordinator_port"
+                ) from None
+            time.sleep(0.25)
+
+
 def _backend_started() -> bool:
     try:
         from jax._src import xla_bridge
@@ -147,6 +171,8 @@ def initialize_distributed(
             if nproc > 1:
                 jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if nproc > 1:
+        if rank > 0:
+            _wait_for_coordinator(coord, timeout, rank)
         try:
             jax.distributed.initialize(
                 coordinator_address=coord,
