@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -548,7 +549,11 @@ class SVGD:
     def to_arviz(self):
         """The particles as an ``arviz.InferenceData`` posterior (one chain, draws = particles)."""
         try:
-            import arviz as az
+            with warnings.catch_warnings():
+                # arviz 0.2x warns once a day, on import, about its own coming refactor: noise
+                # that is not about this call (and an error under warnings-as-errors).
+                warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+                import arviz as az
         except ImportError as exc:
             raise ImportError("to_arviz needs arviz: pip install arviz") from exc
         p = self._require_fit()
