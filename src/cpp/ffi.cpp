@@ -130,13 +130,15 @@ ffi::Error SolveImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F
     return ffi::Error::InvalidArgument("phasic solve: inconsistent batch dimensions");
   std::vector<double> th_store;
   const double* th = theta_rows(theta, B, g.p, th_store);
-  if (B == 1) return status_error(solve(g, th, 1, rhs.typed_data(), K, out->typed_data(), transpose));
-  std::vector<double> work(static_cast<size_t>(n * B * K));
-  to_nbk(rhs.typed_data(), rows(rhs, 2), B, n, K, work.data());
-  Status st = solve(g, th, B, work.data(), K, work.data(), transpose);
-  if (st.code != kOk) return status_error(st);
-  from_nbk(work.data(), B, n, K, out->typed_data());
-  return ffi::Error::Success();
+  // The kernel sweeps the (B, n, K) operand in place, packing theta chunks itself.
+  double* x = out->typed_data();
+  if (rows(rhs, 2) == B) {
+    std::memcpy(x, rhs.typed_data(), sizeof(double) * static_cast<size_t>(B * n * K));
+  } else {
+    for (int64_t b = 0; b < B; ++b)
+      std::memcpy(x + b * n * K, rhs.typed_data(), sizeof(double) * static_cast<size_t>(n * K));
+  }
+  return status_error(solve(g, th, B, x, K, x, transpose, /*batch_major=*/true));
 }
 
 ffi::Error MatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 x,
@@ -159,23 +161,17 @@ ffi::Error MatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, 
   return ffi::Error::Success();
 }
 
-ffi::Error EdgeGradImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
-                        F64 lam, F64 x, F64Out grad) {
+ffi::Error CoefMatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 x,
+                          F64Out out) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
-  const int64_t K = last_dim(x), n = g.n;
-  int64_t B;
-  if (!batch_of({rows(theta, 1), rows(lam, 2), rows(x, 2)}, B) || rows(*grad, 2) != B)
-    return ffi::Error::InvalidArgument("phasic edge_grad: inconsistent batch dimensions");
-  std::vector<double> th_store;
-  const double* th = theta_rows(theta, B, g.p, th_store);
-  if (B == 1)
-    return status_error(edge_grad(g, th, 1, lam.typed_data(), x.typed_data(), K, grad->typed_data()));
-  std::vector<double> l(static_cast<size_t>(n * B * K)), xx(l.size());
-  to_nbk(lam.typed_data(), rows(lam, 2), B, n, K, l.data());
-  to_nbk(x.typed_data(), rows(x, 2), B, n, K, xx.data());
-  return status_error(edge_grad(g, th, B, l.data(), xx.data(), K, grad->typed_data()));
+  const int64_t K = last_dim(x), B = rows(x, 2);
+  if (last_dim(x, 1) != g.n || rows(*out, 3) != B || last_dim(*out) != g.p ||
+      last_dim(*out, 1) != K || last_dim(*out, 2) != g.n)
+    return ffi::Error::InvalidArgument("phasic coef_matvec: operand shapes do not match the graph");
+  coef_matvec(g, B, x.typed_data(), K, out->typed_data());
+  return ffi::Error::Success();
 }
 
 SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t T) {
@@ -312,10 +308,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicMatvec, MatvecImpl,
                                   .Arg<F64>()
                                   .Ret<F64>()
                                   .Attr<bool>("transpose"));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicEdgeGrad, EdgeGradImpl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoefMatvec, CoefMatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
-                                  .Arg<F64>()
-                                  .Arg<F64>()
                                   .Ret<F64>());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()

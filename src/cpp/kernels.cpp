@@ -122,10 +122,10 @@ void band_solve(const Band& A, double* y, int64_t K, bool transpose) {
 }
 
 // A cyclic SCC [lo, hi) for one theta row b, in place on xb (n rows).
-Status solve_block(const GraphView& g, const double* theta, int64_t B, int64_t b, int64_t lo,
+Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t b, int64_t lo,
                    int64_t hi, double* xb, int64_t K, bool transpose, Band& A,
                    std::vector<double>& scale, std::vector<double>& y) {
-  const int64_t m = hi - lo, BK = B * K;
+  const int64_t m = hi - lo, BK = ld;
   if (b == 0) {  // the band only depends on the structure: measure it once per block
     A.bl = A.bu = 0;
     for (int64_t i = lo; i < hi; ++i)
@@ -239,10 +239,11 @@ __attribute__((always_inline)) inline Status singleton_scalar(const GraphView& g
 }
 
 // Singleton SCC i for a batch of B thetas (thT is (p, B)) and K columns.
+// Rows of x are ld apart (ld >= B * K): the batch may be a chunk of a wider one.
 __attribute__((always_inline)) inline Status singleton_batch(const GraphView& g, const double* thT, const double* theta,
-                              int64_t B, int64_t K, int64_t i, double* xb, bool transpose,
+                              int64_t B, int64_t K, int64_t ld, int64_t i, double* xb, bool transpose,
                               double* w, double* den, double* wmin) {
-  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], p = g.p, BK = B * K;
+  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], p = g.p, BK = ld;
   double* xi = xb + i * BK;
   for (int64_t b = 0; b < B; ++b) den[b] = 0.0, wmin[b] = 0.0;
   if (p == 1 && K == 1 && !transpose) {
@@ -325,37 +326,224 @@ __attribute__((always_inline)) inline Status singleton_batch(const GraphView& g,
   return Status{};
 }
 
+// Singleton SCC i for W theta rows at once and one column (K == 1), register-blocked: the
+// accumulator, denominator and weight check live in registers across the vertex's edges, so an
+// edge costs one vector load of x[j]. thT points at the first of the W rows in a (p, tstride)
+// transposed theta; rows of x are ld apart. A failed status carries a batch index in [0, W).
+template <int W>
+__attribute__((always_inline)) inline Status singleton_fixed(const GraphView& g, const double* thT,
+                                                             int64_t tstride, const double* theta,
+                                                             int64_t i, double* x, int64_t ld,
+                                                             bool transpose) {
+  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], p = g.p, n = g.n;
+  double* xi = x + i * ld;
+  double acc[W], den[W], bad[W], w[W];
+  for (int b = 0; b < W; ++b) acc[b] = xi[b], den[b] = 0.0, bad[b] = 0.0;
+  for (int64_t e = e0; e < e1; ++e) {
+    const int64_t j = g.indices[e];
+    const double b0 = g.base[e];
+    for (int b = 0; b < W; ++b) w[b] = b0;
+    for (int64_t q = 0; q < p; ++q) {
+      const double cq = g.coef[e * p + q];
+      const double* t = thT + q * tstride;
+      for (int b = 0; b < W; ++b) w[b] += cq * t[b];
+    }
+    for (int b = 0; b < W; ++b) bad[b] = (w[b] >= 0.0) ? bad[b] : 1.0;  // NaN is bad too
+    if (j == i) continue;  // a self-loop adds to D and W alike: no effect on A
+    for (int b = 0; b < W; ++b) den[b] += w[b];
+    if (transpose || j >= n) continue;
+    const double* xj = x + j * ld;
+    for (int b = 0; b < W; ++b) acc[b] += w[b] * xj[b];
+  }
+  double any_bad = 0.0, min_den = 1.0;
+  for (int b = 0; b < W; ++b) any_bad += bad[b], min_den = std::min(min_den, den[b]);
+  if (any_bad != 0.0) return first_bad_weight(g, theta, W, i);
+  if (!(min_den > 1e-300)) {
+    for (int b = 0; b < W; ++b)
+      if (!(den[b] > 1e-300)) return Status{kSingular, i, b};
+  }
+  for (int b = 0; b < W; ++b) xi[b] = acc[b] / den[b];
+  if (transpose) {  // push x_i along the out-edges: A^T is solved sources first
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = g.indices[e];
+      if (j == i || j >= n) continue;
+      const double b0 = g.base[e];
+      for (int b = 0; b < W; ++b) w[b] = b0;
+      for (int64_t q = 0; q < p; ++q) {
+        const double cq = g.coef[e * p + q];
+        const double* t = thT + q * tstride;
+        for (int b = 0; b < W; ++b) w[b] += cq * t[b];
+      }
+      double* xj = x + j * ld;
+      for (int b = 0; b < W; ++b) xj[b] += w[b] * xi[b];
+    }
+  }
+  return Status{};
+}
+
+// The same for 8 theta rows as explicit vectors (GCC vector extensions): the compiler does not
+// vectorize the fixed-width loops above on its own, and these compile to AVX-512, AVX2 or SSE2
+// in the respective clones of `solve`.
+typedef double v8d __attribute__((vector_size(64)));
+typedef int64_t v8l __attribute__((vector_size(64)));
+
+inline v8d load8(const double* p) {
+  v8d v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(double* p, v8d v) { std::memcpy(p, &v, sizeof v); }
+
+inline v8d weights8(const GraphView& g, const double* thT, int64_t tstride, int64_t e) {
+  v8d w = v8d{} + g.base[e];
+  for (int64_t q = 0; q < g.p; ++q) w += g.coef[e * g.p + q] * load8(thT + q * tstride);
+  return w;
+}
+
+template <>
+__attribute__((always_inline)) inline Status singleton_fixed<8>(const GraphView& g,
+                                                                const double* thT, int64_t tstride,
+                                                                const double* theta, int64_t i,
+                                                                double* x, int64_t ld,
+                                                                bool transpose) {
+  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], n = g.n;
+  double* xi = x + i * ld;
+  v8d acc = load8(xi), den = v8d{};
+  v8l ok = v8l{} - 1;  // all true; a NaN weight fails w >= 0 too
+  for (int64_t e = e0; e < e1; ++e) {
+    const int64_t j = g.indices[e];
+    const v8d w = weights8(g, thT, tstride, e);
+    ok &= (w >= 0.0);
+    if (j == i) continue;  // a self-loop adds to D and W alike: no effect on A
+    den += w;
+    if (transpose || j >= n) continue;
+    acc += w * load8(x + j * ld);
+  }
+  bool all_ok = true, all_pos = true;
+  for (int b = 0; b < 8; ++b) all_ok &= (ok[b] != 0), all_pos &= (den[b] > 1e-300);
+  if (!all_ok) return first_bad_weight(g, theta, 8, i);
+  if (!all_pos) {
+    for (int b = 0; b < 8; ++b)
+      if (!(den[b] > 1e-300)) return Status{kSingular, i, b};
+  }
+  const v8d xv = acc / den;
+  store8(xi, xv);
+  if (transpose) {  // push x_i along the out-edges: A^T is solved sources first
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = g.indices[e];
+      if (j == i || j >= n) continue;
+      double* xj = x + j * ld;
+      store8(xj, load8(xj) + weights8(g, thT, tstride, e) * xv);
+    }
+  }
+  return Status{};
+}
+
+// Copy theta rows [b0, b0 + Bc) of x between the full batch, (n, B, K) or (B, n, K) when
+// batch_major, and a packed chunk (n rows ld apart, zero padding after Bc * K values); `back`
+// copies the chunk back.
+void pack_chunk(double* x, double* buf, int64_t n, int64_t B, int64_t K, int64_t b0, int64_t Bc,
+                int64_t ld, bool batch_major, bool back) {
+  const size_t width = sizeof(double) * static_cast<size_t>(Bc * K);
+  if (!batch_major) {
+    for (int64_t i = 0; i < n; ++i) {
+      double* full = x + (i * B + b0) * K;
+      double* row = buf + i * ld;
+      if (back) {
+        std::memcpy(full, row, width);
+      } else {
+        std::memcpy(row, full, width);
+        std::fill(row + Bc * K, row + ld, 0.0);
+      }
+    }
+    return;
+  }
+  if (!back)
+    for (int64_t i = 0; i < n; ++i) std::fill(buf + i * ld + Bc * K, buf + (i + 1) * ld, 0.0);
+  for (int64_t b = 0; b < Bc; ++b) {
+    double* full = x + (b0 + b) * n * K;  // contiguous (n, K) block of theta row b0 + b
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        double& packed = buf[i * ld + b * K + k];
+        if (back)
+          full[i * K + k] = packed;
+        else
+          packed = full[i * K + k];
+      }
+  }
+}
+
+// Columns of theta per sweep: a chunk's slice of x (n rows) should stay in cache between the
+// visits of a vertex's successors, while loops over the chunk stay wide enough to vectorize.
+// Every theta row is independent, so chunking changes no result.
+int64_t theta_chunk(int64_t n, int64_t B, int64_t K) {
+  constexpr int64_t kCacheBytes = 1024 * 1024;  // about a core's L2
+  int64_t c = kCacheBytes / (8 * std::max<int64_t>(1, n * K));
+  c = std::max<int64_t>(8, std::min<int64_t>(64, c / 8 * 8));
+  return std::min(B, c);
+}
+
 }  // namespace
 
 PHASIC_MULTIVERSION
 Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
-             double* x, bool transpose) {
-  const int64_t n = g.n, BK = B * K;
+             double* x, bool transpose, bool batch_major) {
+  const int64_t n = g.n, BK = B * K, p = g.p;
   // In place on x. Edges to absorption (index n) are a well-predicted branch: cheaper than a
   // padded copy of x, which costs two extra passes over n * B * K values.
   if (x != r) std::memcpy(x, r, sizeof(double) * static_cast<size_t>(n * BK));
-  double* xb = x;
-  const std::vector<double> thT = transpose_theta(theta, B, g.p);
-  std::vector<double> w(static_cast<size_t>(B)), den(static_cast<size_t>(B)),
-      wmin(static_cast<size_t>(B));
+  const int64_t C = theta_chunk(n, B, K);
+  // One column and several theta rows: 8-wide vector sweeps over chunks swept in a packed copy
+  // (rows of the full batch can lie a multiple of 4 KiB apart, where loads and stores of
+  // different rows alias in L1), padded to a multiple of 8 by repeating the chunk's last theta
+  // row. A padding lane fails only where that real row fails first, so errors name real rows.
+  const bool vec = (K == 1 && B > 1);
+  const bool pack = vec || C < B || (batch_major && B > 1);
+  const int64_t ldc = vec ? (C + 7) / 8 * 8 : C * K;
+  std::vector<double> packed(pack ? static_cast<size_t>(n * ldc) : 0);
+  std::vector<double> thp(static_cast<size_t>(ldc * p));
+  std::vector<double> w(static_cast<size_t>(C)), den(static_cast<size_t>(C)),
+      wmin(static_cast<size_t>(C));
   std::vector<double> scale, y;
   Band band;
   const bool scalar = (B == 1 && K == 1);
 
-  for (int64_t step = 0; step < g.n_scc; ++step) {
-    const int64_t s = transpose ? step : g.n_scc - 1 - step;
-    const int64_t lo = g.scc_ptr[s], hi = g.scc_ptr[s + 1];
-    Status st;
-    if (hi - lo > 1) {
-      for (int64_t b = 0; b < B && st.code == kOk; ++b)
-        st = solve_block(g, theta, B, b, lo, hi, xb, K, transpose, band, scale, y);
-    } else if (scalar) {
-      st = singleton_scalar(g, theta, lo, xb, transpose);
-    } else {
-      st = singleton_batch(g, thT.data(), theta, B, K, lo, xb, transpose, w.data(),
-                           den.data(), wmin.data());
+  for (int64_t b0 = 0; b0 < B; b0 += C) {
+    const int64_t Bc = std::min(C, B - b0);
+    const int64_t lanes = vec ? (Bc + 7) / 8 * 8 : Bc;  // theta rows swept, padding included
+    const int64_t ld = pack ? lanes * K : BK;
+    for (int64_t b = 0; b < lanes; ++b)
+      std::memcpy(thp.data() + b * p, theta + (b0 + std::min(b, Bc - 1)) * p,
+                  sizeof(double) * static_cast<size_t>(p));
+    const double* th = thp.data();
+    const std::vector<double> thT = transpose_theta(th, lanes, p);
+    double* xb = pack ? packed.data() : x;
+    if (pack) pack_chunk(x, xb, n, B, K, b0, Bc, ld, batch_major, false);
+    for (int64_t step = 0; step < g.n_scc; ++step) {
+      const int64_t s = transpose ? step : g.n_scc - 1 - step;
+      const int64_t lo = g.scc_ptr[s], hi = g.scc_ptr[s + 1];
+      Status st;
+      if (hi - lo > 1) {
+        for (int64_t b = 0; b < Bc && st.code == kOk; ++b)
+          st = solve_block(g, th, ld, b, lo, hi, xb, K, transpose, band, scale, y);
+      } else if (scalar) {
+        st = singleton_scalar(g, th, lo, xb, transpose);
+      } else if (vec) {
+        for (int64_t sb = 0; sb < lanes && st.code == kOk; sb += 8) {
+          st = singleton_fixed<8>(g, thT.data() + sb, lanes, th + sb * p, lo, xb + sb, ld,
+                                  transpose);
+          if (st.code != kOk && st.batch >= 0) st.batch += sb;  // local to the 8 lanes
+        }
+      } else {
+        st = singleton_batch(g, thT.data(), th, Bc, K, ld, lo, xb, transpose, w.data(),
+                             den.data(), wmin.data());
+      }
+      if (st.code != kOk) {
+        if (st.batch >= 0) st.batch = b0 + std::min(st.batch, Bc - 1);
+        return st;
+      }
     }
-    if (st.code != kOk) return st;
+    if (pack) pack_chunk(x, xb, n, B, K, b0, Bc, ld, batch_major, true);
   }
   return Status{};
 }
@@ -434,6 +622,62 @@ Status edge_grad(const GraphView& g, const double* theta, int64_t B, const doubl
     }
   }
   return Status{};
+}
+
+PHASIC_MULTIVERSION
+void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out) {
+  const int64_t n = g.n, p = g.p, Kp = K * p;
+  std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * n * Kp));
+  if (p == 0) return;
+  if (K == 1 && p <= 8 && B > 1) {  // 8 theta rows at a time, transposed into a packed (n, 8)
+    std::vector<double> buf(static_cast<size_t>(n * 8));
+    v8d acc[8];
+    for (int64_t b0 = 0; b0 < B; b0 += 8) {
+      const int64_t Bc = std::min<int64_t>(8, B - b0);
+      for (int64_t b = 0; b < 8; ++b) {
+        const double* xr = x + (b0 + std::min(b, Bc - 1)) * n;
+        for (int64_t i = 0; i < n; ++i) buf[i * 8 + b] = xr[i];
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const v8d xi = load8(buf.data() + i * 8);
+        for (int64_t q = 0; q < p; ++q) acc[q] = v8d{};
+        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+          const int64_t j = g.indices[e];  // a self-loop gives xi - xi = 0
+          const v8d d = j < n ? xi - load8(buf.data() + j * 8) : xi;
+          for (int64_t q = 0; q < p; ++q) acc[q] += g.coef[e * p + q] * d;
+        }
+        for (int64_t b = 0; b < Bc; ++b)
+          for (int64_t q = 0; q < p; ++q) out[((b0 + b) * n + i) * p + q] = acc[q][b];
+      }
+    }
+    return;
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    const double* xb = x + b * n * K;
+    double* ob = out + b * n * Kp;
+    for (int64_t i = 0; i < n; ++i) {
+      const double* xi = xb + i * K;
+      double* oi = ob + i * Kp;
+      if (Kp == 1) {  // one parameter, one column: a CSR row sum
+        double acc = 0.0;
+        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+          const int64_t j = g.indices[e];
+          acc += g.coef[e] * (xi[0] - (j < n ? xb[j] : 0.0));  // a self-loop gives 0
+        }
+        oi[0] = acc;
+        continue;
+      }
+      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+        const int64_t j = g.indices[e];
+        if (j == i) continue;
+        const double* c = g.coef + e * p;
+        for (int64_t k = 0; k < K; ++k) {
+          const double d = xi[k] - (j < n ? xb[j * K + k] : 0.0);
+          for (int64_t q = 0; q < p; ++q) oi[k * p + q] += c[q] * d;
+        }
+      }
+    }
+  }
 }
 
 std::vector<int64_t> scc_order(int64_t n, const int64_t* indptr, const int32_t* indices,

@@ -48,9 +48,10 @@ struct Status {
   int64_t batch = -1;
 };
 
-// x may alias r. theta has shape (B, p) row-major (ignored when p == 0).
+// x may alias r. theta has shape (B, p) row-major (ignored when p == 0). With batch_major, r and x
+// have shape (B, n, K) instead of (n, B, K) (the layout of a vmapped JAX operand).
 Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
-             double* x, bool transpose);
+             double* x, bool transpose, bool batch_major = false);
 
 // y must not alias x.
 Status matvec(const GraphView& g, const double* theta, int64_t B, const double* x, int64_t K,
@@ -59,6 +60,12 @@ Status matvec(const GraphView& g, const double* theta, int64_t B, const double* 
 // grad has shape (B, K, p) and is overwritten.
 Status edge_grad(const GraphView& g, const double* theta, int64_t B, const double* lam,
                  const double* x, int64_t K, double* grad);
+
+// (A_q x) for every parameter q, A_q = dA / dtheta_q (independent of theta):
+//   out[b, i, k, q] = sum over edges e: i -> j of coef[e, q] * (x[b, i, k] - x[b, j, k]),
+// with x = 0 at absorption and self-loops contributing nothing. Batch-major: x (B, n, K),
+// out (B, n, K, p). The JAX bridge's tangent of a solve is A^{-1} (dr - sum_q dtheta_q A_q x).
+void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out);
 
 // Power series of the (uniformized) transition matrix; see series.cpp.
 struct SeriesSpec {

@@ -104,7 +104,7 @@ NB_MODULE(_core, m) {
     std::map<std::string, nb::capsule> t;
     t.emplace("phasic_solve", encapsulate(phasic::PhasicSolve));
     t.emplace("phasic_matvec", encapsulate(phasic::PhasicMatvec));
-    t.emplace("phasic_edge_grad", encapsulate(phasic::PhasicEdgeGrad));
+    t.emplace("phasic_coef_matvec", encapsulate(phasic::PhasicCoefMatvec));
     t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
     t.emplace("phasic_series_vjp", encapsulate(phasic::PhasicSeriesVjp));
     t.emplace("phasic_series_jac", encapsulate(phasic::PhasicSeriesJac));

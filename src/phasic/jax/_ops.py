@@ -67,8 +67,11 @@ class _Base:
 class FfiOps(_Base):
     """Native kernels via XLA FFI (CPU), differentiable in forward and reverse mode.
 
-    * ``solve`` is a `jax.lax.custom_linear_solve` whose matvec is pure JAX (so JAX derives
-      d x = U (d r - (d A) x)) and whose solves, forward and transposed, are the native sweep.
+    * ``solve`` is a `jax.custom_jvp`: the value is one native sweep, the tangent
+      d x = A⁻¹ (d r − Σ_q dθ_q A_q x) with A_q x from one native pass over the edges
+      (``phasic_coef_matvec``) and A⁻¹ a `jax.lax.custom_linear_solve` whose solves, forward and
+      transposed, are native sweeps. Reverse mode thus costs one transposed sweep and an einsum
+      per solve, with no edge-sized intermediate arrays in JAX.
     * ``series`` is a `jax.custom_jvp`: one native sweep returns the values, the Jacobian with
       respect to θ (forward tangents) and the time derivative; the tangent ``J dθ + f' dt`` is
       plain JAX, so `jax.jvp`, `jax.grad`, `jax.jacrev` and `jax.vmap` all work.
@@ -83,6 +86,7 @@ class FfiOps(_Base):
         self._base = jnp.asarray(ga.base)
         self._coef = jnp.asarray(ga.coef)
         self._series_cache: dict = {}
+        self._solve_jvp = self._make_solve()
 
     def _call(self, name, out_shapes, *args, **attrs):
         return jax.ffi.ffi_call(name, out_shapes, vmap_method="expand_dims")(
@@ -111,6 +115,13 @@ class FfiOps(_Base):
         return (d - dself)[:, None] * x - wty
 
     def solve(self, theta, rhs, transpose=False):
+        if transpose:
+            return self._linear_solve(theta, rhs, transpose)
+        return self._solve_jvp(theta, rhs)
+
+    def _linear_solve(self, theta, rhs, transpose):
+        """A⁻¹ rhs (or A⁻ᵀ rhs) as a custom_linear_solve: linear (and transposable) in rhs."""
+
         def mv(x):
             return self.matvec(theta, x, transpose)
 
@@ -120,6 +131,28 @@ class FfiOps(_Base):
             solve=lambda _, b: self._solve_raw(theta, b, transpose),
             transpose_solve=lambda _, b: self._solve_raw(theta, b, not transpose),
         )
+
+    def _coef_matvec(self, x):
+        """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K)."""
+        out = jax.ShapeDtypeStruct((1, *x.shape, self.p), jnp.float64)
+        return self._call("phasic_coef_matvec", out, x[None])[0]
+
+    def _make_solve(self):
+        @jax.custom_jvp
+        def solve(theta, rhs):
+            return self._solve_raw(theta, rhs, False)
+
+        @solve.defjvp
+        def solve_jvp(primals, tangents):
+            theta, rhs = primals
+            dth, drhs = tangents
+            x = self._solve_raw(theta, rhs, False)
+            d = drhs  # A(θ) x = r  =>  A dx = dr - (dA) x,  dA = Σ_q dθ_q A_q
+            if self.p:
+                d = d - self._coef_matvec(x) @ dth
+            return x, self._linear_solve(theta, d, False)
+
+        return solve
 
     # -- density / survival series ---------------------------------------------------------------
     def series(self, theta, times, discrete: bool, density: bool, tol: float):
