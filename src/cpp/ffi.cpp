@@ -130,15 +130,10 @@ ffi::Error SolveImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F
     return ffi::Error::InvalidArgument("phasic solve: inconsistent batch dimensions");
   std::vector<double> th_store;
   const double* th = theta_rows(theta, B, g.p, th_store);
-  // The kernel sweeps the (B, n, K) operand in place, packing theta chunks itself.
-  double* x = out->typed_data();
-  if (rows(rhs, 2) == B) {
-    std::memcpy(x, rhs.typed_data(), sizeof(double) * static_cast<size_t>(B * n * K));
-  } else {
-    for (int64_t b = 0; b < B; ++b)
-      std::memcpy(x + b * n * K, rhs.typed_data(), sizeof(double) * static_cast<size_t>(n * K));
-  }
-  return status_error(solve(g, th, B, x, K, x, transpose, /*batch_major=*/true));
+  // The kernel packs theta chunks of the (B, n, K) operand itself, straight from rhs.
+  const bool shared = rows(rhs, 2) == 1 && B > 1;
+  return status_error(solve(g, th, B, rhs.typed_data(), K, out->typed_data(), transpose,
+                            /*batch_major=*/true, shared));
 }
 
 ffi::Error MatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 x,

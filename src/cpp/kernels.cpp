@@ -439,38 +439,29 @@ __attribute__((always_inline)) inline Status singleton_fixed<8>(const GraphView&
   return Status{};
 }
 
-// Copy theta rows [b0, b0 + Bc) of x between the full batch, (n, B, K) or (B, n, K) when
-// batch_major, and a packed chunk (n rows ld apart, zero padding after Bc * K values); `back`
-// copies the chunk back.
-void pack_chunk(double* x, double* buf, int64_t n, int64_t B, int64_t K, int64_t b0, int64_t Bc,
-                int64_t ld, bool batch_major, bool back) {
-  const size_t width = sizeof(double) * static_cast<size_t>(Bc * K);
-  if (!batch_major) {
-    for (int64_t i = 0; i < n; ++i) {
-      double* full = x + (i * B + b0) * K;
-      double* row = buf + i * ld;
-      if (back) {
-        std::memcpy(full, row, width);
-      } else {
-        std::memcpy(row, full, width);
-        std::fill(row + Bc * K, row + ld, 0.0);
-      }
-    }
-    return;
-  }
-  if (!back)
-    for (int64_t i = 0; i < n; ++i) std::fill(buf + i * ld + Bc * K, buf + (i + 1) * ld, 0.0);
+// Copy theta rows [b0, b0 + Bc) of a batch into a packed chunk (n rows ld apart, zero padding
+// after Bc * K values) and back. The batch is (n, B, K), or (B, n, K) when batch_major; a
+// `shared` source is one (n, K) block used for every theta row.
+void pack_chunk(const double* src, bool shared, double* buf, int64_t n, int64_t B, int64_t K,
+                int64_t b0, int64_t Bc, int64_t ld, bool batch_major) {
+  for (int64_t i = 0; i < n; ++i) std::fill(buf + i * ld + Bc * K, buf + (i + 1) * ld, 0.0);
   for (int64_t b = 0; b < Bc; ++b) {
-    double* full = x + (b0 + b) * n * K;  // contiguous (n, K) block of theta row b0 + b
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t k = 0; k < K; ++k) {
-        double& packed = buf[i * ld + b * K + k];
-        if (back)
-          full[i * K + k] = packed;
-        else
-          packed = full[i * K + k];
-      }
+    for (int64_t i = 0; i < n; ++i) {
+      const double* from = shared        ? src + i * K
+                           : batch_major ? src + ((b0 + b) * n + i) * K
+                                         : src + (i * B + b0 + b) * K;
+      for (int64_t k = 0; k < K; ++k) buf[i * ld + b * K + k] = from[k];
+    }
   }
+}
+
+void unpack_chunk(const double* buf, double* x, int64_t n, int64_t B, int64_t K, int64_t b0,
+                  int64_t Bc, int64_t ld, bool batch_major) {
+  for (int64_t b = 0; b < Bc; ++b)
+    for (int64_t i = 0; i < n; ++i) {
+      double* to = batch_major ? x + ((b0 + b) * n + i) * K : x + (i * B + b0 + b) * K;
+      for (int64_t k = 0; k < K; ++k) to[k] = buf[i * ld + b * K + k];
+    }
 }
 
 // Columns of theta per sweep: a chunk's slice of x (n rows) should stay in cache between the
@@ -487,18 +478,26 @@ int64_t theta_chunk(int64_t n, int64_t B, int64_t K) {
 
 PHASIC_MULTIVERSION
 Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
-             double* x, bool transpose, bool batch_major) {
+             double* x, bool transpose, bool batch_major, bool shared_rhs) {
   const int64_t n = g.n, BK = B * K, p = g.p;
-  // In place on x. Edges to absorption (index n) are a well-predicted branch: cheaper than a
-  // padded copy of x, which costs two extra passes over n * B * K values.
-  if (x != r) std::memcpy(x, r, sizeof(double) * static_cast<size_t>(n * BK));
   const int64_t C = theta_chunk(n, B, K);
+  // Chunks are swept in packed copies (below) read straight from r, so x needs no copy of r;
+  // an unpacked sweep works in place on x. Edges to absorption (index n) are a well-predicted
+  // branch: cheaper than a padded copy of x, which costs two extra passes over n * B * K values.
   // One column and several theta rows: 8-wide vector sweeps over chunks swept in a packed copy
   // (rows of the full batch can lie a multiple of 4 KiB apart, where loads and stores of
   // different rows alias in L1), padded to a multiple of 8 by repeating the chunk's last theta
   // row. A padding lane fails only where that real row fails first, so errors name real rows.
   const bool vec = (K == 1 && B > 1);
   const bool pack = vec || C < B || (batch_major && B > 1);
+  if (!pack && x != r) {  // one theta row or a single chunk of (n, B, K) columns
+    if (shared_rhs)
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t b = 0; b < B; ++b)
+          std::memcpy(x + (i * B + b) * K, r + i * K, sizeof(double) * static_cast<size_t>(K));
+    else
+      std::memcpy(x, r, sizeof(double) * static_cast<size_t>(n * BK));
+  }
   const int64_t ldc = vec ? (C + 7) / 8 * 8 : C * K;
   std::vector<double> packed(pack ? static_cast<size_t>(n * ldc) : 0);
   std::vector<double> thp(static_cast<size_t>(ldc * p));
@@ -518,7 +517,7 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
     const double* th = thp.data();
     const std::vector<double> thT = transpose_theta(th, lanes, p);
     double* xb = pack ? packed.data() : x;
-    if (pack) pack_chunk(x, xb, n, B, K, b0, Bc, ld, batch_major, false);
+    if (pack) pack_chunk(r, shared_rhs, xb, n, B, K, b0, Bc, ld, batch_major);
     for (int64_t step = 0; step < g.n_scc; ++step) {
       const int64_t s = transpose ? step : g.n_scc - 1 - step;
       const int64_t lo = g.scc_ptr[s], hi = g.scc_ptr[s + 1];
@@ -543,7 +542,7 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
         return st;
       }
     }
-    if (pack) pack_chunk(x, xb, n, B, K, b0, Bc, ld, batch_major, true);
+    if (pack) unpack_chunk(xb, x, n, B, K, b0, Bc, ld, batch_major);
   }
   return Status{};
 }

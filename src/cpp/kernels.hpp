@@ -49,9 +49,10 @@ struct Status {
 };
 
 // x may alias r. theta has shape (B, p) row-major (ignored when p == 0). With batch_major, r and x
-// have shape (B, n, K) instead of (n, B, K) (the layout of a vmapped JAX operand).
+// have shape (B, n, K) instead of (n, B, K) (the layout of a vmapped JAX operand); with
+// shared_rhs, r is one (n, K) right-hand side for every theta row.
 Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
-             double* x, bool transpose, bool batch_major = false);
+             double* x, bool transpose, bool batch_major = false, bool shared_rhs = false);
 
 // y must not alias x.
 Status matvec(const GraphView& g, const double* theta, int64_t B, const double* x, int64_t K,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -127,18 +128,28 @@ def moments_from_graph(
     r = jnp.asarray(r_np)
     p = ga.param_length
 
+    plain = rewards is None  # r = 1: no reward products in the chain
+
     def fn(theta=None):
         th = _theta(jnp.zeros(0) if theta is None else theta, p)
-        alpha = ops.alpha(th)
-        ys = moment_chain(
-            lambda b: ops.solve(th, b),
-            lambda x: ops.matvec(th, x),
-            r,
-            jnp.ones_like(r),
-            nr_moments,
-            discrete,
-        )
-        out = jnp.stack([alpha @ y for y in ys[1:]])
+        if discrete:
+            ys = moment_chain(
+                lambda b: ops.solve(th, b),
+                lambda x: ops.matvec(th, x),
+                r,
+                jnp.ones_like(r),
+                nr_moments,
+                discrete,
+            )
+            out = jnp.stack([ops.alpha_dot(th, y) for y in ys[1:]])
+        else:
+            # y_j = j U (r ∘ y_{j-1}) = j! z_j with z_j = U (r ∘ z_{j-1}): the factorials go on
+            # the moments, so no (n, R)-sized array is scaled per θ (they dominate large batches).
+            z, out = jnp.ones_like(r), []
+            for j in range(1, nr_moments + 1):
+                z = ops.solve(th, z if plain else r * z)
+                out.append(math.factorial(j) * ops.alpha_dot(th, z))
+            out = jnp.stack(out)
         return out[:, 0] if squeeze else out
 
     return fn

@@ -58,6 +58,13 @@ class _Base:
         """Probability of starting absorbed (start edges into absorbing vertices)."""
         return self._start(theta)[self.n]
 
+    def alpha_dot(self, theta, y):
+        """α · y for y of shape (n, K): a gather at the start edges, O(start edges) not O(n)."""
+        w = self._s_base + self._s_coef @ theta
+        live = self._s_idx < self.n  # start edges into absorption carry the defect: y = 0 there
+        rows = y[jnp.minimum(self._s_idx, self.n - 1)]  # (S, K)
+        return jnp.where(live, w, 0.0) @ rows / jnp.sum(w)
+
     def _start(self, theta):
         w = self._s_base + self._s_coef @ theta
         full = jnp.zeros(self.n + 1, dtype=w.dtype).at[self._s_idx].add(w)
@@ -148,8 +155,8 @@ class FfiOps(_Base):
             dth, drhs = tangents
             x = self._solve_raw(theta, rhs, False)
             d = drhs  # A(θ) x = r  =>  A dx = dr - (dA) x,  dA = Σ_q dθ_q A_q
-            if self.p:
-                d = d - self._coef_matvec(x) @ dth
+            if self.p:  # negate the p-vector, not the (n, K) cotangent in reverse mode
+                d = d + self._coef_matvec(x) @ (-dth)
             return x, self._linear_solve(theta, d, False)
 
         return solve
