@@ -326,64 +326,13 @@ __attribute__((always_inline)) inline Status singleton_batch(const GraphView& g,
   return Status{};
 }
 
-// Singleton SCC i for W theta rows at once and one column (K == 1), register-blocked: the
-// accumulator, denominator and weight check live in registers across the vertex's edges, so an
-// edge costs one vector load of x[j]. thT points at the first of the W rows in a (p, tstride)
-// transposed theta; rows of x are ld apart. A failed status carries a batch index in [0, W).
-template <int W>
-__attribute__((always_inline)) inline Status singleton_fixed(const GraphView& g, const double* thT,
-                                                             int64_t tstride, const double* theta,
-                                                             int64_t i, double* x, int64_t ld,
-                                                             bool transpose) {
-  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], p = g.p, n = g.n;
-  double* xi = x + i * ld;
-  double acc[W], den[W], bad[W], w[W];
-  for (int b = 0; b < W; ++b) acc[b] = xi[b], den[b] = 0.0, bad[b] = 0.0;
-  for (int64_t e = e0; e < e1; ++e) {
-    const int64_t j = g.indices[e];
-    const double b0 = g.base[e];
-    for (int b = 0; b < W; ++b) w[b] = b0;
-    for (int64_t q = 0; q < p; ++q) {
-      const double cq = g.coef[e * p + q];
-      const double* t = thT + q * tstride;
-      for (int b = 0; b < W; ++b) w[b] += cq * t[b];
-    }
-    for (int b = 0; b < W; ++b) bad[b] = (w[b] >= 0.0) ? bad[b] : 1.0;  // NaN is bad too
-    if (j == i) continue;  // a self-loop adds to D and W alike: no effect on A
-    for (int b = 0; b < W; ++b) den[b] += w[b];
-    if (transpose || j >= n) continue;
-    const double* xj = x + j * ld;
-    for (int b = 0; b < W; ++b) acc[b] += w[b] * xj[b];
-  }
-  double any_bad = 0.0, min_den = 1.0;
-  for (int b = 0; b < W; ++b) any_bad += bad[b], min_den = std::min(min_den, den[b]);
-  if (any_bad != 0.0) return first_bad_weight(g, theta, W, i);
-  if (!(min_den > 1e-300)) {
-    for (int b = 0; b < W; ++b)
-      if (!(den[b] > 1e-300)) return Status{kSingular, i, b};
-  }
-  for (int b = 0; b < W; ++b) xi[b] = acc[b] / den[b];
-  if (transpose) {  // push x_i along the out-edges: A^T is solved sources first
-    for (int64_t e = e0; e < e1; ++e) {
-      const int64_t j = g.indices[e];
-      if (j == i || j >= n) continue;
-      const double b0 = g.base[e];
-      for (int b = 0; b < W; ++b) w[b] = b0;
-      for (int64_t q = 0; q < p; ++q) {
-        const double cq = g.coef[e * p + q];
-        const double* t = thT + q * tstride;
-        for (int b = 0; b < W; ++b) w[b] += cq * t[b];
-      }
-      double* xj = x + j * ld;
-      for (int b = 0; b < W; ++b) xj[b] += w[b] * xi[b];
-    }
-  }
-  return Status{};
-}
-
-// The same for 8 theta rows as explicit vectors (GCC vector extensions): the compiler does not
-// vectorize the fixed-width loops above on its own, and these compile to AVX-512, AVX2 or SSE2
-// in the respective clones of `solve`.
+// Singleton SCC i for 8 theta rows at once and one column (K == 1), register-blocked: the
+// accumulator, denominator and weight check live in vector registers across the vertex's edges,
+// so an edge costs one vector load of x[j]. Explicit vectors (GCC vector extensions), because
+// the compiler does not vectorize fixed-width loops of this shape itself; they compile to
+// AVX-512, AVX2 or SSE2 in the respective clones of `solve`. thT points at the first of the 8
+// rows in a (p, tstride) transposed theta; rows of x are ld apart. A failed status carries a
+// batch index in [0, 8).
 typedef double v8d __attribute__((vector_size(64)));
 typedef int64_t v8l __attribute__((vector_size(64)));
 
@@ -400,12 +349,10 @@ inline v8d weights8(const GraphView& g, const double* thT, int64_t tstride, int6
   return w;
 }
 
-template <>
-__attribute__((always_inline)) inline Status singleton_fixed<8>(const GraphView& g,
-                                                                const double* thT, int64_t tstride,
-                                                                const double* theta, int64_t i,
-                                                                double* x, int64_t ld,
-                                                                bool transpose) {
+__attribute__((always_inline)) inline Status singleton_v8(const GraphView& g, const double* thT,
+                                                         int64_t tstride, const double* theta,
+                                                         int64_t i, double* x, int64_t ld,
+                                                         bool transpose) {
   const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], n = g.n;
   double* xi = x + i * ld;
   v8d acc = load8(xi), den = v8d{};
@@ -481,13 +428,12 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
              double* x, bool transpose, bool batch_major, bool shared_rhs) {
   const int64_t n = g.n, BK = B * K, p = g.p;
   const int64_t C = theta_chunk(n, B, K);
-  // Chunks are swept in packed copies (below) read straight from r, so x needs no copy of r;
-  // an unpacked sweep works in place on x. Edges to absorption (index n) are a well-predicted
-  // branch: cheaper than a padded copy of x, which costs two extra passes over n * B * K values.
-  // One column and several theta rows: 8-wide vector sweeps over chunks swept in a packed copy
-  // (rows of the full batch can lie a multiple of 4 KiB apart, where loads and stores of
-  // different rows alias in L1), padded to a multiple of 8 by repeating the chunk's last theta
-  // row. A padding lane fails only where that real row fails first, so errors name real rows.
+  // One column and several theta rows: 8-wide vector sweeps over theta chunks, each swept in a
+  // packed copy read straight from r (rows of the full batch can lie a multiple of 4 KiB apart,
+  // where loads and stores of different rows alias in L1) and padded to a multiple of 8 by
+  // repeating the chunk's last theta row. A padding lane fails only where that real row fails
+  // first, so errors name real rows. Unpacked sweeps work in place on x. Edges to absorption
+  // (index n) are a well-predicted branch: cheaper than a padded copy of x.
   const bool vec = (K == 1 && B > 1);
   const bool pack = vec || C < B || (batch_major && B > 1);
   if (!pack && x != r) {  // one theta row or a single chunk of (n, B, K) columns
@@ -529,7 +475,7 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
         st = singleton_scalar(g, th, lo, xb, transpose);
       } else if (vec) {
         for (int64_t sb = 0; sb < lanes && st.code == kOk; sb += 8) {
-          st = singleton_fixed<8>(g, thT.data() + sb, lanes, th + sb * p, lo, xb + sb, ld,
+          st = singleton_v8(g, thT.data() + sb, lanes, th + sb * p, lo, xb + sb, ld,
                                   transpose);
           if (st.code != kOk && st.batch >= 0) st.batch += sb;  // local to the 8 lanes
         }
