@@ -37,6 +37,13 @@ struct Chunk {
   std::vector<double> d;     // (n, Bc) total out-weight without self-loops
   std::vector<double> r;     // (n, Bc) reward of the series: exit rates or ones
   std::vector<double> rmax;  // (Bc)
+  // In-edges of every transient vertex (self-loops and exits left out), for a gather step:
+  // in-edge t of vertex j comes from tsrc[t] with weight wsT[t * Bc + b] (= ws of that edge).
+  std::vector<int64_t> tptr;   // (n + 1)
+  std::vector<int32_t> tsrc;   // (E')
+  std::vector<double> wsT;     // (E', Bc)
+  std::vector<double> cT;      // (E', p) coefficients of the in-edges
+  std::vector<double> csum;    // (n, p) coefficient sums of the out-edges (exits in, self-loops out)
 };
 
 Status prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& spec, Chunk& c) {
@@ -79,21 +86,98 @@ Status prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& 
   c.dl.resize(c.d.size());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t b = 0; b < Bc; ++b) c.dl[i * Bc + b] = c.d[i * Bc + b] / c.lambda[b];
+  // Transposed (in-edge) lists in ascending source order: the gather step adds the same terms in
+  // the same order as a scatter over the rows would, so results are identical.
+  c.tptr.assign(static_cast<size_t>(n + 1), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t j = g.indices[e];
+      if (j != i && j < n) ++c.tptr[j + 1];
+    }
+  for (int64_t j = 0; j < n; ++j) c.tptr[j + 1] += c.tptr[j];
+  c.tsrc.resize(static_cast<size_t>(c.tptr[n]));
+  c.wsT.resize(static_cast<size_t>(c.tptr[n] * Bc));
+  c.cT.resize(static_cast<size_t>(c.tptr[n] * p));
+  c.csum.assign(static_cast<size_t>(n * p), 0.0);
+  std::vector<int64_t> fill(c.tptr.begin(), c.tptr.end() - 1);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t j = g.indices[e];
+      if (j == i) continue;
+      for (int64_t q = 0; q < p; ++q) c.csum[i * p + q] += g.coef[e * p + q];
+      if (j >= n) continue;
+      const int64_t t = fill[j]++;
+      c.tsrc[t] = static_cast<int32_t>(i);
+      std::memcpy(c.wsT.data() + t * Bc, c.ws.data() + e * Bc, sizeof(double) * Bc);
+      std::memcpy(c.cT.data() + t * p, g.coef + e * p, sizeof(double) * p);
+    }
   return Status{};
 }
 
-// next = u P (row vector), u and next (n, Bc).
+// next = u P (row vector), u and next (n, Bc), as a gather over in-edges: each next[j] is summed
+// in registers and stored once (a scatter over out-edges stores to memory per edge).
 void step_forward(const GraphView& g, const Chunk& c, const double* u, double* next) {
   const int64_t n = g.n, Bc = c.Bc;
-  for (int64_t t = 0; t < n * Bc; ++t) next[t] = u[t] * (1.0 - c.dl[t]);
-  for (int64_t i = 0; i < n; ++i) {
-    const double* ui = u + i * Bc;
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const int64_t j = g.indices[e];
-      if (j == i || j >= n) continue;
-      const double* we = c.ws.data() + e * Bc;
-      double* nj = next + j * Bc;
-      for (int64_t b = 0; b < Bc; ++b) nj[b] += we[b] * ui[b];
+  const int64_t* tp = c.tptr.data();
+  const int32_t* ts = c.tsrc.data();
+  const double* wt = c.wsT.data();
+  if (Bc == 1) {
+    for (int64_t j = 0; j < n; ++j) {
+      double s = u[j] * (1.0 - c.dl[j]);
+      for (int64_t t = tp[j]; t < tp[j + 1]; ++t) s += wt[t] * u[ts[t]];
+      next[j] = s;
+    }
+    return;
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    double* nj = next + j * Bc;
+    const double* uj = u + j * Bc;
+    const double* dj = c.dl.data() + j * Bc;
+    for (int64_t b = 0; b < Bc; ++b) nj[b] = uj[b] * (1.0 - dj[b]);
+    for (int64_t t = tp[j]; t < tp[j + 1]; ++t) {
+      const double* w = wt + t * Bc;
+      const double* ui = u + static_cast<int64_t>(ts[t]) * Bc;
+      for (int64_t b = 0; b < Bc; ++b) nj[b] += w[b] * ui[b];
+    }
+  }
+}
+
+// next = uq P + u (dS / dtheta_q) / lambda: one step of the tangent of u_k along theta_q (lambda
+// held fixed), as one gather. (u dS_q)_j = sum over in-edges i -> j of c_q u_i - u_j csum_jq.
+void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* uq, const double* u,
+                  double* next) {
+  const int64_t n = g.n, Bc = c.Bc, p = g.p;
+  const int64_t* tp = c.tptr.data();
+  const int32_t* ts = c.tsrc.data();
+  const double* wt = c.wsT.data();
+  const double* ct = c.cT.data();
+  if (Bc == 1) {
+    const double inv = 1.0 / c.lambda[0];
+    for (int64_t j = 0; j < n; ++j) {
+      double s = uq[j] * (1.0 - c.dl[j]), d = -u[j] * c.csum[j * p + q];
+      for (int64_t t = tp[j]; t < tp[j + 1]; ++t) {
+        const int64_t i = ts[t];
+        s += wt[t] * uq[i];
+        d += ct[t * p + q] * u[i];
+      }
+      next[j] = s + d * inv;
+    }
+    return;
+  }
+  std::vector<double> inv(static_cast<size_t>(Bc));
+  for (int64_t b = 0; b < Bc; ++b) inv[b] = 1.0 / c.lambda[b];
+  for (int64_t j = 0; j < n; ++j) {
+    double* nj = next + j * Bc;
+    const double cs = c.csum[j * p + q];
+    for (int64_t b = 0; b < Bc; ++b)
+      nj[b] = uq[j * Bc + b] * (1.0 - c.dl[j * Bc + b]) - u[j * Bc + b] * cs * inv[b];
+    for (int64_t t = tp[j]; t < tp[j + 1]; ++t) {
+      const double* w = wt + t * Bc;
+      const int64_t i = ts[t];
+      const double* uqi = uq + i * Bc;
+      const double* ui = u + i * Bc;
+      const double cq = ct[t * p + q];
+      for (int64_t b = 0; b < Bc; ++b) nj[b] += w[b] * uqi[b] + cq * ui[b] * inv[b];
     }
   }
 }
@@ -474,19 +558,7 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
                      for (int64_t t = 0; t < T; ++t)
                        jac[((b0 + b) * T + t) * p + q] += W[b].at(t, k) * ct;
                    }
-                   // advance the tangent: u'P + u dS_q / lambda
-                   step_forward(g, c, uq, tmp.data());
-                   for (int64_t i = 0; i < n; ++i)
-                     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-                       const int64_t j = g.indices[e];
-                       const double cq = g.coef[e * p + q];
-                       if (j == i || cq == 0.0) continue;
-                       for (int64_t b = 0; b < Bc; ++b) {
-                         const double v = cq * u[i * Bc + b] / c.lambda[b];
-                         tmp[i * Bc + b] -= v;
-                         if (j < n) tmp[j * Bc + b] += v;
-                       }
-                     }
+                   step_tangent(g, c, q, uq, u, tmp.data());  // u'P + u dS_q / lambda
                    std::memcpy(uq, tmp.data(), sizeof(double) * static_cast<size_t>(nb));
                  }
                });
