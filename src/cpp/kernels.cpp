@@ -60,6 +60,7 @@ inline double edge_weight_scalar(const GraphView& g, const double* theta, int64_
 struct Band {
   int64_t m = 0, bl = 0, bu = 0, w = 1;
   std::vector<double> M;
+  std::vector<double> wv;  // scratch: the block's edge weights for one theta row
   double& at(int64_t r, int64_t c) { return M[static_cast<size_t>(r * w + (c - r + bl))]; }
   double at(int64_t r, int64_t c) const { return M[static_cast<size_t>(r * w + (c - r + bl))]; }
 };
@@ -84,8 +85,10 @@ int64_t band_factor(Band& A, const std::vector<double>& scale) {
 }
 
 // y (m, K) row-major: solve A y = y, or A^T y = y.
-void band_solve(const Band& A, double* y, int64_t K, bool transpose) {
-  const int64_t m = A.m;
+// K1: one column known at compile time (the common case), so the column loops vanish.
+template <bool K1>
+void band_solve(const Band& A, double* y, int64_t Kdyn, bool transpose) {
+  const int64_t m = A.m, K = K1 ? 1 : Kdyn;
   if (!transpose) {
     for (int64_t r = 0; r < m; ++r)
       for (int64_t c = std::max<int64_t>(0, r - A.bl); c < r; ++c) {
@@ -121,11 +124,46 @@ void band_solve(const Band& A, double* y, int64_t K, bool transpose) {
   }
 }
 
+// Weights of edges [e0, e1) for one theta row t (p values) into w: the parameter loop unrolled
+// for the common small p, one tight loop per block instead of one call per edge.
+void block_weights(const GraphView& g, const double* t, int64_t e0, int64_t e1, double* w) {
+  const double* base = g.base;
+  const double* c = g.coef;
+  switch (g.p) {
+    case 0:
+      for (int64_t e = e0; e < e1; ++e) w[e - e0] = base[e];
+      break;
+    case 1:
+      for (int64_t e = e0; e < e1; ++e) w[e - e0] = base[e] + c[e] * t[0];
+      break;
+    case 2:
+      for (int64_t e = e0; e < e1; ++e) w[e - e0] = base[e] + c[2 * e] * t[0] + c[2 * e + 1] * t[1];
+      break;
+    case 3:
+      for (int64_t e = e0; e < e1; ++e)
+        w[e - e0] = base[e] + c[3 * e] * t[0] + c[3 * e + 1] * t[1] + c[3 * e + 2] * t[2];
+      break;
+    default:
+      for (int64_t e = e0; e < e1; ++e) {
+        double v = base[e];
+        for (int64_t q = 0; q < g.p; ++q) v += c[e * g.p + q] * t[q];
+        w[e - e0] = v;
+      }
+  }
+}
+
 // A cyclic SCC [lo, hi) for one theta row b, in place on xb (n rows).
+template <bool K1>
 Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t b, int64_t lo,
-                   int64_t hi, double* xb, int64_t K, bool transpose, Band& A,
+                   int64_t hi, double* xb, int64_t Kdyn, bool transpose, Band& A,
                    std::vector<double>& scale, std::vector<double>& y) {
-  const int64_t m = hi - lo, BK = ld;
+  const int64_t m = hi - lo, BK = ld, K = K1 ? 1 : Kdyn;
+  const int64_t e0 = g.indptr[lo], e1 = g.indptr[hi];
+  A.wv.resize(static_cast<size_t>(e1 - e0));
+  double* wv = A.wv.data();
+  block_weights(g, theta + b * g.p, e0, e1, wv);
+  for (int64_t e = e0; e < e1; ++e)
+    if (!(wv[e - e0] >= 0.0)) return Status{kBadWeight, e, b};  // NaN too
   if (b == 0) {  // the band only depends on the structure: measure it once per block
     A.bl = A.bu = 0;
     for (int64_t i = lo; i < hi; ++i)
@@ -149,8 +187,7 @@ Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t 
     for (int64_t k = 0; k < K; ++k) yi[k] = xi[k];
     double diag = 0.0;
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const double w = edge_weight_scalar(g, theta, b, e);
-      if (!(w >= 0.0)) return Status{kBadWeight, e, b};
+      const double w = wv[e - e0];
       const int64_t j = g.indices[e];
       if (j == i) continue;  // a self-loop adds to D and W alike: no effect on A
       diag += w;
@@ -166,7 +203,7 @@ Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t 
   }
   const int64_t bad = band_factor(A, scale);
   if (bad >= 0) return Status{kSingular, lo + bad, b};
-  band_solve(A, y.data(), K, transpose);
+  band_solve<K1>(A, y.data(), K, transpose);
   for (int64_t i = lo; i < hi; ++i) {
     const double* yi = y.data() + (i - lo) * K;
     double* xi = xb + i * BK + b * K;
@@ -175,7 +212,7 @@ Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t 
       for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
         const int64_t j = g.indices[e];
         if (j >= hi && j < g.n) {
-          const double w = edge_weight_scalar(g, theta, b, e);
+          const double w = wv[e - e0];
           double* xj = xb + j * BK + b * K;
           for (int64_t k = 0; k < K; ++k) xj[k] += w * yi[k];
         }
@@ -470,7 +507,8 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
       Status st;
       if (hi - lo > 1) {
         for (int64_t b = 0; b < Bc && st.code == kOk; ++b)
-          st = solve_block(g, th, ld, b, lo, hi, xb, K, transpose, band, scale, y);
+          st = K == 1 ? solve_block<true>(g, th, ld, b, lo, hi, xb, K, transpose, band, scale, y)
+                      : solve_block<false>(g, th, ld, b, lo, hi, xb, K, transpose, band, scale, y);
       } else if (scalar) {
         st = singleton_scalar(g, th, lo, xb, transpose);
       } else if (vec) {
