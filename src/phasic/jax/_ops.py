@@ -60,13 +60,17 @@ class _Base:
 
     def alpha_dot(self, theta, y):
         """α · y for y of shape (n, K): a gather at the start edges, O(start edges) not O(n)."""
-        w = self._s_base + self._s_coef @ theta
+        w = self._start_weights(theta)
         live = self._s_idx < self.n  # start edges into absorption carry the defect: y = 0 there
         rows = y[jnp.minimum(self._s_idx, self.n - 1)]  # (S, K)
         return jnp.where(live, w, 0.0) @ rows / jnp.sum(w)
 
+    def _start_weights(self, theta):
+        """Out-weights of the start vertex, base + coef · θ, shape (S,)."""
+        return self._s_base + self._s_coef @ theta
+
     def _start(self, theta):
-        w = self._s_base + self._s_coef @ theta
+        w = self._start_weights(theta)
         full = jnp.zeros(self.n + 1, dtype=w.dtype).at[self._s_idx].add(w)
         return full / jnp.sum(w)
 
