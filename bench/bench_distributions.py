@@ -1,7 +1,10 @@
 """Densities by uniformization: ns/edge per step (one θ and per θ in a batch), the fixed overhead of
 one jitted call, value+gradient / value, and speed-ups over scipy's expm and expm_multiply.
 
-    .venv/bin/python bench/bench_distributions.py [--sizes 20 30 40]
+    .venv/bin/python bench/bench_distributions.py [--sizes 20 30 40] [--sweep-only]
+
+Also: the cost of 100 pdf points as the horizon t_max doubles (block counting n = 30, against
+expm_multiply on the same points), and θ batches (100 θ against one θ, eager and through vmap).
 
 The step count is estimated as K = λ t_max (the Poisson mode of the last time point), so ns/edge/step
 is an upper bound of the true per-step cost.
@@ -25,7 +28,7 @@ from _timing import best_time  # noqa: E402
 
 from phasic import Graph  # noqa: E402
 from phasic.graph import _kernels, _series  # noqa: E402
-from phasic.models import block_counting  # noqa: E402
+from phasic.models import block_counting, kingman  # noqa: E402
 from phasic.models import two_island_migration as two_island  # noqa: E402
 
 
@@ -37,13 +40,13 @@ def bench(name, g, theta, times, dense_ok):
     lam = np.add.reduceat(w, ga.indptr[:-1]).max()
     K = lam * times.max()
     alpha, _ = _kernels.initial_distribution(ga, th)
-    t1 = best_time(lambda: _series.series(ga, th, alpha, times, discrete=False, density=True))
+    t1 = best_time(lambda: _series.series(ga, th, alpha, times, discrete=False, kind="density"))
     row = {"model": name, "edges": E, "steps": K, "pdf100_ms": t1 * 1e3}
     row["ns_edge_step"] = t1 / (E * K) * 1e9
     B = 8
     thB = th * np.linspace(0.9, 1.1, B)[:, None] ** (th.shape[1] > 0)
     aB, _ = _kernels.initial_distribution(ga, thB)
-    tB = best_time(lambda: _series.series(ga, thB, aB, times, discrete=False, density=True))
+    tB = best_time(lambda: _series.series(ga, thB, aB, times, discrete=False, kind="density"))
     lamB = np.add.reduceat(ga.weights(thB).max(axis=0), ga.indptr[:-1]).max()
     row["ns_edge_step_theta8"] = tB / (E * lamB * times.max() * B) * 1e9
     # value + gradient as JAX computes it (one native sweep with forward tangents)
@@ -63,15 +66,7 @@ def bench(name, g, theta, times, dense_ok):
         row["vs_expm"] = t_expm / t1
     else:  # the dense matrix alone would not fit (n = 40: 37,337^2 doubles = 11 GB)
         row["vs_expm"] = float("nan")
-    # S^T in compiled vertex order, straight from the edge list (never dense)
-    n, src, dst = ga.n_transient, ga.edge_sources(), ga.indices
-    inner = dst < n
-    diag = -np.bincount(src, weights=np.where(dst == src, 0.0, w), minlength=n)
-    keep = inner & (dst != src)
-    Ssp = sp.csr_matrix(
-        (np.r_[w[keep], diag], (np.r_[dst[keep], np.arange(n)], np.r_[src[keep], np.arange(n)])),
-        shape=(n, n),
-    )
+    Ssp = sparse_S(ga, th)
     a = alpha[0]
     t_em = best_time(
         lambda: spla.expm_multiply(Ssp, a, start=times[0], stop=times[-1], num=times.size),
@@ -99,10 +94,69 @@ def jit_overhead():
     return (time.perf_counter() - t0) / n * 1e6
 
 
+def sparse_S(ga, th):
+    """S^T in compiled vertex order, straight from the edge list (never dense)."""
+    w = ga.weights(th)[0]
+    n, src, dst = ga.n_transient, ga.edge_sources(), ga.indices
+    inner = dst < n
+    diag = -np.bincount(src, weights=np.where(dst == src, 0.0, w), minlength=n)
+    keep = inner & (dst != src)
+    return sp.csr_matrix(
+        (np.r_[w[keep], diag], (np.r_[dst[keep], np.arange(n)], np.r_[src[keep], np.arange(n)])),
+        shape=(n, n),
+    )
+
+
+def horizon_sweep(n: int = 30):
+    """100 pdf points on [0.08, t_max]: eager g.pdf against expm_multiply, t_max = 2 .. 16."""
+    g = block_counting(n)
+    ga = g.compile()
+    th = np.array([[1.0]])
+    alpha, _ = _kernels.initial_distribution(ga, th)
+    Ssp = sparse_S(ga, th)
+    print(f"\nhorizon sweep, block counting n={n}, 100 points on [0.08, t_max], eager g.pdf:")
+    print("t_max | pdf_ms | ratio to t_max=2 | expm_multiply_ms (survival vector) | speed-up")
+    base = None
+    for tmax in (2, 4, 8, 16):
+        t = np.linspace(0.08, tmax, 100)
+        tp = best_time(lambda t=t: g.pdf(t, theta=[1.0]), min_time=0.2, max_reps=5)
+        base = base or tp
+        te = best_time(
+            lambda t=t: spla.expm_multiply(Ssp, alpha[0], start=t[0], stop=t[-1], num=t.size),
+            min_time=0.0,
+            max_reps=1,
+        )
+        print(f"{tmax} | {tp * 1e3:.1f} | {tp / base:.2f} | {te * 1e3:.0f} | {te / tp:.0f}")
+
+
+def theta_batches():
+    """100 θ against one θ: eager pdf and jit(vmap(model)), 40 time points."""
+    print("\nθ batches (40 time points on [0.1, 4]): time of 100 θ / time of one θ")
+    print("model | eager one θ µs | eager 100 θ / one | vmap one θ µs | vmap 100 θ / one")
+    for name, g in (("kingman n=8", kingman(8)), ("block counting n=10", block_counting(10))):
+        t = np.linspace(0.1, 4, 40)
+        th1, thB = np.array([1.0]), np.linspace(0.5, 2.0, 100)[:, None]
+        e1 = best_time(lambda g=g, t=t, th=th1: g.pdf(t, theta=th))
+        eB = best_time(lambda g=g, t=t, th=thB: g.pdf(t, theta=th))
+        model = Graph.pmf_from_graph(g)
+        f = jax.jit(model)
+        fv = jax.jit(jax.vmap(model, in_axes=(0, None)))
+        jt = jnp.asarray(t)
+        j1t, jBt = jnp.asarray(th1), jnp.asarray(thB)
+        v1 = best_time(lambda f=f, jt=jt, th=j1t: f(th, jt).block_until_ready())
+        vB = best_time(lambda fv=fv, jt=jt, th=jBt: fv(th, jt).block_until_ready())
+        print(f"{name} | {e1 * 1e6:.0f} | {eB / e1:.1f} | {v1 * 1e6:.0f} | {vB / v1:.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="*", default=[20, 30, 40])
+    ap.add_argument("--sweep-only", action="store_true", help="only the horizon sweep and batches")
     args = ap.parse_args()
+    theta_batches()
+    horizon_sweep()
+    if args.sweep_only:
+        return
     print(f"fixed overhead of one jitted call on a 2-state graph: {jit_overhead():.1f} µs")
     rows = []
     for n in args.sizes:

@@ -78,7 +78,11 @@ ffi::Error status_error(const Status& s) {
           std::to_string(s.where) + " sum to > 1 for theta row " + std::to_string(s.batch));
     case kTooManySteps:
       return ffi::Error::InvalidArgument(
-          "phasic: the uniformization series needs more than 2e7 steps (rate x time too large)");
+          "phasic: the uniformization series needs " + std::to_string(s.where) +
+          " steps, over the limit max_steps (rate x time too large)");
+    case kBadTime:
+      return ffi::Error::InvalidArgument("phasic: time point " + std::to_string(s.where) +
+                                         " is NaN, infinite or negative");
     default:
       return ffi::Error::Internal("phasic: kernel failed");
   }
@@ -169,11 +173,12 @@ ffi::Error CoefMatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_p
   return ffi::Error::Success();
 }
 
-SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t T) {
+SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, int64_t T) {
   SeriesSpec spec;
   spec.discrete = discrete;
-  spec.density = density;
+  spec.kind = density ? kDensity : kSurvival;
   spec.tol = tol;
+  spec.max_steps = max_steps;
   spec.T = T;
   return spec;
 }
@@ -186,8 +191,11 @@ const double* alpha_rows(const F64& alpha, int64_t B, int64_t n, std::vector<dou
   return store.data();
 }
 
+// Under jit a row that fails (a weight < 0 or NaN, a bad time, too many steps) becomes NaN
+// instead of an exception, so a sampler can reject the point: the kernels run in row mode.
 ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
-                      F64 alpha, F64 times, F64Out out, bool discrete, bool density, double tol) {
+                      F64 alpha, F64 times, F64Out out, bool discrete, bool density, double tol,
+                      int64_t max_steps) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
@@ -199,50 +207,17 @@ ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, 
   std::vector<double> ts, as;
   const double* th = theta_rows(theta, B, g.p, ts);
   const double* al = alpha_rows(alpha, B, n, as);
-  SeriesSpec spec = spec_of(discrete, density, tol, T);
+  SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T);
+  std::vector<int32_t> codes(static_cast<size_t>(B));
+  spec.row_codes = codes.data();
   if (rows(times, 1) == 1 || B == 1) {
     spec.times = times.typed_data();
     return status_error(series(g, th, B, al, spec, out->typed_data()));
   }
   for (int64_t b = 0; b < B; ++b) {  // per-row time points: one sweep per row
     spec.times = times.typed_data() + b * T;
+    spec.row_codes = codes.data() + b;
     Status st = series(g, th + b * g.p, 1, al + b * n, spec, out->typed_data() + b * T);
-    if (st.code != kOk) return status_error(st);
-  }
-  return ffi::Error::Success();
-}
-
-ffi::Error SeriesVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
-                         F64 alpha, F64 times, F64 gout, F64Out dtheta, F64Out dalpha,
-                         F64Out dtimes, bool discrete, bool density, double tol) {
-  Graph G = view(indptr, indices, base, coef, scc_ptr);
-  if (G.error.failure()) return G.error;
-  const GraphView& g = G.g;
-  const int64_t T = last_dim(times), n = g.n, p = g.p;
-  int64_t B;
-  if (!batch_of({rows(theta, 1), rows(alpha, 1), rows(times, 1), rows(gout, 1)}, B) ||
-      rows(*dtheta, 1) != B || rows(*dalpha, 1) != B || rows(*dtimes, 1) != B)
-    return ffi::Error::InvalidArgument("phasic series_vjp: inconsistent operand shapes");
-  std::vector<double> ts, as, gs;
-  const double* th = theta_rows(theta, B, p, ts);
-  const double* al = alpha_rows(alpha, B, n, as);
-  const double* go = gout.typed_data();
-  if (rows(gout, 1) != B) {
-    gs.resize(static_cast<size_t>(B * T));
-    for (int64_t b = 0; b < B; ++b) std::memcpy(&gs[b * T], go, sizeof(double) * T);
-    go = gs.data();
-  }
-  SeriesSpec spec = spec_of(discrete, density, tol, T);
-  if (rows(times, 1) == 1 || B == 1) {
-    spec.times = times.typed_data();
-    return status_error(series_vjp(g, th, B, al, spec, go, dtheta->typed_data(),
-                                   dalpha->typed_data(), dtimes->typed_data()));
-  }
-  for (int64_t b = 0; b < B; ++b) {
-    spec.times = times.typed_data() + b * T;
-    Status st = series_vjp(g, th + b * p, 1, al + b * n, spec, go + b * T,
-                           dtheta->typed_data() + b * p, dalpha->typed_data() + b * n,
-                           dtimes->typed_data() + b * T);
     if (st.code != kOk) return status_error(st);
   }
   return ffi::Error::Success();
@@ -250,7 +225,7 @@ ffi::Error SeriesVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
 
 ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
                          F64 alpha, F64 dalpha, F64 times, F64Out out, F64Out jac, F64Out dfdt,
-                         bool discrete, bool density, double tol) {
+                         bool discrete, bool density, double tol, int64_t max_steps) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
@@ -268,7 +243,9 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
     for (int64_t b = 0; b < B; ++b) std::memcpy(&ds[b * n * p], da, sizeof(double) * n * p);
     da = ds.data();
   }
-  SeriesSpec spec = spec_of(discrete, density, tol, T);
+  SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T);
+  std::vector<int32_t> codes(static_cast<size_t>(B));
+  spec.row_codes = codes.data();
   if (rows(times, 1) == 1 || B == 1) {
     spec.times = times.typed_data();
     return status_error(series_jac(g, th, B, al, da, spec, out->typed_data(), jac->typed_data(),
@@ -276,6 +253,7 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
   }
   for (int64_t b = 0; b < B; ++b) {
     spec.times = times.typed_data() + b * T;
+    spec.row_codes = codes.data() + b;
     Status st = series_jac(g, th + b * p, 1, al + b * n, da + b * n * p, spec,
                            out->typed_data() + b * T, jac->typed_data() + b * T * p,
                            dfdt->typed_data() + b * T);
@@ -313,7 +291,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
                                   .Ret<F64>()
                                   .Attr<bool>("discrete")
                                   .Attr<bool>("density")
-                                  .Attr<double>("tol"));
+                                  .Attr<double>("tol")
+                                  .Attr<int64_t>("max_steps"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesJac, SeriesJacImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Arg<F64>()
@@ -324,17 +303,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesJac, SeriesJacImpl,
                                   .Ret<F64>()
                                   .Attr<bool>("discrete")
                                   .Attr<bool>("density")
-                                  .Attr<double>("tol"));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesVjp, SeriesVjpImpl,
-                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
-                                  .Arg<F64>()
-                                  .Arg<F64>()
-                                  .Arg<F64>()
-                                  .Ret<F64>()
-                                  .Ret<F64>()
-                                  .Ret<F64>()
-                                  .Attr<bool>("discrete")
-                                  .Attr<bool>("density")
-                                  .Attr<double>("tol"));
-
+                                  .Attr<double>("tol")
+                                  .Attr<int64_t>("max_steps"));
 }  // namespace phasic

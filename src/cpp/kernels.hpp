@@ -39,7 +39,8 @@ enum StatusCode : int32_t {
   kSingular = 2,    // absorption unreachable (zero out-rate or singular SCC block): where = vertex
   kBadShape = 3,
   kBadProbability = 4,  // discrete model: out-probabilities of vertex `where` sum to > 1
-  kTooManySteps = 5,    // the series did not converge within the step limit
+  kTooManySteps = 5,    // the series needs more steps (where) than the limit
+  kBadTime = 6,         // a time (where) is NaN, infinite or negative (or not an integer jump)
 };
 
 struct Status {
@@ -69,22 +70,24 @@ Status edge_grad(const GraphView& g, const double* theta, int64_t B, const doubl
 void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out);
 
 // Power series of the (uniformized) transition matrix; see series.cpp.
+enum SeriesKind : int32_t { kDensity = 0, kSurvival = 1, kCdf = 2 };
+
+constexpr int64_t kDefaultMaxSteps = 100'000'000;
+
 struct SeriesSpec {
   bool discrete = false;          // discrete model (jumps) or continuous (uniformization)
-  bool density = true;            // pdf / pmf (r = exit weights) or survival (r = 1)
+  int32_t kind = kDensity;        // pdf / pmf, survival P(tau > t), or cdf P(tau <= t)
   const double* times = nullptr;  // (T): times (continuous) or jump counts (discrete)
   int64_t T = 0;
   double tol = 1e-12;
+  int64_t max_steps = kDefaultMaxSteps;  // a row needing more steps fails with kTooManySteps
+  const double* defect = nullptr;        // (B) cdf only: mass absorbed at time 0 (else 0)
+  int32_t* row_codes = nullptr;  // (B) if set: per-row status codes, failed rows NaN, call goes on
 };
 
-// out (B, T): density or survival at every time point. alpha (B, n).
+// out (B, T): density, survival or cdf at every time point. alpha (B, n).
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
               const SeriesSpec& spec, double* out);
-
-// Vector-Jacobian product of `series`: gout (B, T) -> dtheta (B, p), dalpha (B, n), dtimes (B, T).
-Status series_vjp(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                  const SeriesSpec& spec, const double* gout, double* dtheta, double* dalpha,
-                  double* dtimes);
 
 // Values (B, T), Jacobian d out / d theta (B, T, p) by forward tangents from dalpha (B, n, p) =
 // d alpha / d theta, and d out / d t (B, T) (zero for discrete models).
@@ -92,9 +95,10 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
                   const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
                   double* dfdt);
 
-// out (B, T, n): the state distribution alpha exp(S t) (continuous) or alpha P^k (discrete).
+// out (B, T, n): the state distribution alpha exp(S t) (continuous) or alpha P^k (discrete);
+// with `accumulated` (continuous), the expected time spent in each state during [0, t].
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                    const SeriesSpec& spec, double* out);
+                    const SeriesSpec& spec, bool accumulated, double* out);
 
 // Tarjan's algorithm on the CSR graph (targets outside [0, n) ignored).  Fills perm (new -> old
 // index) with the SCCs in topological order (sources first) and returns scc_ptr.

@@ -66,11 +66,12 @@ nb::capsule encapsulate(T* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
 }
 
-phasic::SeriesSpec make_spec(const In<double>& times, bool discrete, bool density, double tol) {
+phasic::SeriesSpec make_spec(const In<double>& times, bool discrete, double tol,
+                             int64_t max_steps) {
   phasic::SeriesSpec spec;
   spec.discrete = discrete;
-  spec.density = density;
   spec.tol = tol;
+  spec.max_steps = max_steps;
   spec.times = times.data();
   spec.T = static_cast<int64_t>(times.shape(0));
   return spec;
@@ -106,7 +107,6 @@ NB_MODULE(_core, m) {
     t.emplace("phasic_matvec", encapsulate(phasic::PhasicMatvec));
     t.emplace("phasic_coef_matvec", encapsulate(phasic::PhasicCoefMatvec));
     t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
-    t.emplace("phasic_series_vjp", encapsulate(phasic::PhasicSeriesVjp));
     t.emplace("phasic_series_jac", encapsulate(phasic::PhasicSeriesJac));
     return t;
   }, "XLA FFI handler capsules (CPU), by target name.");
@@ -115,13 +115,19 @@ NB_MODULE(_core, m) {
       "series",
       [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
          const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
-         const In<double>& alpha, const In<double>& times, Out<double> out, bool discrete,
-         bool density, double tol) {
+         const In<double>& alpha, const In<double>& times, const In<double>& defect,
+         Out<double> out, bool discrete, int kind, double tol, int64_t max_steps) {
         auto g = make_view(indptr, indices, base, coef, scc_ptr);
         int64_t B;
         check_batch(g, theta, B);
         check_alpha(g, B, alpha);
-        auto spec = make_spec(times, discrete, density, tol);
+        auto spec = make_spec(times, discrete, tol, max_steps);
+        spec.kind = kind;
+        if (kind == phasic::kCdf) {
+          if (static_cast<int64_t>(defect.shape(0)) != B)
+            throw std::invalid_argument("defect must have shape (B,)");
+          spec.defect = defect.data();
+        }
         if (out.ndim() != 2 || static_cast<int64_t>(out.shape(0)) != B ||
             static_cast<int64_t>(out.shape(1)) != spec.T)
           throw std::invalid_argument("out must have shape (B, T)");
@@ -133,53 +139,35 @@ NB_MODULE(_core, m) {
         return status_tuple(st);
       },
       "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
-      "out"_a, "discrete"_a, "density"_a, "tol"_a,
-      "Density or survival at all time points in one sweep (uniformization / matrix powers).");
-
-  m.def(
-      "series_vjp",
-      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
-         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
-         const In<double>& alpha, const In<double>& times, const In<double>& gout,
-         Out<double> dtheta, Out<double> dalpha, Out<double> dtimes, bool discrete, bool density,
-         double tol) {
-        auto g = make_view(indptr, indices, base, coef, scc_ptr);
-        int64_t B;
-        check_batch(g, theta, B);
-        check_alpha(g, B, alpha);
-        auto spec = make_spec(times, discrete, density, tol);
-        phasic::Status st;
-        {
-          nb::gil_scoped_release release;
-          st = phasic::series_vjp(g, theta.data(), B, alpha.data(), spec, gout.data(),
-                                  dtheta.data(), dalpha.data(), dtimes.data());
-        }
-        return status_tuple(st);
-      },
-      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
-      "gout"_a, "dtheta"_a, "dalpha"_a, "dtimes"_a, "discrete"_a, "density"_a, "tol"_a,
-      "Vector-Jacobian product of series: (dtheta (B,p), dalpha (B,n), dtimes (B,T)).");
+      "defect"_a, "out"_a, "discrete"_a, "kind"_a, "tol"_a, "max_steps"_a,
+      "Density (kind 0), survival (1) or cdf (2) at all time points in one sweep.");
 
   m.def(
       "series_state",
       [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
          const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
          const In<double>& alpha, const In<double>& times, Out<double> out, bool discrete,
-         double tol) {
+         bool accumulated, double tol, int64_t max_steps) {
         auto g = make_view(indptr, indices, base, coef, scc_ptr);
         int64_t B;
         check_batch(g, theta, B);
         check_alpha(g, B, alpha);
-        auto spec = make_spec(times, discrete, false, tol);
+        auto spec = make_spec(times, discrete, tol, max_steps);
+        if (out.ndim() != 3 || static_cast<int64_t>(out.shape(0)) != B ||
+            static_cast<int64_t>(out.shape(1)) != spec.T ||
+            static_cast<int64_t>(out.shape(2)) != g.n)
+          throw std::invalid_argument("out must have shape (B, T, n)");
         phasic::Status st;
         {
           nb::gil_scoped_release release;
-          st = phasic::series_state(g, theta.data(), B, alpha.data(), spec, out.data());
+          st = phasic::series_state(g, theta.data(), B, alpha.data(), spec, accumulated,
+                                    out.data());
         }
         return status_tuple(st);
       },
       "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
-      "out"_a, "discrete"_a, "tol"_a, "State distribution at each time point: out (B, T, n).");
+      "out"_a, "discrete"_a, "accumulated"_a, "tol"_a, "max_steps"_a,
+      "State distribution (or accumulated time) at each time point: out (B, T, n).");
 
   m.def(
       "solve",

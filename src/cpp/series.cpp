@@ -1,24 +1,35 @@
 // Distribution functions by power series of the (uniformized) transition matrix.
 //
-// Continuous: P = I - A / lambda with lambda >= max_i d_i (uniformization), and
-//   pi(t) = sum_k Pois(k; lambda t) alpha P^k,  f(t) = pi(t) . e,  S(t) = pi(t) . 1,
-// with e the exit rates.  Discrete: P = I - A, lambda = 1, P(tau = k) = alpha P^(k-1) . e and
-// P(tau > k) = alpha P^k . 1.  All time points share one sweep: the sweep produces the scalars
-// c_k = u_k . r (u_k = alpha P^k, r = e or 1) and every time point combines them with its weights.
+// Continuous: P = I - A / lambda with lambda >= max_i d_i (uniformization), u_k = alpha P^k and
+//   pi(t) = sum_k w_k(t) u_k,  w_k(t) = Pois(k; lambda t),
+//   f(t) = sum_k w_k c_k with c_k = u_k . e (density), S(t) with c_k = u_k . 1 (survival), and
+//   F(t) with c_k = a_k = defect + sum_(i<k) u_i . e / lambda (cdf: the absorbed mass after k
+//   uniformized steps).  Every term is non-negative, so each value is accurate relative to
+//   itself: a cdf in its left tail is never 1 - S(t).
+// Discrete: P = I - A, P(tau = k) = u_(k-1) . e, P(tau > k) = u_k . 1, P(tau <= k) = a_k.
 //
-// Truncation (continuous): terms are non-negative, so a partial sum is a lower bound.  The
-// remainder after step K is at most r_max * (u_K . 1) * P(Pois > K), with P(Pois > K) summed from
-// Fox–Glynn weights.  The sweep stops when, for every time point, that bound is
-// <= tol * min(1, partial sum): an absolute and a relative error bound at once (relative accuracy
-// in the far tails).
+// Cost: one sweep of K steps (K = the largest time's truncation point) plus, per time point,
+// O(its Poisson window) scalar work: at step k only the time points whose window holds k are
+// visited (time points are sorted once; windows move monotonically).  Memory is O(n + T) per
+// theta row: Poisson weights are streamed (Loader's saddle-point pmf, re-anchored every 64
+// steps, ratio recurrence in between), never tabulated, so nothing grows with lambda * t.
 //
-// Gradients (vjp): with y_j = sum_m q_(j+1+m) P^m r (q_k = sum_t g_t w_k(t)), computed backwards
-// as y_j = q_(j+1) r + P y_(j+1), the theta-gradient is sum_j u_j (dP) y_j, where
-// dP = dS / lambda per edge i -> j: c * u_i (y_j - y_i) / lambda (lambda held fixed: the series is
-// exact for any lambda >= max d, so its derivative is too).  d/d alpha = y_(-1).
+// Truncation: each time point stops at its own index, so its value never depends on the other
+// time points of the call.  A scalar series stops when the remainder bound
+// cmax_k * P(Pois > k) is <= tol * min(1, partial sum) (cmax_k bounds every later c: rmax * mass,
+// mass, or 1 for the cdf), i.e. relative and absolute error tol.  Vector series (state
+// distribution, accumulated time) run over each time point's full window
+// [mu - 40 sqrt(mu) - 40, mu + 40 sqrt(mu) + 40], outside which the Poisson mass is < 1e-300,
+// so every component is accurate relative to itself.
+//
+// Before sweeping, the number of steps a row needs is checked against spec.max_steps; rows with
+// a bad weight, a bad time or too many steps get a status (eager callers raise it; the FFI
+// handlers write NaN for that row and carry on, so a sampler can reject the point).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <numeric>
 #include <vector>
 
 #include "kernels.hpp"
@@ -26,72 +37,169 @@
 namespace phasic {
 namespace {
 
-constexpr int64_t kMaxSteps = 20'000'000;
+constexpr double kNegligible = 1e-300;
+constexpr int64_t kAnchorEvery = 64;
+
+// Loader (2000), "Fast and accurate computation of binomial probabilities": the Poisson pmf as
+// exp(-stirlerr(k) - bd0(k, mu)) / sqrt(2 pi k), accurate to a few ulps for any k and mu.
+double stirlerr(double n) {
+  constexpr double S0 = 1.0 / 12, S1 = 1.0 / 360, S2 = 1.0 / 1260, S3 = 1.0 / 1680,
+                   S4 = 1.0 / 1188;
+  if (n <= 15.0)
+    return std::lgamma(n + 1.0) - (n + 0.5) * std::log(n) + n - 0.918938533204672741780329736406;
+  const double nn = n * n;
+  if (n > 500) return (S0 - S1 / nn) / n;
+  if (n > 80) return (S0 - (S1 - S2 / nn) / nn) / n;
+  if (n > 35) return (S0 - (S1 - (S2 - S3 / nn) / nn) / nn) / n;
+  return (S0 - (S1 - (S2 - (S3 - S4 / nn) / nn) / nn) / nn) / n;
+}
+
+// x log(x / np) + np - x without cancellation.
+double bd0(double x, double np) {
+  if (std::fabs(x - np) < 0.1 * (x + np)) {
+    double v = (x - np) / (x + np);
+    double s = (x - np) * v;
+    double ej = 2 * x * v;
+    v *= v;
+    for (int j = 1; j < 1000; ++j) {
+      ej *= v;
+      const double s1 = s + ej / (2 * j + 1);
+      if (s1 == s) return s1;
+      s = s1;
+    }
+    return s;
+  }
+  return x * std::log(x / np) + np - x;
+}
+
+double dpois(int64_t k, double mu) {
+  if (mu == 0.0) return k == 0 ? 1.0 : 0.0;
+  if (k == 0) return std::exp(-mu);
+  const double x = static_cast<double>(k);
+  return std::exp(-stirlerr(x) - bd0(x, mu)) / std::sqrt(6.283185307179586476925286766559 * x);
+}
+
+// Weights w_k of one time point for consecutive k in [L, R].
+struct Stream {
+  int64_t L = 0, R = -1, anchor = 0;
+  double mu = 0.0, w = 0.0, seen = 0.0;  // seen: sum of the weights handed out so far
+  bool discrete = false;
+
+  void init(double mu_, bool discrete_, int64_t target) {
+    discrete = discrete_;
+    if (discrete) {  // a single term: k = target (none if target < 0)
+      L = R = target;
+      return;
+    }
+    mu = mu_;
+    const double spread = 40.0 * std::sqrt(mu) + 40.0;
+    L = std::max<int64_t>(0, static_cast<int64_t>(std::floor(mu - spread)));
+    R = static_cast<int64_t>(std::ceil(mu + spread));
+    anchor = L;
+  }
+  // Weight of term k; called once for each k = L, L+1, ... while the time point is active.
+  double next(int64_t k) {
+    if (discrete) return 1.0;
+    if (k >= anchor) {
+      w = dpois(k, mu);
+      anchor = k + kAnchorEvery;
+    } else {
+      w *= mu / static_cast<double>(k);
+    }
+    seen += w;
+    return w;
+  }
+  // Upper bound of sum_(k' > k) w_k', given w = w_k.
+  double tail_bound(int64_t k) const {
+    if (discrete) return 0.0;
+    if (k >= R) return 0.0;
+    const double kk = static_cast<double>(k);
+    if (kk + 2.0 <= mu) return 1.0;
+    const double ratio = mu / (kk + 2.0);
+    return std::min(1.0, w * (mu / (kk + 1.0)) / (1.0 - ratio));
+  }
+  // sum_(k' > k) w_k' once the weights up to k were handed out (1 before the window), accurate
+  // relative to itself: past the mode it is summed forward from w_(k+1), not taken as 1 - seen.
+  double tail_after(int64_t k) const {
+    if (discrete) return 0.0;
+    if (k < L) return 1.0;
+    if (static_cast<double>(k) + 1.0 < mu) return std::max(0.0, 1.0 - seen);
+    double term = w, sum = 0.0;
+    for (int64_t j = k + 1; j <= R + 1; ++j) {
+      term *= mu / static_cast<double>(j);
+      sum += term;
+      if (term <= 1e-17 * sum || term == 0.0) break;
+    }
+    return sum;
+  }
+};
 
 struct Chunk {
   int64_t b0 = 0, Bc = 0;
   std::vector<double> lambda;  // (Bc) uniformization rate per theta row (1 when discrete)
-  std::vector<double> w;     // (E, Bc) edge weights
-  std::vector<double> ws;    // (E, Bc) edge weights / lambda
-  std::vector<double> dl;    // (n, Bc) d / lambda
-  std::vector<double> d;     // (n, Bc) total out-weight without self-loops
-  std::vector<double> r;     // (n, Bc) reward of the series: exit rates or ones
-  std::vector<double> rmax;  // (Bc)
+  std::vector<double> ws;      // (E, Bc) edge weights / lambda
+  std::vector<double> dl;      // (n, Bc) d / lambda
+  std::vector<double> e;       // (n, Bc) exit weights (to absorption)
+  std::vector<double> emax;    // (Bc)
+  std::vector<Status> bad;     // (Bc) per-row failure (code kOk if fine)
   // In-edges of every transient vertex (self-loops and exits left out), for a gather step:
   // in-edge t of vertex j comes from tsrc[t] with weight wsT[t * Bc + b] (= ws of that edge).
-  std::vector<int64_t> tptr;   // (n + 1)
-  std::vector<int32_t> tsrc;   // (E')
-  std::vector<double> wsT;     // (E', Bc)
-  std::vector<double> cT;      // (E', p) coefficients of the in-edges
-  std::vector<double> csum;    // (n, p) coefficient sums of the out-edges (exits in, self-loops out)
+  std::vector<int64_t> tptr;  // (n + 1)
+  std::vector<int32_t> tsrc;  // (E')
+  std::vector<double> wsT;    // (E', Bc)
+  std::vector<double> cT;     // (E', p) coefficients of the in-edges
+  std::vector<double> csum;   // (n, p) coefficient sums of the out-edges (exits in, self-loops out)
 };
 
-Status prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& spec, Chunk& c) {
+void prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& spec, Chunk& c) {
   const int64_t n = g.n, Bc = c.Bc, p = g.p;
   const int64_t E = g.indptr[n];
-  c.w.assign(static_cast<size_t>(E * Bc), 0.0);
-  c.d.assign(static_cast<size_t>(n * Bc), 0.0);
-  c.r.assign(static_cast<size_t>(n * Bc), spec.density ? 0.0 : 1.0);
-  c.rmax.assign(static_cast<size_t>(Bc), spec.density ? 0.0 : 1.0);
-  // One rate per theta row (not per batch): a row's result does not depend on its batch-mates,
-  // so sharding particles over devices changes nothing, bit for bit.
-  std::vector<double> dmax(static_cast<size_t>(Bc), 0.0);
+  std::vector<double> w(static_cast<size_t>(E * Bc), 0.0), d(static_cast<size_t>(n * Bc), 0.0);
+  c.e.assign(static_cast<size_t>(n * Bc), 0.0);
+  c.emax.assign(static_cast<size_t>(Bc), 0.0);
+  c.bad.assign(static_cast<size_t>(Bc), Status{});
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const int64_t j = g.indices[e];
-      double* we = c.w.data() + e * Bc;
+    for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
+      const int64_t j = g.indices[ed];
+      double* we = w.data() + ed * Bc;
       for (int64_t b = 0; b < Bc; ++b) {
-        double v = g.base[e];
+        double v = g.base[ed];
         const double* th = theta + (c.b0 + b) * p;
-        for (int64_t q = 0; q < p; ++q) v += g.coef[e * p + q] * th[q];
-        if (!(v >= 0.0)) return Status{kBadWeight, e, c.b0 + b};
+        for (int64_t q = 0; q < p; ++q) v += g.coef[ed * p + q] * th[q];
+        if (!(v >= 0.0) || !std::isfinite(v)) {
+          if (c.bad[b].code == kOk) c.bad[b] = Status{kBadWeight, ed, c.b0 + b};
+          v = 0.0;
+        }
         we[b] = v;
-        if (j != i) c.d[i * Bc + b] += v;
-        if (spec.density && j >= n) c.r[i * Bc + b] += v;
+        if (j != i) d[i * Bc + b] += v;
+        if (j >= n) c.e[i * Bc + b] += v;
       }
     }
     for (int64_t b = 0; b < Bc; ++b) {
-      dmax[b] = std::max(dmax[b], c.d[i * Bc + b]);
-      if (spec.density) c.rmax[b] = std::max(c.rmax[b], c.r[i * Bc + b]);
-      if (spec.discrete && c.d[i * Bc + b] > 1.0 + 1e-12)
-        return Status{kBadProbability, i, c.b0 + b};
+      c.emax[b] = std::max(c.emax[b], c.e[i * Bc + b]);
+      if (spec.discrete && d[i * Bc + b] > 1.0 + 1e-12 && c.bad[b].code == kOk)
+        c.bad[b] = Status{kBadProbability, i, c.b0 + b};
     }
   }
+  std::vector<double> dmax(static_cast<size_t>(Bc), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < Bc; ++b) dmax[b] = std::max(dmax[b], d[i * Bc + b]);
   c.lambda.resize(static_cast<size_t>(Bc));
+  // One rate per theta row (not per batch): a row's result does not depend on its batch-mates,
+  // so sharding particles over devices changes nothing, bit for bit.
   for (int64_t b = 0; b < Bc; ++b)
     c.lambda[b] = spec.discrete ? 1.0 : (dmax[b] > 0.0 ? dmax[b] : 1.0);
-  c.ws.resize(c.w.size());
-  for (int64_t e = 0; e < E; ++e)
-    for (int64_t b = 0; b < Bc; ++b) c.ws[e * Bc + b] = c.w[e * Bc + b] / c.lambda[b];
-  c.dl.resize(c.d.size());
+  c.ws.resize(w.size());
+  for (int64_t ed = 0; ed < E; ++ed)
+    for (int64_t b = 0; b < Bc; ++b) c.ws[ed * Bc + b] = w[ed * Bc + b] / c.lambda[b];
+  c.dl.resize(d.size());
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t b = 0; b < Bc; ++b) c.dl[i * Bc + b] = c.d[i * Bc + b] / c.lambda[b];
-  // Transposed (in-edge) lists in ascending source order: the gather step adds the same terms in
-  // the same order as a scatter over the rows would, so results are identical.
+    for (int64_t b = 0; b < Bc; ++b) c.dl[i * Bc + b] = d[i * Bc + b] / c.lambda[b];
+  // Transposed (in-edge) lists in ascending source order.
   c.tptr.assign(static_cast<size_t>(n + 1), 0);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const int64_t j = g.indices[e];
+    for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
+      const int64_t j = g.indices[ed];
       if (j != i && j < n) ++c.tptr[j + 1];
     }
   for (int64_t j = 0; j < n; ++j) c.tptr[j + 1] += c.tptr[j];
@@ -101,21 +209,19 @@ Status prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& 
   c.csum.assign(static_cast<size_t>(n * p), 0.0);
   std::vector<int64_t> fill(c.tptr.begin(), c.tptr.end() - 1);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const int64_t j = g.indices[e];
+    for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
+      const int64_t j = g.indices[ed];
       if (j == i) continue;
-      for (int64_t q = 0; q < p; ++q) c.csum[i * p + q] += g.coef[e * p + q];
+      for (int64_t q = 0; q < p; ++q) c.csum[i * p + q] += g.coef[ed * p + q];
       if (j >= n) continue;
       const int64_t t = fill[j]++;
       c.tsrc[t] = static_cast<int32_t>(i);
-      std::memcpy(c.wsT.data() + t * Bc, c.ws.data() + e * Bc, sizeof(double) * Bc);
-      std::memcpy(c.cT.data() + t * p, g.coef + e * p, sizeof(double) * p);
+      std::memcpy(c.wsT.data() + t * Bc, c.ws.data() + ed * Bc, sizeof(double) * Bc);
+      std::memcpy(c.cT.data() + t * p, g.coef + ed * p, sizeof(double) * p);
     }
-  return Status{};
 }
 
-// next = u P (row vector), u and next (n, Bc), as a gather over in-edges: each next[j] is summed
-// in registers and stored once (a scatter over out-edges stores to memory per edge).
+// next = u P (row vector), u and next (n, Bc), as a gather over in-edges.
 void step_forward(const GraphView& g, const Chunk& c, const double* u, double* next) {
   const int64_t n = g.n, Bc = c.Bc;
   const int64_t* tp = c.tptr.data();
@@ -151,19 +257,6 @@ void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* u
   const int32_t* ts = c.tsrc.data();
   const double* wt = c.wsT.data();
   const double* ct = c.cT.data();
-  if (Bc == 1) {
-    const double inv = 1.0 / c.lambda[0];
-    for (int64_t j = 0; j < n; ++j) {
-      double s = uq[j] * (1.0 - c.dl[j]), d = -u[j] * c.csum[j * p + q];
-      for (int64_t t = tp[j]; t < tp[j + 1]; ++t) {
-        const int64_t i = ts[t];
-        s += wt[t] * uq[i];
-        d += ct[t * p + q] * u[i];
-      }
-      next[j] = s + d * inv;
-    }
-    return;
-  }
   std::vector<double> inv(static_cast<size_t>(Bc));
   for (int64_t b = 0; b < Bc; ++b) inv[b] = 1.0 / c.lambda[b];
   for (int64_t j = 0; j < n; ++j) {
@@ -182,157 +275,74 @@ void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* u
   }
 }
 
-// out = P y (column vector), y and out (n, Bc).
-void step_backward(const GraphView& g, const Chunk& c, const double* y, double* out) {
-  const int64_t n = g.n, Bc = c.Bc;
-  for (int64_t i = 0; i < n; ++i) {
-    double* oi = out + i * Bc;
-    const double* yi = y + i * Bc;
-    const double* di = c.dl.data() + i * Bc;
-    for (int64_t b = 0; b < Bc; ++b) oi[b] = yi[b] * (1.0 - di[b]);
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const int64_t j = g.indices[e];
-      if (j == i || j >= n) continue;
-      const double* we = c.ws.data() + e * Bc;
-      const double* yj = y + j * Bc;
-      for (int64_t b = 0; b < Bc; ++b) oi[b] += we[b] * yj[b];
-    }
-  }
-}
+// The time points of one theta row: streams, per-point truncation, and the active range.
+struct RowTimes {
+  std::vector<Stream> s;
+  std::vector<char> done;
+  const int64_t* order = nullptr;  // time indices sorted by time (shared by all rows)
+  int64_t T = 0, a = 0, z = 0, kend = -1;
 
-// Weights of term k for every time point (continuous: Poisson(lambda t); discrete: indicator).
-// Poisson weights follow Fox & Glynn (1988): start at the mode with weight 1, recur outwards by
-// ratios (mu / k, k / mu) and normalize by the sum.  Unlike log-space recursions, whose rounding
-// grows with the magnitude k log(mu), every weight keeps ~1e-16 relative accuracy even after
-// millions of steps (stiff models).  The window [L, R] = mu -/+ (40 sqrt(mu) + 40) loses
-// nothing representable (the Poisson mass outside is below 1e-300).
-struct Weights {
-  const SeriesSpec* spec = nullptr;
-  std::vector<int64_t> lo, hi;                  // window per time point
-  std::vector<std::vector<double>> p, suffix;   // p[t][k - lo], suffix[t][k - lo] = sum_{k' > k}
-  void init(const SeriesSpec& s, double lambda) {
-    spec = &s;
-    if (s.discrete) return;
-    const int64_t T = s.T;
-    lo.assign(T, 0);
-    hi.assign(T, 0);
-    p.assign(T, {});
-    suffix.assign(T, {});
+  void init(const SeriesSpec& spec, const int64_t* ord, double lambda) {
+    T = spec.T;
+    order = ord;
+    s.assign(static_cast<size_t>(T), Stream{});
+    done.assign(static_cast<size_t>(T), 0);
+    a = z = 0;
+    kend = -1;
     for (int64_t t = 0; t < T; ++t) {
-      const double mu = lambda * s.times[t];
-      const double spread = 40.0 * std::sqrt(mu) + 40.0;
-      const int64_t m = static_cast<int64_t>(std::floor(mu));
-      const int64_t L = std::max<int64_t>(0, static_cast<int64_t>(std::floor(mu - spread)));
-      const int64_t R = static_cast<int64_t>(std::ceil(mu + spread));
-      lo[t] = L;
-      hi[t] = R;
-      std::vector<double>& w = p[t];
-      w.assign(static_cast<size_t>(R - L + 1), 0.0);
-      w[m - L] = 1.0;
-      for (int64_t k = m + 1; k <= R; ++k) w[k - L] = w[k - 1 - L] * (mu / static_cast<double>(k));
-      for (int64_t k = m - 1; k >= L; --k)
-        w[k - L] = w[k + 1 - L] * (static_cast<double>(k + 1) / mu);
-      // The weights are unimodal: summing each side from its far end towards the mode adds
-      // small terms first, so the normalization is accurate without sorting.
-      double left = 0.0, right = 0.0;
-      for (int64_t k = L; k < m; ++k) left += w[k - L];
-      for (int64_t k = R; k >= m; --k) right += w[k - L];
-      const double total = left + right;
-      for (double& v : w) v /= total;
-      std::vector<double>& sf = suffix[t];
-      sf.assign(w.size(), 0.0);
-      double acc = 0.0;
-      for (int64_t k = R; k >= L; --k) {
-        sf[k - L] = acc;
-        acc += w[k - L];
+      const double tv = spec.times[t];
+      int64_t target = static_cast<int64_t>(tv);
+      if (spec.discrete && spec.kind == kDensity) target -= 1;  // P(tau = k) uses u_(k-1)
+      s[t].init(lambda * tv, spec.discrete, target);
+      if (s[t].R < 0) done[t] = 1;
+      kend = std::max(kend, s[t].R);
+    }
+  }
+  bool finished() const { return a >= T; }
+  // Calls f(t, w_k(t)) for every active time point at step k; f returns true when t is done.
+  template <typename F>
+  void visit(int64_t k, F&& f) {
+    while (z < T && s[order[z]].L <= k) ++z;
+    while (a < z && (done[order[a]] || s[order[a]].R < k)) ++a;
+    for (int64_t pos = a; pos < z; ++pos) {
+      const int64_t t = order[pos];
+      if (done[t]) continue;
+      const double w = s[t].next(k);
+      if (f(t, w) || k >= s[t].R) done[t] = 1;
+    }
+    while (a < z && done[order[a]]) ++a;
+  }
+  // Before step k: marks every remaining time point done, calling f(t, weight of the terms
+  // k, k+1, ...) for each.
+  template <typename F>
+  void finish(int64_t k, F&& f) {
+    for (int64_t t = 0; t < T; ++t)
+      if (!done[t]) {
+        f(t, s[t].discrete ? 1.0 : (k <= s[t].L ? 1.0 : s[t].tail_after(k - 1)));
+        done[t] = 1;
       }
-    }
-  }
-  double at(int64_t t, int64_t k) const {
-    if (spec->discrete) {
-      // density: P(tau = jumps) uses u_(jumps - 1); survival: P(tau > jumps) uses u_jumps
-      const int64_t target = static_cast<int64_t>(spec->times[t]) - (spec->density ? 1 : 0);
-      return k == target ? 1.0 : 0.0;
-    }
-    return (k < lo[t] || k > hi[t]) ? 0.0 : p[t][k - lo[t]];
-  }
-  // sum_{k' > k} w_k'(t)
-  double tail(int64_t t, int64_t k) const {
-    if (spec->discrete) {
-      const int64_t target = static_cast<int64_t>(spec->times[t]) - (spec->density ? 1 : 0);
-      return target > k ? 1.0 : 0.0;
-    }
-    if (k < lo[t]) return 1.0;
-    if (k >= hi[t]) return 0.0;
-    return suffix[t][k - lo[t]];
+    a = T;
   }
 };
 
-inline double dot_col(const double* u, const double* r, int64_t n, int64_t Bc, int64_t b) {
-  double s = 0.0;
-  for (int64_t i = 0; i < n; ++i) s += u[i * Bc + b] * r[i * Bc + b];
-  return s;
-}
-
-// Forward sweep of one chunk.  Each row (theta) stops accumulating at its own last index K_b, so
-// its result does not depend on the other rows of the batch.  Calls visit(k, u_k, c_k, active)
-// at every step, active[b] = 1 while row b still accumulates; returns K = max_b K_b and Kb.
-template <typename Visit>
-Status sweep(const GraphView& g, const Chunk& c, const SeriesSpec& spec, const double* alpha,
-             std::vector<double>& acc, std::vector<Weights>& W, int64_t& K,
-             std::vector<int64_t>& Kb, Visit&& visit) {
-  const int64_t n = g.n, Bc = c.Bc, T = spec.T;
-  std::vector<double> u(static_cast<size_t>(n * Bc)), next(u.size());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
-  W.resize(static_cast<size_t>(Bc));
-  for (int64_t b = 0; b < Bc; ++b) W[b].init(spec, c.lambda[b]);
-  int64_t kmax_discrete = -1;
-  if (spec.discrete)
-    for (int64_t t = 0; t < T; ++t)
-      kmax_discrete = std::max<int64_t>(kmax_discrete, static_cast<int64_t>(spec.times[t]));
-  std::vector<double> cval(static_cast<size_t>(Bc)), mass(static_cast<size_t>(Bc));
-  std::vector<char> active(static_cast<size_t>(Bc), 1);
-  Kb.assign(static_cast<size_t>(Bc), 0);
-  int64_t remaining = Bc;
-  for (int64_t k = 0;; ++k) {
-    if (k > kMaxSteps) return Status{kTooManySteps, k, c.b0};
-    for (int64_t b = 0; b < Bc; ++b) {
-      cval[b] = dot_col(u.data(), c.r.data(), n, Bc, b);
-      double m = 0.0;
-      for (int64_t i = 0; i < n; ++i) m += u[i * Bc + b];
-      mass[b] = m;
+// Checks the times (finite, >= 0, integers when discrete) and the step count of every row.
+void check_rows(const SeriesSpec& spec, Chunk& c) {
+  for (int64_t t = 0; t < spec.T; ++t) {
+    const double tv = spec.times[t];
+    if (!std::isfinite(tv) || tv < 0.0 || (spec.discrete && tv != std::floor(tv))) {
+      for (int64_t b = 0; b < c.Bc; ++b)
+        if (c.bad[b].code == kOk) c.bad[b] = Status{kBadTime, t, c.b0 + b};
+      return;
     }
-    for (int64_t b = 0; b < Bc; ++b)
-      if (active[b])
-        for (int64_t t = 0; t < T; ++t) acc[b * T + t] += W[b].at(t, k) * cval[b];
-    visit(k, u.data(), cval.data(), active.data());
-    for (int64_t b = 0; b < Bc; ++b) {
-      if (!active[b]) continue;
-      bool done = true;
-      if (spec.discrete) {
-        done = k >= kmax_discrete;
-      } else {
-        for (int64_t t = 0; t < T && done; ++t) {
-          const double tail = W[b].tail(t, k);
-          if (tail == 0.0) continue;
-          const double bound = c.rmax[b] * mass[b] * tail;
-          const double s = acc[b * T + t];
-          done = !(bound > spec.tol * std::min(1.0, s) && bound > 1e-300);
-        }
-      }
-      if (done) {
-        active[b] = 0;
-        Kb[b] = k;
-        --remaining;
-      }
-    }
-    if (remaining == 0) {
-      K = k;
-      return Status{};
-    }
-    step_forward(g, c, u.data(), next.data());
-    u.swap(next);
+  }
+  double tmax = 0.0;
+  for (int64_t t = 0; t < spec.T; ++t) tmax = std::max(tmax, spec.times[t]);
+  for (int64_t b = 0; b < c.Bc; ++b) {
+    if (c.bad[b].code != kOk) continue;
+    const double mu = spec.discrete ? tmax : c.lambda[b] * tmax;
+    const double need = spec.discrete ? mu : mu + 40.0 * std::sqrt(mu) + 40.0;
+    if (!(need <= static_cast<double>(spec.max_steps)))
+      c.bad[b] = Status{kTooManySteps, static_cast<int64_t>(std::min(need, 9e18)), c.b0 + b};
   }
 }
 
@@ -342,182 +352,217 @@ int64_t chunk_size(const GraphView& g, int64_t B) {
   return std::max<int64_t>(1, std::min<int64_t>({B, 64, cap}));
 }
 
-// Runs body(chunk) for consecutive chunks of at most chunk_size rows, each prepared (weights,
-// rates, exit vectors) for its rows; stops at the first error.
+// Runs body(chunk) for consecutive chunks of rows, each prepared (weights, rates, exit vectors,
+// row checks).  Rows that fail get a status: with row_codes the body fills them with NaN (via
+// the chunk's `bad`) and the call goes on; without, the first failing row's status is returned.
 template <typename Body>
 Status for_each_chunk(const GraphView& g, const double* theta, int64_t B, const SeriesSpec& spec,
                       Body&& body) {
   const int64_t step = chunk_size(g, B);
+  Status first;
   for (int64_t b0 = 0; b0 < B; b0 += step) {
     Chunk c;
     c.b0 = b0;
     c.Bc = std::min(step, B - b0);
-    Status st = prepare_chunk(g, theta, spec, c);
-    if (st.code == kOk) st = body(c);
-    if (st.code != kOk) return st;
+    prepare_chunk(g, theta, spec, c);
+    check_rows(spec, c);
+    if (!spec.row_codes)
+      for (const Status& s : c.bad)
+        if (s.code != kOk) return s;
+    body(c);
+    for (int64_t b = 0; b < c.Bc; ++b) {
+      if (spec.row_codes) spec.row_codes[b0 + b] = c.bad[b].code;
+      if (c.bad[b].code != kOk && first.code == kOk) first = c.bad[b];
+    }
   }
-  return Status{};
+  return spec.row_codes ? Status{} : first;
+}
+
+std::vector<int64_t> time_order(const SeriesSpec& spec) {
+  std::vector<int64_t> ord(static_cast<size_t>(spec.T));
+  std::iota(ord.begin(), ord.end(), 0);
+  std::stable_sort(ord.begin(), ord.end(),
+                   [&](int64_t x, int64_t y) { return spec.times[x] < spec.times[y]; });
+  return ord;
+}
+
+// Per-row running quantities of the scalar series at step k.
+struct Scalars {
+  std::vector<double> c, cmax, absorbed;  // (Bc) value term, bound on later terms, a_k
+  void init(const SeriesSpec& spec, const Chunk& c_) {
+    c.assign(static_cast<size_t>(c_.Bc), 0.0);
+    cmax.assign(c.size(), 0.0);
+    absorbed.assign(c.size(), 0.0);
+    for (int64_t b = 0; b < c_.Bc; ++b)
+      absorbed[b] = spec.defect ? spec.defect[c_.b0 + b] : 0.0;
+  }
+  // Fills c, cmax for step k from u (n, Bc); returns the transient masses in `mass`.
+  void update(const GraphView& g, const Chunk& ch, const SeriesSpec& spec, const double* u,
+              std::vector<double>& mass, std::vector<double>& exitflow) {
+    const int64_t n = g.n, Bc = ch.Bc;
+    std::fill(mass.begin(), mass.end(), 0.0);
+    std::fill(exitflow.begin(), exitflow.end(), 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t b = 0; b < Bc; ++b) {
+        mass[b] += u[i * Bc + b];
+        exitflow[b] += u[i * Bc + b] * ch.e[i * Bc + b];
+      }
+    for (int64_t b = 0; b < Bc; ++b) {
+      switch (spec.kind) {
+        case kDensity:
+          c[b] = exitflow[b];
+          cmax[b] = ch.emax[b] * mass[b];
+          break;
+        case kSurvival:
+          c[b] = mass[b];
+          cmax[b] = mass[b];
+          break;
+        default:  // cdf: a_k; a_(k') - a_k <= mass_k for every later k', and a converged
+                  // point adds a_k times the rest of its weights, so mass bounds the error
+          c[b] = absorbed[b];
+          cmax[b] = mass[b];
+      }
+    }
+  }
+  void advance(const Chunk& ch, const std::vector<double>& exitflow) {
+    for (int64_t b = 0; b < ch.Bc; ++b) absorbed[b] += exitflow[b] / ch.lambda[b];
+  }
+};
+
+// Whether a scalar series at time t has converged after adding term k: the remainder is at most
+// cmax * P(Pois > k), kept below tol relative to the value (and absolutely).
+inline bool converged(const Stream& s, int64_t k, double cmax, double value, double tol) {
+  const double bound = cmax * s.tail_bound(k);
+  return bound <= tol * std::min(1.0, value) || bound <= kNegligible;
+}
+
+void fill_nan(double* p, int64_t count) {
+  std::fill(p, p + count, std::numeric_limits<double>::quiet_NaN());
 }
 
 }  // namespace
 
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
               const SeriesSpec& spec, double* out) {
-  const int64_t T = spec.T;
+  const int64_t n = g.n, T = spec.T;
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
-  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
-    const int64_t b0 = c.b0;
-    Status st;
-    std::vector<double> acc(static_cast<size_t>(c.Bc * T), 0.0);
-    std::vector<Weights> W;
-    int64_t K = 0;
-    std::vector<int64_t> Kb;
-    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
-               [](int64_t, const double*, const double*, const char*) {});
-    if (st.code != kOk) return st;
-    std::memcpy(out + b0 * T, acc.data(), sizeof(double) * acc.size());
-    return Status{};
-  });
-}
-
-Status series_vjp(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                  const SeriesSpec& spec, const double* gout, double* dtheta, double* dalpha,
-                  double* dtimes) {
-  const int64_t n = g.n, T = spec.T, p = g.p;
-  std::memset(dtheta, 0, sizeof(double) * static_cast<size_t>(B * p));
-  std::memset(dalpha, 0, sizeof(double) * static_cast<size_t>(B * n));
-  std::memset(dtimes, 0, sizeof(double) * static_cast<size_t>(B * T));
-  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
-    const int64_t b0 = c.b0;
+  const std::vector<int64_t> ord = time_order(spec);
+  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) {
     const int64_t Bc = c.Bc;
-    Status st;
-    std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
-    std::vector<Weights> W;
-    int64_t K = 0;
-    // Forward, keeping every u_k and c_k, and q_k = sum_t g_t w_k(t).
-    std::vector<double> us, cs, qs;
-    const int64_t nb = n * Bc;
-    std::vector<int64_t> Kb;
-    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
-               [&](int64_t k, const double* u, const double* cv, const char* active) {
-                 us.insert(us.end(), u, u + nb);
-                 cs.insert(cs.end(), cv, cv + Bc);
-                 for (int64_t b = 0; b < Bc; ++b) {
-                   double q = 0.0;
-                   if (active[b])  // rows past their own truncation contribute nothing
-                     for (int64_t t = 0; t < T; ++t)
-                       q += gout[(b0 + b) * T + t] * W[b].at(t, k);
-                   qs.push_back(q);
-                 }
-               });
-    if (st.code != kOk) return st;
-    // One more term c_(K+1) for the time derivative of the continuous series.
-    std::vector<double> unext(static_cast<size_t>(nb));
-    step_forward(g, c, us.data() + K * nb, unext.data());
-    std::vector<double> cnext(static_cast<size_t>(Bc));
-    for (int64_t b = 0; b < Bc; ++b) cnext[b] = dot_col(unext.data(), c.r.data(), n, Bc, b);
-
-    // Backward: y_K = 0 beyond truncation ... y_j = q_(j+1) r + P y_(j+1); grad += u_j dP y_j.
-    std::vector<double> y(static_cast<size_t>(nb), 0.0), tmp(static_cast<size_t>(nb));
-    std::vector<double> gth(static_cast<size_t>(Bc * p), 0.0);
-    std::vector<double> ubar(static_cast<size_t>(nb), 0.0);  // sum_k q_k u_k (exit-edge term)
-    for (int64_t k = 0; k <= K; ++k) {
-      const double* u = us.data() + k * nb;
-      for (int64_t t = 0; t < nb; ++t) ubar[t] += qs[k * Bc + t % Bc] * u[t];
+    std::vector<RowTimes> rt(static_cast<size_t>(Bc));
+    int64_t kend = -1;
+    for (int64_t b = 0; b < Bc; ++b) {
+      if (c.bad[b].code != kOk) continue;
+      rt[b].init(spec, ord.data(), c.lambda[b]);
+      kend = std::max(kend, rt[b].kend);
     }
-    for (int64_t j = K; j >= -1; --j) {
-      // y currently holds y_(j+1) (zero for j = K, since q_(K+1) is truncated); form y_j.
-      step_backward(g, c, y.data(), tmp.data());
-      if (j + 1 <= K)
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t b = 0; b < Bc; ++b)
-            tmp[i * Bc + b] += qs[(j + 1) * Bc + b] * c.r[i * Bc + b];
-      y.swap(tmp);
-      if (j < 0) break;
-      const double* u = us.data() + j * nb;
-      for (int64_t i = 0; i < n; ++i) {
-        const double* ui = u + i * Bc;
-        const double* yi = y.data() + i * Bc;
-        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-          const int64_t jj = g.indices[e];
-          if (jj == i) continue;
-          const double* ce = g.coef + e * p;
-          const double* yj = jj < n ? y.data() + jj * Bc : nullptr;
-          for (int64_t b = 0; b < Bc; ++b) {
-            const double v = ui[b] * ((yj ? yj[b] : 0.0) - yi[b]) / c.lambda[b];
-            for (int64_t q = 0; q < p; ++q) gth[b * p + q] += ce[q] * v;
-          }
+    std::vector<double> u(static_cast<size_t>(n * Bc)), next(u.size());
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
+    Scalars sc;
+    sc.init(spec, c);
+    std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
+    for (int64_t k = 0; k <= kend; ++k) {
+      sc.update(g, c, spec, u.data(), mass, flow);
+      bool all = true;
+      for (int64_t b = 0; b < Bc; ++b) {
+        if (c.bad[b].code != kOk || rt[b].finished()) continue;
+        double* o = out + (c.b0 + b) * T;
+        const double cv = sc.c[b], cm = sc.cmax[b];
+        if (!spec.discrete && cm <= kNegligible) {  // nothing left to move: close every point
+          rt[b].finish(k, [&](int64_t t, double rest) {
+            if (spec.kind == kCdf) o[t] += rest * cv;
+          });
+          continue;
         }
+        rt[b].visit(k, [&](int64_t t, double w) {
+          o[t] += w * cv;
+          if (spec.discrete || !converged(rt[b].s[t], k, cm, o[t], spec.tol)) return false;
+          if (spec.kind == kCdf) o[t] += cv * rt[b].s[t].tail_after(k);
+          return true;
+        });
+        all = all && rt[b].finished();
       }
+      if (all) break;
+      sc.advance(c, flow);
+      step_forward(g, c, u.data(), next.data());
+      u.swap(next);
     }
-    // y now holds y_(-1) = d/d alpha.
-    for (int64_t b = 0; b < Bc; ++b)
-      for (int64_t i = 0; i < n; ++i) dalpha[(b0 + b) * n + i] = y[i * Bc + b];
-    if (spec.density) {  // the exit rates r = e depend on theta through the edges to absorption
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-          if (g.indices[e] < n) continue;
-          const double* ce = g.coef + e * p;
-          for (int64_t b = 0; b < Bc; ++b)
-            for (int64_t q = 0; q < p; ++q) gth[b * p + q] += ce[q] * ubar[i * Bc + b];
-        }
-    }
-    for (int64_t b = 0; b < Bc; ++b)
-      for (int64_t q = 0; q < p; ++q) dtheta[(b0 + b) * p + q] = gth[b * p + q];
-    // d/dt sum_k Pois(k; lambda t) c_k = lambda sum_k Pois(k; lambda t) (c_(k+1) - c_k).
-    if (!spec.discrete) {
-      for (int64_t k = 0; k <= K; ++k) {
-        for (int64_t b = 0; b < Bc; ++b) {
-          if (k > Kb[b]) continue;
-          const double ck1 = k < K ? cs[(k + 1) * Bc + b] : cnext[b];
-          const double diff = c.lambda[b] * (ck1 - cs[k * Bc + b]);
-          for (int64_t t = 0; t < T; ++t)
-            dtimes[(b0 + b) * T + t] += gout[(b0 + b) * T + t] * W[b].at(t, k) * diff;
-        }
+    for (int64_t b = 0; b < Bc; ++b) {
+      double* o = out + (c.b0 + b) * T;
+      if (c.bad[b].code != kOk) {
+        fill_nan(o, T);
+        continue;
       }
+      if (spec.kind != kDensity)  // probabilities, not densities
+        for (int64_t t = 0; t < T; ++t) o[t] = std::min(1.0, std::max(0.0, o[t]));
     }
-    return Status{};
   });
 }
 
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                    const SeriesSpec& spec, double* out) {
+                    const SeriesSpec& spec_in, bool accumulated, double* out) {
+  SeriesSpec spec = spec_in;
+  spec.kind = kSurvival;  // term k = u_k (no shift of discrete jump counts)
   const int64_t n = g.n, T = spec.T;
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T * n));
-  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
-    const int64_t b0 = c.b0;
-    const int64_t Bc = c.Bc;
-    Status st;
-    std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0);
-    std::vector<Weights> W;
-    int64_t K = 0;
-    std::vector<int64_t> Kb;
-    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
-               [&](int64_t k, const double* u, const double*, const char* active) {
-      for (int64_t t = 0; t < T; ++t) {
-        for (int64_t b = 0; b < Bc; ++b) {
-          if (!active[b]) continue;
-          const double wk = W[b].at(t, k);
-          if (wk == 0.0) continue;
-          double* o = out + ((b0 + b) * T + t) * n;
-          for (int64_t i = 0; i < n; ++i) o[i] += wk * u[i * Bc + b];
+  const std::vector<int64_t> ord = time_order(spec);
+  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) {
+    const int64_t Bc = c.Bc, nb = n * Bc;
+    std::vector<RowTimes> rt(static_cast<size_t>(Bc));
+    int64_t kend = -1;
+    for (int64_t b = 0; b < Bc; ++b) {
+      if (c.bad[b].code != kOk) continue;
+      rt[b].init(spec, ord.data(), c.lambda[b]);
+      kend = std::max(kend, rt[b].kend);
+    }
+    std::vector<double> u(static_cast<size_t>(nb)), next(u.size());
+    std::vector<double> V(accumulated ? static_cast<size_t>(nb) : 0, 0.0);  // sum_(i<k) u_i
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
+    // accumulated: int_0^t pi = (1/lambda) sum_k P(Pois > k) u_k = (1/lambda) sum_k w_k V_k.
+    const double* src = accumulated ? V.data() : u.data();
+    for (int64_t k = 0; k <= kend; ++k) {
+      bool all = true;
+      src = accumulated ? V.data() : u.data();
+      for (int64_t b = 0; b < Bc; ++b) {
+        if (c.bad[b].code != kOk || rt[b].finished()) continue;
+        const double scale = accumulated ? 1.0 / c.lambda[b] : 1.0;
+        auto add = [&](int64_t t, double w) {
+          double* o = out + ((c.b0 + b) * T + t) * n;
+          const double f = w * scale;
+          for (int64_t i = 0; i < n; ++i) o[i] += f * src[i * Bc + b];
+          return false;
+        };
+        double m = 0.0;
+        for (int64_t i = 0; i < n; ++i) m += u[i * Bc + b];
+        if (!spec.discrete && m <= kNegligible) {  // u is (and stays) negligible
+          if (accumulated) rt[b].finish(k, add);
+          else rt[b].finish(k, [](int64_t, double) {});
+          continue;
         }
+        rt[b].visit(k, add);
+        all = all && rt[b].finished();
       }
-    });
-    if (st.code != kOk) return st;
-    return Status{};
+      if (all) break;
+      if (accumulated)
+        for (int64_t x = 0; x < nb; ++x) V[x] += u[x];
+      step_forward(g, c, u.data(), next.data());
+      u.swap(next);
+    }
+    for (int64_t b = 0; b < Bc; ++b)
+      if (c.bad[b].code != kOk) fill_nan(out + (c.b0 + b) * T * n, T * n);
   });
 }
 
-}  // namespace phasic
-
-namespace phasic {
-
 // Values, the Jacobian with respect to theta (forward tangents, one per parameter) and the time
 // derivative, in one sweep.  With u'_k the tangent of u_k along theta_q:
-//   u'_(k+1) = u'_k P + u_k P'_q,  P'_q = dS_q / lambda (lambda held fixed),
+//   u'_(k+1) = u'_k P + u_k P'_q,  P'_q = dS_q / lambda (lambda held fixed: the series is exact
+//   for any lambda >= max d, so its derivative is too),
 //   f'(t) = sum_k w_k(t) (u'_k . r + u_k . r'_q),  r'_q = d(exit rates)/d theta_q (density only),
-// and u'_0 = d alpha / d theta_q (given).  Each row stops at its own truncation index.
+// and u'_0 = d alpha / d theta_q (given).  The time derivative uses
+// d/dt Pois(k; lambda t) = Pois(k; lambda t) (k / t - lambda), and lambda (c_1 - c_0) at t = 0.
+// Each time point stops where its value does.
 Status series_jac(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                   const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
                   double* dfdt) {
@@ -525,57 +570,127 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
   std::memset(jac, 0, sizeof(double) * static_cast<size_t>(B * T * p));
   std::memset(dfdt, 0, sizeof(double) * static_cast<size_t>(B * T));
-  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) -> Status {
-    const int64_t b0 = c.b0;
+  const std::vector<int64_t> ord = time_order(spec);
+  bool zero_time = false;
+  for (int64_t t = 0; t < T; ++t) zero_time = zero_time || spec.times[t] == 0.0;
+  return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) {
     const int64_t Bc = c.Bc, nb = n * Bc;
-    Status st;
+    std::vector<RowTimes> rt(static_cast<size_t>(Bc));
+    int64_t kend = -1;
+    for (int64_t b = 0; b < Bc; ++b) {
+      if (c.bad[b].code != kOk) continue;
+      rt[b].init(spec, ord.data(), c.lambda[b]);
+      kend = std::max(kend, rt[b].kend);
+    }
+    if (!spec.discrete && zero_time) kend = std::max<int64_t>(kend, 1);
+    std::vector<double> u(static_cast<size_t>(nb)), next(u.size());
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
     std::vector<double> ut(static_cast<size_t>(p * nb)), tmp(static_cast<size_t>(nb));
     for (int64_t q = 0; q < p; ++q)
       for (int64_t i = 0; i < n; ++i)
         for (int64_t b = 0; b < Bc; ++b)
-          ut[q * nb + i * Bc + b] = dalpha[((b0 + b) * n + i) * p + q];
-    std::vector<double> rt(static_cast<size_t>(p * n), 0.0);  // d r_i / d theta_q
-    if (spec.density)
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e)
-          if (g.indices[e] >= n)
-            for (int64_t q = 0; q < p; ++q) rt[q * n + i] += g.coef[e * p + q];
-    std::vector<double> acc(static_cast<size_t>(Bc * T), 0.0), cs, last(static_cast<size_t>(nb));
-    std::vector<Weights> W;
-    std::vector<int64_t> Kb;
-    int64_t K = 0;
-    st = sweep(g, c, spec, alpha, acc, W, K, Kb,
-               [&](int64_t k, const double* u, const double* cv, const char* active) {
-                 cs.insert(cs.end(), cv, cv + Bc);
-                 std::memcpy(last.data(), u, sizeof(double) * static_cast<size_t>(nb));
-                 for (int64_t q = 0; q < p; ++q) {
-                   double* uq = ut.data() + q * nb;
-                   for (int64_t b = 0; b < Bc; ++b) {
-                     if (!active[b]) continue;
-                     double ct = 0.0;
-                     for (int64_t i = 0; i < n; ++i)
-                       ct += uq[i * Bc + b] * c.r[i * Bc + b] + u[i * Bc + b] * rt[q * n + i];
-                     for (int64_t t = 0; t < T; ++t)
-                       jac[((b0 + b) * T + t) * p + q] += W[b].at(t, k) * ct;
-                   }
-                   step_tangent(g, c, q, uq, u, tmp.data());  // u'P + u dS_q / lambda
-                   std::memcpy(uq, tmp.data(), sizeof(double) * static_cast<size_t>(nb));
-                 }
-               });
-    if (st.code != kOk) return st;
-    for (int64_t b = 0; b < Bc; ++b)
-      std::memcpy(out + (b0 + b) * T, acc.data() + b * T, sizeof(double) * T);
-    if (spec.discrete) return Status{};
-    step_forward(g, c, last.data(), tmp.data());
-    std::vector<double> cnext(static_cast<size_t>(Bc));
-    for (int64_t b = 0; b < Bc; ++b) cnext[b] = dot_col(tmp.data(), c.r.data(), n, Bc, b);
-    for (int64_t b = 0; b < Bc; ++b)
-      for (int64_t k = 0; k <= Kb[b]; ++k) {
-        const double ck1 = k < K ? cs[(k + 1) * Bc + b] : cnext[b];
-        const double diff = c.lambda[b] * (ck1 - cs[k * Bc + b]);
-        for (int64_t t = 0; t < T; ++t) dfdt[(b0 + b) * T + t] += W[b].at(t, k) * diff;
+          ut[q * nb + i * Bc + b] = dalpha[((c.b0 + b) * n + i) * p + q];
+    // d(exit weight)/d theta_q; the cdf's a_k carries its own tangent (da_k/d theta_q).
+    std::vector<double> et(static_cast<size_t>(p * n), 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed)
+        if (g.indices[ed] >= n)
+          for (int64_t q = 0; q < p; ++q) et[q * n + i] += g.coef[ed * p + q];
+    Scalars sc;
+    sc.init(spec, c);
+    std::vector<double> at(static_cast<size_t>(p * Bc), 0.0);  // tangents of a_k
+    if (spec.defect)  // defect = 1 - sum(alpha)
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t b = 0; b < Bc; ++b)
+          for (int64_t i = 0; i < n; ++i) at[q * Bc + b] -= dalpha[((c.b0 + b) * n + i) * p + q];
+    std::vector<double> ct(static_cast<size_t>(p * Bc)), ft(static_cast<size_t>(p * Bc));
+    std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
+    std::vector<double> c0(static_cast<size_t>(Bc), 0.0), tm(static_cast<size_t>(Bc));
+    for (int64_t k = 0; k <= kend; ++k) {
+      sc.update(g, c, spec, u.data(), mass, flow);
+      // Tangents of c_k (ct) and of the exit flow u_k . e (ft), per parameter, and a bound on
+      // the size of later tangent terms (tm): the value's truncation test alone can stop while
+      // the tangent still moves (e.g. u_k = 0 but u'_k != 0).
+      std::fill(tm.begin(), tm.end(), 0.0);
+      for (int64_t q = 0; q < p; ++q) {
+        const double* uq = ut.data() + q * nb;
+        for (int64_t b = 0; b < Bc; ++b) {
+          double sm = 0.0, fl = 0.0, ab = 0.0, eu = 0.0;
+          for (int64_t i = 0; i < n; ++i) {
+            const double x = uq[i * Bc + b];
+            sm += x;
+            ab += std::fabs(x);
+            fl += x * c.e[i * Bc + b] + u[i * Bc + b] * et[q * n + i];
+            eu += u[i * Bc + b] * std::fabs(et[q * n + i]);
+          }
+          ft[q * Bc + b] = fl;
+          ct[q * Bc + b] = spec.kind == kDensity ? fl : spec.kind == kSurvival ? sm : at[q * Bc + b];
+          tm[b] += spec.kind == kDensity ? c.emax[b] * ab + eu : ab;
+        }
       }
-    return Status{};
+      bool all = true;
+      for (int64_t b = 0; b < Bc; ++b) {
+        if (c.bad[b].code != kOk) continue;
+        const double lam = c.lambda[b], cv = sc.c[b], cm = sc.cmax[b];
+        double* o = out + (c.b0 + b) * T;
+        double* jb = jac + (c.b0 + b) * T * p;
+        double* db = dfdt + (c.b0 + b) * T;
+        if (!spec.discrete && zero_time && k <= 1) {  // d/dt at t = 0: lambda (c_1 - c_0)
+          if (k == 0) c0[b] = cv;
+          else
+            for (int64_t t = 0; t < T; ++t)
+              if (spec.times[t] == 0.0) db[t] = lam * (cv - c0[b]);
+        }
+        if (rt[b].finished()) continue;
+        if (!spec.discrete && cm <= kNegligible && tm[b] <= kNegligible) {
+          rt[b].finish(k, [&](int64_t t, double rest) {
+            if (spec.kind != kCdf) return;
+            o[t] += rest * cv;
+            for (int64_t q = 0; q < p; ++q) jb[t * p + q] += rest * ct[q * Bc + b];
+          });
+          continue;
+        }
+        rt[b].visit(k, [&](int64_t t, double w) {
+          o[t] += w * cv;
+          for (int64_t q = 0; q < p; ++q) jb[t * p + q] += w * ct[q * Bc + b];
+          const double tv = spec.times[t];
+          if (!spec.discrete && tv > 0.0)
+            db[t] += w * cv * (static_cast<double>(k) / tv - lam);
+          if (spec.discrete || !converged(rt[b].s[t], k, cm, o[t], spec.tol)) return false;
+          double jmax = 0.0;
+          for (int64_t q = 0; q < p; ++q) jmax = std::max(jmax, std::fabs(jb[t * p + q]));
+          const double bound = tm[b] * rt[b].s[t].tail_bound(k);
+          if (bound > spec.tol * std::max(std::min(1.0, o[t]), jmax) && bound > kNegligible)
+            return false;
+          if (spec.kind == kCdf) {
+            const double rest = rt[b].s[t].tail_after(k);
+            o[t] += cv * rest;
+            for (int64_t q = 0; q < p; ++q) jb[t * p + q] += rest * ct[q * Bc + b];
+          }
+          return true;
+        });
+        all = all && rt[b].finished();
+      }
+      if (all && !(zero_time && !spec.discrete && k < 1)) break;
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t b = 0; b < Bc; ++b)
+          at[q * Bc + b] += ft[q * Bc + b] / c.lambda[b];
+      sc.advance(c, flow);
+      for (int64_t q = 0; q < p; ++q) {
+        double* uq = ut.data() + q * nb;
+        step_tangent(g, c, q, uq, u.data(), tmp.data());  // u'P + u dS_q / lambda
+        std::memcpy(uq, tmp.data(), sizeof(double) * static_cast<size_t>(nb));
+      }
+      step_forward(g, c, u.data(), next.data());
+      u.swap(next);
+    }
+    for (int64_t b = 0; b < Bc; ++b) {
+      if (c.bad[b].code == kOk) continue;
+      fill_nan(out + (c.b0 + b) * T, T);
+      fill_nan(jac + (c.b0 + b) * T * p, T * p);
+      fill_nan(dfdt + (c.b0 + b) * T, T);
+    }
   });
 }
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ParameterError
-from .._typing import ArrayLike, FloatArray, Theta
+from .._typing import ArrayLike, FloatArray, IntArray, Theta
 from . import _series
 from ._kernels import initial_distribution
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["GraphDistributions"]
 
 DEFAULT_TOL = 1e-12
+DEFAULT_MAX_STEPS = _series.DEFAULT_MAX_STEPS
 
 
 class GraphDistributions:
@@ -52,35 +53,69 @@ class GraphDistributions:
         ths = [self._resolve_theta(row) for row in th]
         return ga, ths, ep, False
 
-    def _by_epoch(self: Graph, theta, epochs, times: FloatArray, fn, tol: float):
-        """Evaluate fn(θ, α, local times) per epoch; returns (B, T, ...) and the batched flag."""
+    def _by_epoch(self: Graph, theta, epochs, times: FloatArray, fn, tol: float, max_steps: int):
+        """Evaluate fn(ga, θ, α, absorbed, local times) per epoch; returns (B, T, ...), batched.
+
+        ``absorbed`` (B,) is the probability of absorption before the epoch starts (the defect at
+        the first), carried as a sum of non-negative terms so left-tail cdfs stay relative.
+        """
         ga, th, ep, batched = self._epoch_plan(theta, epochs)
         if ep is None:
             alpha, _ = initial_distribution(ga, th)
-            return fn(ga, th, alpha, times), batched
+            return fn(ga, th, alpha, self._defect(ga, th), times), batched
         alpha, _ = initial_distribution(ga, th[0])
+        absorbed = self._defect(ga, th[0])
         which = np.searchsorted(ep, times, side="right") - 1
         out = None
         for e in range(ep.size):
             sel = np.flatnonzero(which == e)
             if sel.size:
-                vals = fn(ga, th[e], alpha, np.ascontiguousarray(times[sel] - ep[e]))
+                vals = fn(ga, th[e], alpha, absorbed, np.ascontiguousarray(times[sel] - ep[e]))
                 if out is None:
                     out = np.zeros((1, times.size) + vals.shape[2:])
                 out[:, sel] = vals
             if e + 1 < ep.size:
                 span = np.array([ep[e + 1] - ep[e]])
-                alpha = _series.series_state(ga, th[e], alpha, span, discrete=False, tol=tol)[:, 0]
+                absorbed = _series.series(
+                    ga,
+                    th[e],
+                    alpha,
+                    span,
+                    discrete=False,
+                    kind="cdf",
+                    tol=tol,
+                    defect=absorbed,
+                    max_steps=max_steps,
+                )[:, 0]
+                alpha = _series.series_state(
+                    ga, th[e], alpha, span, discrete=False, tol=tol, max_steps=max_steps
+                )[:, 0]
         return out, False
 
-    def _continuous(self: Graph, times, theta, epochs, tol: float, density: bool):
-        """Density or survival of a continuous model at ``times``, with epochs."""
+    @staticmethod
+    def _defect(ga, th: FloatArray) -> FloatArray:
+        """Probability (B,) of absorption at time 0: start weight into absorption / total."""
+        w = ga.start_weights(th)
+        return w[:, ga.start_indices == ga.n_transient].sum(axis=1) / w.sum(axis=1)
+
+    def _continuous(self: Graph, times, theta, epochs, tol: float, kind: str, max_steps: int):
+        """Density, survival or cdf of a continuous model at ``times``, with epochs."""
         t = _series.check_times(times)
 
-        def fn(ga, th, alpha, tt):
-            return _series.series(ga, th, alpha, tt, discrete=False, density=density, tol=tol)
+        def fn(ga, th, alpha, absorbed, tt):
+            return _series.series(
+                ga,
+                th,
+                alpha,
+                tt,
+                discrete=False,
+                kind=kind,
+                tol=tol,
+                defect=absorbed,
+                max_steps=max_steps,
+            )
 
-        out, batched = self._by_epoch(theta, epochs, t, fn, tol)
+        out, batched = self._by_epoch(theta, epochs, t, fn, tol, max_steps)
         return self._finish(out, batched, np.ndim(times) == 0)
 
     @staticmethod
@@ -98,6 +133,7 @@ class GraphDistributions:
         theta: Theta | None = None,
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ):
         """Density of the absorption time, by uniformization.
 
@@ -107,13 +143,18 @@ class GraphDistributions:
         theta : (p,), (B, p), or (n_epochs, p) with ``epochs``
         epochs : (n_epochs,) increasing start times from 0, optional
         tol : float
-            Bound on both the absolute and the relative error of every value.
+            Bound on the truncation error of every value, both absolute and relative to the
+            value. Rounding adds about ``1e-16 · sqrt(λt)`` relative (λ the largest total
+            out-rate, t the time): values stay relative-accurate in far tails, down to ~1e-290.
+        max_steps : int
+            Most uniformization steps (about λ · max(times)) a call may take; beyond it a clear
+            error. Work grows with the steps, memory does not.
 
         Returns
         -------
         float64 array of shape ([B,] T) (a scalar per row for scalar ``times``)
         """
-        return self._continuous(times, theta, epochs, tol, density=True)
+        return self._continuous(times, theta, epochs, tol, "density", max_steps)
 
     def survival(
         self: Graph,
@@ -121,9 +162,10 @@ class GraphDistributions:
         theta: Theta | None = None,
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ):
-        """P(T > t), shape ([B,] T); ``tol`` bounds absolute and relative error (far tails)."""
-        return self._continuous(times, theta, epochs, tol, density=False)
+        """P(T > t), shape ([B,] T), in [0, 1]; accurate relative to itself (see `pdf`)."""
+        return self._continuous(times, theta, epochs, tol, "survival", max_steps)
 
     def cdf(
         self: Graph,
@@ -131,9 +173,14 @@ class GraphDistributions:
         theta: Theta | None = None,
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ):
-        """P(T <= t) = 1 - survival, shape ([B,] T); a defect is absorbed at time 0."""
-        return 1.0 - np.asarray(self.survival(times, theta, epochs, tol))
+        """P(T <= t), shape ([B,] T), in [0, 1]; a defect is absorbed at time 0.
+
+        Summed from the absorbed mass (not 1 - survival), so it is accurate relative to itself
+        in the left tail as well (see `pdf`).
+        """
+        return self._continuous(times, theta, epochs, tol, "cdf", max_steps)
 
     def stop_probability(
         self: Graph,
@@ -141,55 +188,142 @@ class GraphDistributions:
         theta: Theta | None = None,
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ):
-        """Probability of being in each vertex at time t, shape ([B,] [T,] vertices_length())."""
+        """Probability of being in each vertex at time t, shape ([B,] [T,] vertices_length()).
+
+        Transient vertices: the state distribution. Absorbing vertices: the probability of having
+        been absorbed there by time t (defect included). The start vertex: 0. Every component is
+        accurate relative to itself, whatever other times the call holds (full Poisson windows).
+        """
         t = _series.check_times(times)
+        _series.check_tol(tol)
 
-        def fn(ga, th, alpha, tt):
-            return _series.series_state(ga, th, alpha, tt, discrete=False, tol=tol)
+        def fn(ga, th, alpha, absorbed, tt):
+            return _series.series_state(
+                ga, th, alpha, tt, discrete=False, tol=tol, max_steps=max_steps
+            )
 
-        out, batched = self._by_epoch(theta, epochs, t, fn, tol)
-        return self._finish(self._to_vertices(self.compile(), out), batched, np.ndim(times) == 0)
+        state, batched = self._by_epoch(theta, epochs, t, fn, tol, max_steps)
+        out = self._to_vertices(self.compile(), state)
+        out[..., self._absorbing_ids()] = self._absorbed_by_vertex(theta, epochs, t, tol, max_steps)
+        return self._finish(out, batched, np.ndim(times) == 0)
+
+    def _absorbed_by_vertex(self: Graph, theta, epochs, t, tol, max_steps) -> FloatArray:
+        """P(absorbed into each absorbing vertex by t), (B, T, A): the start edges into it plus
+        the time spent in each transient vertex times its rate into it, summed over epochs."""
+        ga, th, ep, _ = self._epoch_plan(theta, epochs)
+        thetas, starts = ([th], np.zeros(1)) if ep is None else (th, ep)
+        alpha, _ = initial_distribution(ga, thetas[0])
+        carried = self._absorbing_flows(ga, thetas[0])[1]  # (B, A): the defect by vertex
+        out = np.zeros((alpha.shape[0], t.size, carried.shape[1]))
+        which = np.searchsorted(starts, t, side="right") - 1
+        for e, th_e in enumerate(thetas):
+            flows = self._absorbing_flows(ga, th_e)[0]
+            sel = np.flatnonzero(which == e)
+            last = e + 1 == len(thetas)
+            local = t[sel] - starts[e]
+            span = np.r_[local, [] if last else [starts[e + 1] - starts[e]]]
+            acc = _series.series_state(
+                ga,
+                th_e,
+                alpha,
+                np.ascontiguousarray(span),
+                discrete=False,
+                accumulated=True,
+                tol=tol,
+                max_steps=max_steps,
+            )
+            absorbed = carried[:, None, :] + np.einsum("btn,bna->bta", acc, flows)
+            out[:, sel] = absorbed[:, : sel.size]
+            if not last:
+                carried = absorbed[:, -1]
+                alpha = _series.series_state(
+                    ga, th_e, alpha, span[-1:], discrete=False, tol=tol, max_steps=max_steps
+                )[:, 0]
+        return out
+
+    def _absorbing_ids(self: Graph) -> IntArray:
+        counts = np.fromiter((len(t) for t in self._to), dtype=np.int64)
+        ids = np.flatnonzero(counts == 0)
+        return ids[ids != 0]
+
+    def _absorbing_flows(self: Graph, ga, th: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Rates (B, n, A) from each transient vertex into each absorbing vertex, and the
+        probabilities (B, A) of starting in one (the defect, split by vertex)."""
+        ids = self._absorbing_ids()
+        col = np.full(self.vertices_length(), -1)
+        col[ids] = np.arange(ids.size)
+        row = np.full(self.vertices_length(), -1)
+        row[ga.vertex_index] = np.arange(ga.n_transient)
+        p = self.param_length()
+        flows = np.zeros((th.shape[0], ga.n_transient, ids.size))
+        start = np.zeros((th.shape[0], ids.size))
+        total = np.zeros(th.shape[0])
+        for v in range(self.vertices_length()):
+            for to, base, coef in zip(self._to[v], self._base[v], self._coef[v], strict=True):
+                w = base + (th @ np.asarray(coef, dtype=np.float64) if p else 0.0)
+                if v == 0:
+                    total = total + w
+                    if col[to] >= 0:
+                        start[:, col[to]] += w
+                elif row[v] >= 0 and col[to] >= 0:
+                    flows[:, row[v], col[to]] += w
+        return flows, start / total[:, None]
 
     def accumulated_visiting_time(
-        self: Graph, times: ArrayLike, theta: Theta | None = None, tol: float = DEFAULT_TOL
+        self: Graph,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ):
         """Expected time spent in each vertex during [0, t], shape ([B,] [T,] vertices_length()).
 
-        Computed exactly as (α - π(t)) (-S)^{-1} from the state distribution π(t).
+        Summed as (1/λ) Σ_k Pois(k; λt) (u_0 + … + u_(k-1)) with u_k = α P^k: non-negative terms,
+        so every component is accurate relative to itself (not (α - π(t)) U, which cancels).
         """
         t = _series.check_times(times)
         ga, th, _, batched = self._epoch_plan(theta, None)
         alpha, _ = initial_distribution(ga, th)
-        state = _series.series_state(ga, th, alpha, t, discrete=False, tol=tol)
-        acc = _series.accumulated_time(ga, th, alpha, state)
+        acc = _series.series_state(
+            ga, th, alpha, t, discrete=False, accumulated=True, tol=tol, max_steps=max_steps
+        )
         return self._finish(self._to_vertices(ga, acc), batched, np.ndim(times) == 0)
 
     # ------------------------------------------------------------------ discrete
-    def _discrete(self: Graph, jumps, theta, density: bool):
+    def _discrete(self: Graph, jumps, theta, kind: str):
         k = _series.check_jumps(jumps)
         ga = self.compile()
         th = self._resolve_theta(theta)
         batched = theta is not None and np.ndim(theta) == 2
-        alpha, total = initial_distribution(ga, th)
-        out = _series.series(ga, th, alpha, k, discrete=True, density=density)
-        if density:  # P(τ = 0) is the defect: start edges into absorbing vertices
-            w = ga.start_weights(th)[:, ga.start_indices == ga.n_transient].sum(axis=1)
-            out[:, k == 0] = (w / total)[:, None]
+        alpha, _ = initial_distribution(ga, th)
+        defect = self._defect(ga, th)
+        out = _series.series(ga, th, alpha, k, discrete=True, kind=kind, defect=defect)
+        if kind == "density":  # P(τ = 0) is the defect: start edges into absorbing vertices
+            out[:, k == 0] = defect[:, None]
         return out, batched
 
     def pmf_discrete(self: Graph, jumps: ArrayLike, theta: Theta | None = None):
         """P(τ = k) of a discrete model, shape ([B,] K); ``jumps`` non-negative integers."""
-        out, batched = self._discrete(jumps, theta, density=True)
+        out, batched = self._discrete(jumps, theta, "density")
         return self._finish(out, batched, np.ndim(jumps) == 0)
 
     def cdf_discrete(self: Graph, jumps: ArrayLike, theta: Theta | None = None):
-        """P(τ <= k) of a discrete model, shape ([B,] K)."""
-        out, batched = self._discrete(jumps, theta, density=False)
-        return self._finish(1.0 - out, batched, np.ndim(jumps) == 0)
+        """P(τ <= k) of a discrete model, shape ([B,] K): a sum of non-negative terms (accurate
+        relative to itself in the left tail)."""
+        out, batched = self._discrete(jumps, theta, "cdf")
+        return self._finish(out, batched, np.ndim(jumps) == 0)
+
+    def survival_discrete(self: Graph, jumps: ArrayLike, theta: Theta | None = None):
+        """P(τ > k) of a discrete model, shape ([B,] K): α P^k 1, accurate relative to itself in
+        the right tail (not 1 - cdf)."""
+        out, batched = self._discrete(jumps, theta, "survival")
+        return self._finish(out, batched, np.ndim(jumps) == 0)
 
     def stop_probability_discrete(self: Graph, jumps: ArrayLike, theta: Theta | None = None):
-        """Probability of being in each vertex after k jumps, shape ([B,] [K,] vertices_length())."""
+        """Probability of being in each transient vertex after k jumps, shape
+        ([B,] [K,] vertices_length()); absorbing and start vertices hold 0."""
         k = _series.check_jumps(jumps)
         ga = self.compile()
         th = self._resolve_theta(theta)

@@ -1,8 +1,8 @@
 """numpy front of the distribution kernels (uniformization / matrix powers), with epochs.
 
-Continuous densities use uniformization with Fox–Glynn-style truncation bounds (see
-``src/cpp/series.cpp``): every time point shares one sweep and ``tol`` bounds both the absolute and
-the relative error of each value. Discrete models use powers of the sub-transition matrix.
+Continuous densities use uniformization (see ``src/cpp/series.cpp``): every time point shares one
+sweep, each stops at its own truncation point, and ``tol`` bounds both the absolute and the
+relative truncation error of each value. Discrete models use powers of the sub-transition matrix.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from .. import _core
 from .._errors import ParameterError
 from .._typing import FloatArray
 from ._arrays import GraphArrays
-from ._kernels import raise_status, solve
+from ._kernels import raise_status
 
-__all__ = ["check_jumps", "check_times", "series", "series_state", "series_vjp"]
+__all__ = ["check_jumps", "check_max_steps", "check_times", "check_tol", "series", "series_state"]
 
 
 def check_times(times, name: str = "times") -> FloatArray:
@@ -38,13 +38,26 @@ def check_jumps(jumps, name: str = "jumps") -> FloatArray:
     return np.ascontiguousarray(np.atleast_1d(kf))
 
 
-def _check_tol(tol: float) -> float:
+def check_tol(tol: float) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer):
+        raise ParameterError(f"tol = {tol!r} must be a number in (0, 1), e.g. 1e-12")
     if not (np.isfinite(tol) and 0 < tol < 1):
         raise ParameterError(f"tol = {tol!r} must be in (0, 1), e.g. 1e-12")
     return float(tol)
 
 
-def _raise(ga: GraphArrays, theta: FloatArray, status) -> None:
+DEFAULT_MAX_STEPS = 100_000_000
+
+_KINDS = {"density": 0, "survival": 1, "cdf": 2}
+
+
+def check_max_steps(max_steps) -> int:
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 1:
+        raise ParameterError(f"max_steps = {max_steps!r} must be a positive integer, e.g. 10**8")
+    return int(max_steps)
+
+
+def _raise(ga: GraphArrays, theta: FloatArray, times: FloatArray, status, max_steps: int) -> None:
     code, where, b = status
     if code == 4:
         raise ParameterError(
@@ -53,9 +66,13 @@ def _raise(ga: GraphArrays, theta: FloatArray, status) -> None:
         )
     if code == 5:
         raise ParameterError(
-            "the uniformization series needs more than 2e7 steps: the largest rate times the "
-            "largest time is too large; rescale time or evaluate fewer far-tail points"
+            f"the uniformization series at θ = {theta[b].tolist()} needs about {where:.3g} steps "
+            f"(largest rate × largest time = {float(np.max(times, initial=0)):.6g} time units × "
+            f"rate), over max_steps = {max_steps:.3g}; pass a larger max_steps (work and time "
+            "grow with it; memory does not) or rescale time"
         )
+    if code == 6:
+        raise ParameterError(f"time {times[where]!r} must be finite and >= 0")
     raise_status(ga, theta, status)
 
 
@@ -66,50 +83,35 @@ def series(
     times: FloatArray,
     *,
     discrete: bool,
-    density: bool,
+    kind: str,
     tol: float = 1e-12,
+    defect: FloatArray | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
 ) -> FloatArray:
-    """Density (``density=True``) or survival at each time, shape (B, T), for alpha (B, n)."""
+    """Density, survival or cdf (``kind``) at each time, shape (B, T), for alpha (B, n).
+
+    For the cdf, ``defect`` (B,) is the mass already absorbed at time 0 (default 1 - sum(alpha)).
+    """
     out = np.empty((theta.shape[0], times.shape[0]))
     alpha = np.ascontiguousarray(alpha, dtype=np.float64)
+    if defect is None:
+        defect = np.clip(1.0 - alpha.sum(axis=1), 0.0, 1.0)
+    defect = np.ascontiguousarray(np.broadcast_to(defect, (theta.shape[0],)), dtype=np.float64)
+    max_steps = check_max_steps(max_steps)
     st = _core.series(
-        *ga.kernel_args(), theta, alpha, times, out, discrete, density, _check_tol(tol)
-    )
-    _raise(ga, theta, st)
-    return out
-
-
-def series_vjp(
-    ga: GraphArrays,
-    theta: FloatArray,
-    alpha: FloatArray,
-    times: FloatArray,
-    gout: FloatArray,
-    *,
-    discrete: bool,
-    density: bool,
-    tol: float = 1e-12,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Cotangents (dθ (B, p), dα (B, n), dtimes (B, T)) of ``sum(gout * series(...))``."""
-    B = theta.shape[0]
-    dth = np.empty((B, ga.param_length))
-    dal = np.empty((B, ga.n_transient))
-    dt = np.empty((B, times.shape[0]))
-    st = _core.series_vjp(
         *ga.kernel_args(),
         theta,
-        np.ascontiguousarray(alpha, dtype=np.float64),
+        alpha,
         times,
-        np.ascontiguousarray(gout, dtype=np.float64),
-        dth,
-        dal,
-        dt,
+        defect,
+        out,
         discrete,
-        density,
-        _check_tol(tol),
+        _KINDS[kind],
+        check_tol(tol),
+        max_steps,
     )
-    _raise(ga, theta, st)
-    return dth, dal, dt
+    _raise(ga, theta, times, st, max_steps)
+    return out
 
 
 def series_state(
@@ -119,10 +121,17 @@ def series_state(
     times: FloatArray,
     *,
     discrete: bool,
+    accumulated: bool = False,
     tol: float = 1e-12,
+    max_steps: int = DEFAULT_MAX_STEPS,
 ) -> FloatArray:
-    """State distribution over transient vertices at each time, shape (B, T, n)."""
+    """State distribution over transient vertices at each time, shape (B, T, n).
+
+    With ``accumulated`` (continuous), the expected time spent in each vertex during [0, t].
+    Each component is accurate relative to itself (full Poisson windows).
+    """
     out = np.empty((theta.shape[0], times.shape[0], ga.n_transient))
+    max_steps = check_max_steps(max_steps)
     st = _core.series_state(
         *ga.kernel_args(),
         theta,
@@ -130,15 +139,9 @@ def series_state(
         times,
         out,
         discrete,
-        _check_tol(tol),
+        accumulated,
+        check_tol(tol),
+        max_steps,
     )
-    _raise(ga, theta, st)
+    _raise(ga, theta, times, st, max_steps)
     return out
-
-
-def accumulated_time(
-    ga: GraphArrays, theta: FloatArray, alpha: FloatArray, state: FloatArray
-) -> FloatArray:
-    """∫_0^t π(s) ds = (α - π(t)) A^{-1}, from the state π(t) of shape (B, T, n); (B, T, n)."""
-    rhs = np.moveaxis(alpha[:, None, :] - state, 2, 0)  # (n, B, T)
-    return np.moveaxis(solve(ga, theta, rhs, transpose=True), 0, 2)

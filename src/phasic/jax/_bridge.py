@@ -13,6 +13,7 @@ import jax
 
 from .._errors import ParameterError, PhasicError
 from ..graph._moments import moment_chain
+from ..graph._series import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from ._ops import ops_for
 
 if TYPE_CHECKING:
@@ -67,7 +68,12 @@ def _rewards(graph: Graph, ga, rewards):
 
 
 def pmf_from_graph(
-    graph: Graph, discrete: bool = False, *, tol: float = 1e-12, backend: str = "auto"
+    graph: Graph,
+    discrete: bool = False,
+    *,
+    tol: float = 1e-12,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    backend: str = "auto",
 ) -> Callable:
     """A JAX function of the absorption-time density (or discrete pmf).
 
@@ -77,7 +83,11 @@ def pmf_from_graph(
     discrete : bool
         Probability mass of the number of jumps instead of the continuous density.
     tol : float
-        Error bound of the uniformization series (absolute and relative).
+        Error bound of the uniformization series (absolute and relative), in (0, 1).
+    max_steps : int
+        Most uniformization steps one evaluation may take (about largest rate × largest time);
+        beyond it the value is NaN, so a sampler rejects the point instead of running out of
+        time (memory does not grow with the step count).
     backend : {"auto", "ffi", "jax"}
         ``"ffi"``: native kernels through XLA FFI (CPU); ``"jax"``: pure JAX (dense); ``"auto"``
         picks ``"ffi"`` on CPU.
@@ -91,6 +101,8 @@ def pmf_from_graph(
         ``shard_map``.
     """
     _require_x64()
+    tol = check_tol(tol)
+    max_steps = check_max_steps(max_steps)
     ga = graph.compile()
     ops = ops_for(ga, backend)
     p = ga.param_length
@@ -99,7 +111,7 @@ def pmf_from_graph(
         th = _theta(theta, p)
         t = _times(times, discrete)
         t1 = jnp.atleast_1d(t)
-        out = ops.series(th, t1, discrete, True, tol)
+        out = ops.series(th, t1, discrete, True, tol, max_steps)
         if discrete:  # P(τ = 0) is the defect
             out = jnp.where(t1 == 0, ops.defect(th), out)
         return out.reshape(t.shape)
@@ -162,10 +174,11 @@ def pmf_and_moments_from_graph(
     rewards=None,
     *,
     tol: float = 1e-12,
+    max_steps: int = DEFAULT_MAX_STEPS,
     backend: str = "auto",
 ) -> Callable:
     """``model(theta, times) -> (pmf, moments)``: `pmf_from_graph` and `moments_from_graph` in one."""
-    pmf = pmf_from_graph(graph, discrete, tol=tol, backend=backend)
+    pmf = pmf_from_graph(graph, discrete, tol=tol, max_steps=max_steps, backend=backend)
     mom = moments_from_graph(graph, nr_moments, rewards, discrete=discrete, backend=backend)
     if graph.parameterized:
         return lambda theta, times: (pmf(theta, times), mom(theta))

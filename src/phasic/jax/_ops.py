@@ -8,7 +8,7 @@ gradients from the adjoint kernels; ``DenseOps`` is pure JAX on the dense sub-in
 * ``alpha(theta) -> (n,)``: initial distribution from the start edges;
 * ``solve(theta, rhs, transpose) -> x`` with ``A x = rhs``, rhs (n, K), A = D - W;
 * ``matvec(theta, x) -> A x``;
-* ``series(theta, times, discrete, density, tol) -> (T,)``: density or survival.
+* ``series(theta, times, discrete, density, tol, max_steps) -> (T,)``: density or survival.
 
 The dense path computes densities with ``expm`` (continuous) or binary matrix powers (discrete)
 rather than uniformization: that keeps it reverse-differentiable without data-dependent loop
@@ -166,15 +166,16 @@ class FfiOps(_Base):
         return solve
 
     # -- density / survival series ---------------------------------------------------------------
-    def series(self, theta, times, discrete: bool, density: bool, tol: float):
-        key = (bool(discrete), bool(density), float(tol))
+    def series(self, theta, times, discrete: bool, density: bool, tol: float, max_steps: int):
+        key = (bool(discrete), bool(density), float(tol), int(max_steps))
         fn = self._series_cache.get(key)
         if fn is None:
             fn = self._series_cache[key] = self._make_series(*key)
         return fn(theta, times)
 
-    def _make_series(self, discrete, density, tol):
-        attrs = dict(discrete=discrete, density=density, tol=tol)
+    def _make_series(self, discrete, density, tol, max_steps):
+        # A row that fails (negative or NaN weight, bad time, too many steps) comes back NaN.
+        attrs = dict(discrete=discrete, density=density, tol=tol, max_steps=np.int64(max_steps))
 
         def raw(theta, times):
             out = jax.ShapeDtypeStruct((1, times.shape[-1]), jnp.float64)
@@ -245,7 +246,7 @@ class DenseOps(_Base):
         A, _ = self.matrix(theta)
         return (A.T if transpose else A) @ x
 
-    def series(self, theta, times, discrete: bool, density: bool, tol: float):
+    def series(self, theta, times, discrete: bool, density: bool, tol: float, max_steps: int):
         alpha = self.alpha(theta)
         A, exit_ = self.matrix(theta)
         r = exit_ if density else jnp.ones(self.n)
