@@ -39,6 +39,8 @@ namespace {
 
 constexpr double kNegligible = 1e-300;
 constexpr int64_t kAnchorEvery = 64;
+// Scalar series buffer their terms for blocks of kBlock steps (see `series`).
+constexpr int64_t kBlock = 16;
 
 // Loader (2000), "Fast and accurate computation of binomial probabilities": the Poisson pmf as
 // exp(-stirlerr(k) - bd0(k, mu)) / sqrt(2 pi k), accurate to a few ulps for any k and mu.
@@ -80,6 +82,17 @@ double dpois(int64_t k, double mu) {
 }
 
 // Weights w_k of one time point for consecutive k in [L, R].
+// 1 / k, 1 / (k + 1), 1 / (k + 2) of the current step, shared by every time point.
+struct StepInv {
+  double k = 0.0, k1 = 1.0, k2 = 0.5;
+  explicit StepInv(int64_t step) {
+    const double x = static_cast<double>(step);
+    k = step > 0 ? 1.0 / x : 0.0;
+    k1 = 1.0 / (x + 1.0);
+    k2 = 1.0 / (x + 2.0);
+  }
+};
+
 struct Stream {
   int64_t L = 0, R = -1, anchor = 0;
   double mu = 0.0, w = 0.0, seen = 0.0;  // seen: sum of the weights handed out so far
@@ -97,26 +110,28 @@ struct Stream {
     R = static_cast<int64_t>(std::ceil(mu + spread));
     anchor = L;
   }
-  // Weight of term k; called once for each k = L, L+1, ... while the time point is active.
-  double next(int64_t k) {
+  // Weight of term k (inv.k = 1 / k); called once for each k = L, L+1, ... while the time point
+  // is active.
+  double next(int64_t k, const StepInv& inv) { return next_inv(k, inv.k); }
+  double next_inv(int64_t k, double inv_k) {
     if (discrete) return 1.0;
     if (k >= anchor) {
       w = dpois(k, mu);
       anchor = k + kAnchorEvery;
     } else {
-      w *= mu / static_cast<double>(k);
+      w *= mu * inv_k;
     }
     seen += w;
     return w;
   }
-  // Upper bound of sum_(k' > k) w_k', given w = w_k.
-  double tail_bound(int64_t k) const {
-    if (discrete) return 0.0;
-    if (k >= R) return 0.0;
-    const double kk = static_cast<double>(k);
-    if (kk + 2.0 <= mu) return 1.0;
-    const double ratio = mu / (kk + 2.0);
-    return std::min(1.0, w * (mu / (kk + 1.0)) / (1.0 - ratio));
+  // Whether cmax * sum_(k' > k) w_k' <= limit, given w = w_k.  Past the mode the tail is at most
+  // w_(k+1) / (1 - mu / (k + 2)) (the ratios w_(j+1) / w_j = mu / (j + 1) keep falling); the test
+  // is written without divisions (it runs for every active time point at every step).
+  bool tail_below(int64_t k, const StepInv& inv, double cmax, double limit) const {
+    if (discrete || k >= R) return true;
+    const double d = 1.0 - mu * inv.k2;
+    if (d <= 0.0) return cmax <= limit;
+    return cmax * std::min(d, w * mu * inv.k1) <= limit * d;
   }
   // sum_(k' > k) w_k' once the weights up to k were handed out (1 before the window), accurate
   // relative to itself: past the mode it is summed forward from w_(k+1), not taken as 1 - seen.
@@ -301,16 +316,32 @@ struct RowTimes {
   bool finished() const { return a >= T; }
   // Calls f(t, w_k(t)) for every active time point at step k; f returns true when t is done.
   template <typename F>
-  void visit(int64_t k, F&& f) {
+  void visit(int64_t k, const StepInv& inv, F&& f) {
     while (z < T && s[order[z]].L <= k) ++z;
     while (a < z && (done[order[a]] || s[order[a]].R < k)) ++a;
     for (int64_t pos = a; pos < z; ++pos) {
       const int64_t t = order[pos];
       if (done[t]) continue;
-      const double w = s[t].next(k);
+      const double w = s[t].next(k, inv);
       if (f(t, w) || k >= s[t].R) done[t] = 1;
     }
     while (a < z && done[order[a]]) ++a;
+  }
+  // Block [k0, k1] of the sweep: for every time point whose window meets it, span(t, lo, hi)
+  // adds the terms lo..hi (use for_weights); at a block end (k1) done_at(t, k1) tests truncation
+  // and returns true (after adding any tail of its own) when t has converged.
+  template <typename Span, typename Done>
+  void flush(int64_t k0, int64_t k1, bool block_end, Span&& span, Done&& done_at) {
+    while (z < T && s[order[z]].L <= k1) ++z;
+    for (int64_t pos = a; pos < z; ++pos) {
+      const int64_t t = order[pos];
+      if (done[t]) continue;
+      const Stream& st = s[t];
+      const int64_t lo = std::max(k0, st.L), hi = std::min(k1, st.R);
+      if (lo <= hi) span(t, lo, hi);
+      if (hi >= st.R || (block_end && hi == k1 && done_at(t, k1))) done[t] = 1;
+    }
+    while (a < z && (done[order[a]] || s[order[a]].R <= k1)) ++a;
   }
   // Before step k: marks every remaining time point done, calling f(t, weight of the terms
   // k, k+1, ...) for each.
@@ -386,6 +417,37 @@ std::vector<int64_t> time_order(const SeriesSpec& spec) {
   return ord;
 }
 
+// Calls term(k, w_k) for k = lo..hi of stream st (ik[k - k0] = 1 / k), in a tight loop: the
+// weights live in locals (stores through the stream's members could alias the caller's arrays).
+template <typename F>
+inline void for_weights(Stream& st, int64_t lo, int64_t hi, int64_t k0, const double* ik,
+                        F&& term) {
+  if (st.discrete) {
+    for (int64_t k = lo; k <= hi; ++k) term(k, 1.0);
+    return;
+  }
+  double w = st.w, seen = st.seen;
+  const double mu = st.mu;
+  int64_t k = lo;
+  while (k <= hi) {
+    if (k >= st.anchor) {
+      w = dpois(k, mu);
+      st.anchor = k + kAnchorEvery;
+      seen += w;
+      term(k, w);
+      ++k;
+    }
+    const int64_t stop = std::min(hi, st.anchor - 1);
+    for (; k <= stop; ++k) {
+      w *= mu * ik[k - k0];
+      seen += w;
+      term(k, w);
+    }
+  }
+  st.w = w;
+  st.seen = seen;
+}
+
 // Per-row running quantities of the scalar series at step k.
 struct Scalars {
   std::vector<double> c, cmax, absorbed;  // (Bc) value term, bound on later terms, a_k
@@ -431,9 +493,9 @@ struct Scalars {
 
 // Whether a scalar series at time t has converged after adding term k: the remainder is at most
 // cmax * P(Pois > k), kept below tol relative to the value (and absolutely).
-inline bool converged(const Stream& s, int64_t k, double cmax, double value, double tol) {
-  const double bound = cmax * s.tail_bound(k);
-  return bound <= tol * std::min(1.0, value) || bound <= kNegligible;
+inline bool converged(const Stream& s, int64_t k, const StepInv& inv, double cmax, double value,
+                      double tol) {
+  return s.tail_below(k, inv, cmax, std::max(tol * std::min(1.0, value), kNegligible));
 }
 
 void fill_nan(double* p, int64_t count) {
@@ -462,28 +524,49 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
     Scalars sc;
     sc.init(spec, c);
     std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
+    // Terms are buffered per row for a block of kBlock steps and added to every time point in a
+    // tight loop per block; truncation is tested at block ends (k = 15, 31, ...), so a time
+    // point's stopping index still depends on that time point alone.
+    std::vector<double> cb(static_cast<size_t>(Bc * kBlock)), ik(static_cast<size_t>(kBlock));
+    int64_t k0 = 0;
     for (int64_t k = 0; k <= kend; ++k) {
       sc.update(g, c, spec, u.data(), mass, flow);
+      ik[k - k0] = k > 0 ? 1.0 / static_cast<double>(k) : 0.0;
+      const bool block_end = k - k0 == kBlock - 1 || k == kend;
       bool all = true;
       for (int64_t b = 0; b < Bc; ++b) {
         if (c.bad[b].code != kOk || rt[b].finished()) continue;
         double* o = out + (c.b0 + b) * T;
+        double* cbb = cb.data() + b * kBlock;
         const double cv = sc.c[b], cm = sc.cmax[b];
+        auto span = [&](int64_t t, int64_t lo, int64_t hi) {
+          double acc = o[t];
+          for_weights(rt[b].s[t], lo, hi, k0, ik.data(),
+                      [&](int64_t kk, double w) { acc += w * cbb[kk - k0]; });
+          o[t] = acc;
+        };
         if (!spec.discrete && cm <= kNegligible) {  // nothing left to move: close every point
+          if (k > k0) rt[b].flush(k0, k - 1, false, span, [](int64_t, int64_t) { return false; });
           rt[b].finish(k, [&](int64_t t, double rest) {
             if (spec.kind == kCdf) o[t] += rest * cv;
           });
           continue;
         }
-        rt[b].visit(k, [&](int64_t t, double w) {
-          o[t] += w * cv;
-          if (spec.discrete || !converged(rt[b].s[t], k, cm, o[t], spec.tol)) return false;
-          if (spec.kind == kCdf) o[t] += cv * rt[b].s[t].tail_after(k);
+        cbb[k - k0] = cv;
+        if (!block_end) {
+          all = false;
+          continue;
+        }
+        const StepInv inv(k);
+        rt[b].flush(k0, k, true, span, [&](int64_t t, int64_t kk) {
+          if (spec.discrete || !converged(rt[b].s[t], kk, inv, cm, o[t], spec.tol)) return false;
+          if (spec.kind == kCdf) o[t] += cv * rt[b].s[t].tail_after(kk);
           return true;
         });
         all = all && rt[b].finished();
       }
       if (all) break;
+      if (block_end) k0 = k + 1;
       sc.advance(c, flow);
       step_forward(g, c, u.data(), next.data());
       u.swap(next);
@@ -523,6 +606,7 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
     // accumulated: int_0^t pi = (1/lambda) sum_k P(Pois > k) u_k = (1/lambda) sum_k w_k V_k.
     const double* src = accumulated ? V.data() : u.data();
     for (int64_t k = 0; k <= kend; ++k) {
+      const StepInv inv(k);
       bool all = true;
       src = accumulated ? V.data() : u.data();
       for (int64_t b = 0; b < Bc; ++b) {
@@ -541,7 +625,7 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
           else rt[b].finish(k, [](int64_t, double) {});
           continue;
         }
-        rt[b].visit(k, add);
+        rt[b].visit(k, inv, add);
         all = all && rt[b].finished();
       }
       if (all) break;
@@ -607,7 +691,12 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     std::vector<double> ct(static_cast<size_t>(p * Bc)), ft(static_cast<size_t>(p * Bc));
     std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
     std::vector<double> c0(static_cast<size_t>(Bc), 0.0), tm(static_cast<size_t>(Bc));
+    std::vector<double> cb(static_cast<size_t>(Bc * kBlock)), ik(static_cast<size_t>(kBlock));
+    std::vector<double> ctb(static_cast<size_t>(Bc * kBlock * p));
+    int64_t k0 = 0;
     for (int64_t k = 0; k <= kend; ++k) {
+      ik[k - k0] = k > 0 ? 1.0 / static_cast<double>(k) : 0.0;
+      const bool block_end = k - k0 == kBlock - 1 || k == kend;
       sc.update(g, c, spec, u.data(), mass, flow);
       // Tangents of c_k (ct) and of the exit flow u_k . e (ft), per parameter, and a bound on
       // the size of later tangent terms (tm): the value's truncation test alone can stop while
@@ -643,7 +732,25 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
               if (spec.times[t] == 0.0) db[t] = lam * (cv - c0[b]);
         }
         if (rt[b].finished()) continue;
+        double* cbb = cb.data() + b * kBlock;
+        double* ctbb = ctb.data() + b * kBlock * p;
+        auto span = [&](int64_t t, int64_t lo, int64_t hi) {
+          const double tv = spec.times[t];
+          const double it = tv > 0.0 ? 1.0 / tv : 0.0;
+          double acc = o[t], dd = db[t];
+          double* jt = jb + t * p;
+          for_weights(rt[b].s[t], lo, hi, k0, ik.data(), [&](int64_t kk, double w) {
+            const double cvk = cbb[kk - k0];
+            acc += w * cvk;
+            const double* ctk = ctbb + (kk - k0) * p;
+            for (int64_t q = 0; q < p; ++q) jt[q] += w * ctk[q];
+            dd += w * cvk * (static_cast<double>(kk) * it - lam);
+          });
+          o[t] = acc;
+          if (!spec.discrete && tv > 0.0) db[t] = dd;
+        };
         if (!spec.discrete && cm <= kNegligible && tm[b] <= kNegligible) {
+          if (k > k0) rt[b].flush(k0, k - 1, false, span, [](int64_t, int64_t) { return false; });
           rt[b].finish(k, [&](int64_t t, double rest) {
             if (spec.kind != kCdf) return;
             o[t] += rest * cv;
@@ -651,20 +758,21 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
           });
           continue;
         }
-        rt[b].visit(k, [&](int64_t t, double w) {
-          o[t] += w * cv;
-          for (int64_t q = 0; q < p; ++q) jb[t * p + q] += w * ct[q * Bc + b];
-          const double tv = spec.times[t];
-          if (!spec.discrete && tv > 0.0)
-            db[t] += w * cv * (static_cast<double>(k) / tv - lam);
-          if (spec.discrete || !converged(rt[b].s[t], k, cm, o[t], spec.tol)) return false;
+        cbb[k - k0] = cv;
+        for (int64_t q = 0; q < p; ++q) ctbb[(k - k0) * p + q] = ct[q * Bc + b];
+        if (!block_end) {
+          all = false;
+          continue;
+        }
+        const StepInv inv(k);
+        rt[b].flush(k0, k, true, span, [&](int64_t t, int64_t kk) {
+          if (spec.discrete || !converged(rt[b].s[t], kk, inv, cm, o[t], spec.tol)) return false;
           double jmax = 0.0;
           for (int64_t q = 0; q < p; ++q) jmax = std::max(jmax, std::fabs(jb[t * p + q]));
-          const double bound = tm[b] * rt[b].s[t].tail_bound(k);
-          if (bound > spec.tol * std::max(std::min(1.0, o[t]), jmax) && bound > kNegligible)
-            return false;
+          const double limit = std::max(spec.tol * std::max(std::min(1.0, o[t]), jmax), kNegligible);
+          if (!rt[b].s[t].tail_below(kk, inv, tm[b], limit)) return false;
           if (spec.kind == kCdf) {
-            const double rest = rt[b].s[t].tail_after(k);
+            const double rest = rt[b].s[t].tail_after(kk);
             o[t] += cv * rest;
             for (int64_t q = 0; q < p; ++q) jb[t * p + q] += rest * ct[q * Bc + b];
           }
@@ -673,6 +781,7 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
         all = all && rt[b].finished();
       }
       if (all && !(zero_time && !spec.discrete && k < 1)) break;
+      if (block_end) k0 = k + 1;
       for (int64_t q = 0; q < p; ++q)
         for (int64_t b = 0; b < Bc; ++b)
           at[q * Bc + b] += ft[q * Bc + b] / c.lambda[b];

@@ -200,3 +200,30 @@ def test_absorbing_vertices_split_the_absorbed_mass_with_and_without_epochs():
     got = sp[:, [vertex(gp, 8), vertex(gp, 9)]]
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(sp.sum(axis=1), 1.0, rtol=1e-13)
+
+
+def test_time_and_theta_derivatives_match_the_dense_path_including_t0():
+    jax.config.update("jax_enable_x64", True)
+    g = kingman(5)
+    native, pure = Graph.pmf_from_graph(g), Graph.pmf_from_graph(g, backend="jax")
+    th, t = jnp.array([1.3]), jnp.array([0.0, 0.01, 0.5, 2.0, 9.0])
+    _, dn = jax.jvp(lambda s: native(th, s), (t,), (jnp.ones_like(t),))
+    _, dp = jax.jvp(lambda s: pure(th, s), (t,), (jnp.ones_like(t),))
+    np.testing.assert_allclose(dn, dp, rtol=1e-9, atol=1e-13)
+    jn = jax.jacfwd(lambda x: native(x, t))(th)
+    jp = jax.jacfwd(lambda x: pure(x, t))(th)
+    np.testing.assert_allclose(jn, jp, rtol=1e-9, atol=1e-13)
+
+
+def test_stiff_model_is_accurate_or_a_clear_error():
+    # Rates from 1e-8 to 1e8 in one model: accurate where λt fits the step limit, else an error.
+    S = np.array([[-1e8, 1e8, 0.0], [0.0, -1.0, 0.5], [1e-8, 0.0, -2e-8]])
+    a = np.array([1.0, 0.0, 0.0])
+    g = Graph.from_matrices(a, S, states=[[1], [2], [3]])
+    t = np.array([1e-9, 1e-7, 1e-6])
+    ref_pdf = np.array([a @ sl.expm(S * x) @ -S.sum(axis=1) for x in t])
+    ref_surv = np.array([a @ sl.expm(S * x) @ np.ones(3) for x in t])
+    np.testing.assert_allclose(g.pdf(t), ref_pdf, rtol=1e-10)
+    np.testing.assert_allclose(g.survival(t), ref_surv, rtol=1e-12)
+    with pytest.raises(ParameterError, match="max_steps"):
+        g.pdf(10.0)
