@@ -272,7 +272,20 @@ void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* u
   const int32_t* ts = c.tsrc.data();
   const double* wt = c.wsT.data();
   const double* ct = c.cT.data();
-  std::vector<double> inv(static_cast<size_t>(Bc));
+  if (Bc == 1) {
+    const double inv = 1.0 / c.lambda[0];
+    for (int64_t j = 0; j < n; ++j) {
+      double s = uq[j] * (1.0 - c.dl[j]), d = -u[j] * c.csum[j * p + q];
+      for (int64_t t = tp[j]; t < tp[j + 1]; ++t) {
+        const int64_t i = ts[t];
+        s += wt[t] * uq[i];
+        d += ct[t * p + q] * u[i];
+      }
+      next[j] = s + d * inv;
+    }
+    return;
+  }
+  double inv[64];
   for (int64_t b = 0; b < Bc; ++b) inv[b] = 1.0 / c.lambda[b];
   for (int64_t j = 0; j < n; ++j) {
     double* nj = next + j * Bc;
@@ -462,13 +475,28 @@ struct Scalars {
   void update(const GraphView& g, const Chunk& ch, const SeriesSpec& spec, const double* u,
               std::vector<double>& mass, std::vector<double>& exitflow) {
     const int64_t n = g.n, Bc = ch.Bc;
-    std::fill(mass.begin(), mass.end(), 0.0);
-    std::fill(exitflow.begin(), exitflow.end(), 0.0);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t b = 0; b < Bc; ++b) {
-        mass[b] += u[i * Bc + b];
-        exitflow[b] += u[i * Bc + b] * ch.e[i * Bc + b];
+    // Sums in locals (Bc <= 64): accumulating through the vectors' memory costs a store per term.
+    double ms[64] = {0.0}, fl[64] = {0.0};
+    const double* e = ch.e.data();
+    if (Bc == 1) {
+      double m0 = 0.0, f0 = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        m0 += u[i];
+        f0 += u[i] * e[i];
       }
+      ms[0] = m0;
+      fl[0] = f0;
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t b = 0; b < Bc; ++b) {
+          ms[b] += u[i * Bc + b];
+          fl[b] += u[i * Bc + b] * e[i * Bc + b];
+        }
+    }
+    for (int64_t b = 0; b < Bc; ++b) {
+      mass[b] = ms[b];
+      exitflow[b] = fl[b];
+    }
     for (int64_t b = 0; b < Bc; ++b) {
       switch (spec.kind) {
         case kDensity:
