@@ -34,6 +34,14 @@
 
 #include "kernels.hpp"
 
+// The gather steps are compiled for several instruction sets and picked at load time (as in
+// kernels.cpp): the lane loops over theta rows vectorize 4 or 8 wide where the CPU allows.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define PHASIC_SERIES_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PHASIC_SERIES_MULTIVERSION
+#endif
+
 namespace phasic {
 namespace {
 
@@ -41,6 +49,9 @@ constexpr double kNegligible = 1e-300;
 constexpr int64_t kAnchorEvery = 64;
 // Scalar series buffer their terms for blocks of kBlock steps (see `series`).
 constexpr int64_t kBlock = 16;
+// Theta rows swept together (lanes of the gather step).
+constexpr int64_t kChunk = 16;
+static_assert(kChunk <= 64, "per-lane scratch arrays hold 64 lanes");
 
 // Loader (2000), "Fast and accurate computation of binomial probabilities": the Poisson pmf as
 // exp(-stirlerr(k) - bd0(k, mu)) / sqrt(2 pi k), accurate to a few ulps for any k and mu.
@@ -150,7 +161,8 @@ struct Stream {
 };
 
 struct Chunk {
-  int64_t b0 = 0, Bc = 0;
+  int64_t Bc = 0;
+  std::vector<int64_t> row;    // (Bc) theta row of each lane
   std::vector<double> lambda;  // (Bc) uniformization rate per theta row (1 when discrete)
   std::vector<double> ws;      // (E, Bc) edge weights / lambda
   std::vector<double> dl;      // (n, Bc) d / lambda
@@ -179,10 +191,10 @@ void prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& sp
       double* we = w.data() + ed * Bc;
       for (int64_t b = 0; b < Bc; ++b) {
         double v = g.base[ed];
-        const double* th = theta + (c.b0 + b) * p;
+        const double* th = theta + (c.row[b]) * p;
         for (int64_t q = 0; q < p; ++q) v += g.coef[ed * p + q] * th[q];
         if (!(v >= 0.0) || !std::isfinite(v)) {
-          if (c.bad[b].code == kOk) c.bad[b] = Status{kBadWeight, ed, c.b0 + b};
+          if (c.bad[b].code == kOk) c.bad[b] = Status{kBadWeight, ed, c.row[b]};
           v = 0.0;
         }
         we[b] = v;
@@ -193,7 +205,7 @@ void prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& sp
     for (int64_t b = 0; b < Bc; ++b) {
       c.emax[b] = std::max(c.emax[b], c.e[i * Bc + b]);
       if (spec.discrete && d[i * Bc + b] > 1.0 + 1e-12 && c.bad[b].code == kOk)
-        c.bad[b] = Status{kBadProbability, i, c.b0 + b};
+        c.bad[b] = Status{kBadProbability, i, c.row[b]};
     }
   }
   std::vector<double> dmax(static_cast<size_t>(Bc), 0.0);
@@ -237,6 +249,7 @@ void prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& sp
 }
 
 // next = u P (row vector), u and next (n, Bc), as a gather over in-edges.
+PHASIC_SERIES_MULTIVERSION
 void step_forward(const GraphView& g, const Chunk& c, const double* u, double* next) {
   const int64_t n = g.n, Bc = c.Bc;
   const int64_t* tp = c.tptr.data();
@@ -265,6 +278,7 @@ void step_forward(const GraphView& g, const Chunk& c, const double* u, double* n
 
 // next = uq P + u (dS / dtheta_q) / lambda: one step of the tangent of u_k along theta_q (lambda
 // held fixed), as one gather. (u dS_q)_j = sum over in-edges i -> j of c_q u_i - u_j csum_jq.
+PHASIC_SERIES_MULTIVERSION
 void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* uq, const double* u,
                   double* next) {
   const int64_t n = g.n, Bc = c.Bc, p = g.p;
@@ -375,7 +389,7 @@ void check_rows(const SeriesSpec& spec, Chunk& c) {
     const double tv = spec.times[t];
     if (!std::isfinite(tv) || tv < 0.0 || (spec.discrete && tv != std::floor(tv))) {
       for (int64_t b = 0; b < c.Bc; ++b)
-        if (c.bad[b].code == kOk) c.bad[b] = Status{kBadTime, t, c.b0 + b};
+        if (c.bad[b].code == kOk) c.bad[b] = Status{kBadTime, t, c.row[b]};
       return;
     }
   }
@@ -386,38 +400,68 @@ void check_rows(const SeriesSpec& spec, Chunk& c) {
     const double mu = spec.discrete ? tmax : c.lambda[b] * tmax;
     const double need = spec.discrete ? mu : mu + 40.0 * std::sqrt(mu) + 40.0;
     if (!(need <= static_cast<double>(spec.max_steps)))
-      c.bad[b] = Status{kTooManySteps, static_cast<int64_t>(std::min(need, 9e18)), c.b0 + b};
+      c.bad[b] = Status{kTooManySteps, static_cast<int64_t>(std::min(need, 9e18)), c.row[b]};
   }
 }
 
 int64_t chunk_size(const GraphView& g, int64_t B) {
   const int64_t E = std::max<int64_t>(g.indptr[g.n], 1);
   const int64_t cap = std::max<int64_t>(1, (int64_t{1} << 24) / E);  // <= 128 MiB of weights
-  return std::max<int64_t>(1, std::min<int64_t>({B, 64, cap}));
+  return std::max<int64_t>(1, std::min<int64_t>({B, kChunk, cap}));
 }
 
-// Runs body(chunk) for consecutive chunks of rows, each prepared (weights, rates, exit vectors,
-// row checks).  Rows that fail get a status: with row_codes the body fills them with NaN (via
-// the chunk's `bad`) and the call goes on; without, the first failing row's status is returned.
+// Theta rows in increasing order of their uniformization rate (largest total out-weight): a chunk
+// sweeps until its slowest row converges, so rows of similar rates share chunks. NaN rates (bad
+// weights) go last. Each row's result is independent of its lane-mates, so the order changes
+// no value.
+std::vector<int64_t> rows_by_rate(const GraphView& g, const double* theta, int64_t B) {
+  std::vector<int64_t> order(static_cast<size_t>(B));
+  std::iota(order.begin(), order.end(), 0);
+  if (B <= kChunk) return order;
+  const int64_t n = g.n, p = g.p;
+  std::vector<double> rate(static_cast<size_t>(B), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    const double* th = theta + b * p;
+    double dmax = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      double d = 0.0;
+      for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
+        if (g.indices[ed] == i) continue;
+        double v = g.base[ed];
+        for (int64_t q = 0; q < p; ++q) v += g.coef[ed * p + q] * th[q];
+        d += v;
+      }
+      dmax = (d > dmax || std::isnan(d)) ? d : dmax;
+    }
+    rate[b] = std::isnan(dmax) ? std::numeric_limits<double>::infinity() : dmax;
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t x, int64_t y) { return rate[x] < rate[y]; });
+  return order;
+}
+
+// Runs body(chunk) for chunks of rows, each prepared (weights, rates, exit vectors, row
+// checks).  Rows that fail get a status: with row_codes the body fills them with NaN (via the
+// chunk's `bad`) and the call goes on; without, the first failing row's status is returned.
 template <typename Body>
 Status for_each_chunk(const GraphView& g, const double* theta, int64_t B, const SeriesSpec& spec,
                       Body&& body) {
   const int64_t step = chunk_size(g, B);
+  const std::vector<int64_t> order = rows_by_rate(g, theta, B);
   Status first;
   for (int64_t b0 = 0; b0 < B; b0 += step) {
     Chunk c;
-    c.b0 = b0;
     c.Bc = std::min(step, B - b0);
+    c.row.assign(order.begin() + b0, order.begin() + b0 + c.Bc);
     prepare_chunk(g, theta, spec, c);
     check_rows(spec, c);
     if (!spec.row_codes)
       for (const Status& s : c.bad)
-        if (s.code != kOk) return s;
+        if (s.code != kOk && (first.code == kOk || s.batch < first.batch)) first = s;
+    if (!spec.row_codes && first.code != kOk) continue;  // only the first failing row matters
     body(c);
-    for (int64_t b = 0; b < c.Bc; ++b) {
-      if (spec.row_codes) spec.row_codes[b0 + b] = c.bad[b].code;
-      if (c.bad[b].code != kOk && first.code == kOk) first = c.bad[b];
-    }
+    for (int64_t b = 0; b < c.Bc; ++b)
+      if (spec.row_codes) spec.row_codes[c.row[b]] = c.bad[b].code;
   }
   return spec.row_codes ? Status{} : first;
 }
@@ -469,7 +513,7 @@ struct Scalars {
     cmax.assign(c.size(), 0.0);
     absorbed.assign(c.size(), 0.0);
     for (int64_t b = 0; b < c_.Bc; ++b)
-      absorbed[b] = spec.defect ? spec.defect[c_.b0 + b] : 0.0;
+      absorbed[b] = spec.defect ? spec.defect[c_.row[b]] : 0.0;
   }
   // Fills c, cmax for step k from u (n, Bc); returns the transient masses in `mass`.
   void update(const GraphView& g, const Chunk& ch, const SeriesSpec& spec, const double* u,
@@ -548,7 +592,7 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
     }
     std::vector<double> u(static_cast<size_t>(n * Bc)), next(u.size());
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
+      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.row[b]) * n + i];
     Scalars sc;
     sc.init(spec, c);
     std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
@@ -564,7 +608,7 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
       bool all = true;
       for (int64_t b = 0; b < Bc; ++b) {
         if (c.bad[b].code != kOk || rt[b].finished()) continue;
-        double* o = out + (c.b0 + b) * T;
+        double* o = out + (c.row[b]) * T;
         double* cbb = cb.data() + b * kBlock;
         const double cv = sc.c[b], cm = sc.cmax[b];
         auto span = [&](int64_t t, int64_t lo, int64_t hi) {
@@ -600,7 +644,7 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
       u.swap(next);
     }
     for (int64_t b = 0; b < Bc; ++b) {
-      double* o = out + (c.b0 + b) * T;
+      double* o = out + (c.row[b]) * T;
       if (c.bad[b].code != kOk) {
         fill_nan(o, T);
         continue;
@@ -630,7 +674,7 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
     std::vector<double> u(static_cast<size_t>(nb)), next(u.size());
     std::vector<double> V(accumulated ? static_cast<size_t>(nb) : 0, 0.0);  // sum_(i<k) u_i
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
+      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.row[b]) * n + i];
     // accumulated: int_0^t pi = (1/lambda) sum_k P(Pois > k) u_k = (1/lambda) sum_k w_k V_k.
     const double* src = accumulated ? V.data() : u.data();
     for (int64_t k = 0; k <= kend; ++k) {
@@ -641,7 +685,7 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
         if (c.bad[b].code != kOk || rt[b].finished()) continue;
         const double scale = accumulated ? 1.0 / c.lambda[b] : 1.0;
         auto add = [&](int64_t t, double w) {
-          double* o = out + ((c.b0 + b) * T + t) * n;
+          double* o = out + ((c.row[b]) * T + t) * n;
           const double f = w * scale;
           for (int64_t i = 0; i < n; ++i) o[i] += f * src[i * Bc + b];
           return false;
@@ -663,7 +707,7 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
       u.swap(next);
     }
     for (int64_t b = 0; b < Bc; ++b)
-      if (c.bad[b].code != kOk) fill_nan(out + (c.b0 + b) * T * n, T * n);
+      if (c.bad[b].code != kOk) fill_nan(out + (c.row[b]) * T * n, T * n);
   });
 }
 
@@ -697,12 +741,12 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     if (!spec.discrete && zero_time) kend = std::max<int64_t>(kend, 1);
     std::vector<double> u(static_cast<size_t>(nb)), next(u.size());
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.b0 + b) * n + i];
+      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.row[b]) * n + i];
     std::vector<double> ut(static_cast<size_t>(p * nb)), tmp(static_cast<size_t>(nb));
     for (int64_t q = 0; q < p; ++q)
       for (int64_t i = 0; i < n; ++i)
         for (int64_t b = 0; b < Bc; ++b)
-          ut[q * nb + i * Bc + b] = dalpha[((c.b0 + b) * n + i) * p + q];
+          ut[q * nb + i * Bc + b] = dalpha[((c.row[b]) * n + i) * p + q];
     // d(exit weight)/d theta_q; the cdf's a_k carries its own tangent (da_k/d theta_q).
     std::vector<double> et(static_cast<size_t>(p * n), 0.0);
     for (int64_t i = 0; i < n; ++i)
@@ -715,7 +759,7 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     if (spec.defect)  // defect = 1 - sum(alpha)
       for (int64_t q = 0; q < p; ++q)
         for (int64_t b = 0; b < Bc; ++b)
-          for (int64_t i = 0; i < n; ++i) at[q * Bc + b] -= dalpha[((c.b0 + b) * n + i) * p + q];
+          for (int64_t i = 0; i < n; ++i) at[q * Bc + b] -= dalpha[((c.row[b]) * n + i) * p + q];
     std::vector<double> ct(static_cast<size_t>(p * Bc)), ft(static_cast<size_t>(p * Bc));
     std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
     std::vector<double> c0(static_cast<size_t>(Bc), 0.0), tm(static_cast<size_t>(Bc));
@@ -750,9 +794,9 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
       for (int64_t b = 0; b < Bc; ++b) {
         if (c.bad[b].code != kOk) continue;
         const double lam = c.lambda[b], cv = sc.c[b], cm = sc.cmax[b];
-        double* o = out + (c.b0 + b) * T;
-        double* jb = jac + (c.b0 + b) * T * p;
-        double* db = dfdt + (c.b0 + b) * T;
+        double* o = out + (c.row[b]) * T;
+        double* jb = jac + (c.row[b]) * T * p;
+        double* db = dfdt + (c.row[b]) * T;
         if (!spec.discrete && zero_time && k <= 1) {  // d/dt at t = 0: lambda (c_1 - c_0)
           if (k == 0) c0[b] = cv;
           else
@@ -824,9 +868,9 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     }
     for (int64_t b = 0; b < Bc; ++b) {
       if (c.bad[b].code == kOk) continue;
-      fill_nan(out + (c.b0 + b) * T, T);
-      fill_nan(jac + (c.b0 + b) * T * p, T * p);
-      fill_nan(dfdt + (c.b0 + b) * T, T);
+      fill_nan(out + (c.row[b]) * T, T);
+      fill_nan(jac + (c.row[b]) * T * p, T * p);
+      fill_nan(dfdt + (c.row[b]) * T, T);
     }
   });
 }
