@@ -505,6 +505,27 @@ inline void for_weights(Stream& st, int64_t lo, int64_t hi, int64_t k0, const do
   st.seen = seen;
 }
 
+// The time points of every good row of a chunk; returns the last step any of them may need.
+int64_t init_rows(const Chunk& c, const SeriesSpec& spec, const int64_t* ord,
+                  std::vector<RowTimes>& rt) {
+  rt.assign(static_cast<size_t>(c.Bc), RowTimes{});
+  int64_t kend = -1;
+  for (int64_t b = 0; b < c.Bc; ++b) {
+    if (c.bad[b].code != kOk) continue;
+    rt[b].init(spec, ord, c.lambda[b]);
+    kend = std::max(kend, rt[b].kend);
+  }
+  return kend;
+}
+
+// u_0 = alpha of each lane's row, laid out (n, Bc).
+std::vector<double> start_lanes(const Chunk& c, const double* alpha, int64_t n) {
+  std::vector<double> u(static_cast<size_t>(n * c.Bc));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < c.Bc; ++b) u[i * c.Bc + b] = alpha[c.row[b] * n + i];
+  return u;
+}
+
 // Per-row running quantities of the scalar series at step k.
 struct Scalars {
   std::vector<double> c, cmax, absorbed;  // (Bc) value term, bound on later terms, a_k
@@ -583,16 +604,9 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
   const std::vector<int64_t> ord = time_order(spec);
   return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) {
     const int64_t Bc = c.Bc;
-    std::vector<RowTimes> rt(static_cast<size_t>(Bc));
-    int64_t kend = -1;
-    for (int64_t b = 0; b < Bc; ++b) {
-      if (c.bad[b].code != kOk) continue;
-      rt[b].init(spec, ord.data(), c.lambda[b]);
-      kend = std::max(kend, rt[b].kend);
-    }
-    std::vector<double> u(static_cast<size_t>(n * Bc)), next(u.size());
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.row[b]) * n + i];
+    std::vector<RowTimes> rt;
+    int64_t kend = init_rows(c, spec, ord.data(), rt);
+    std::vector<double> u = start_lanes(c, alpha, n), next(u.size());
     Scalars sc;
     sc.init(spec, c);
     std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
@@ -664,17 +678,10 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
   const std::vector<int64_t> ord = time_order(spec);
   return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) {
     const int64_t Bc = c.Bc, nb = n * Bc;
-    std::vector<RowTimes> rt(static_cast<size_t>(Bc));
-    int64_t kend = -1;
-    for (int64_t b = 0; b < Bc; ++b) {
-      if (c.bad[b].code != kOk) continue;
-      rt[b].init(spec, ord.data(), c.lambda[b]);
-      kend = std::max(kend, rt[b].kend);
-    }
-    std::vector<double> u(static_cast<size_t>(nb)), next(u.size());
+    std::vector<RowTimes> rt;
+    int64_t kend = init_rows(c, spec, ord.data(), rt);
+    std::vector<double> u = start_lanes(c, alpha, n), next(u.size());
     std::vector<double> V(accumulated ? static_cast<size_t>(nb) : 0, 0.0);  // sum_(i<k) u_i
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.row[b]) * n + i];
     // accumulated: int_0^t pi = (1/lambda) sum_k P(Pois > k) u_k = (1/lambda) sum_k w_k V_k.
     const double* src = accumulated ? V.data() : u.data();
     for (int64_t k = 0; k <= kend; ++k) {
@@ -731,17 +738,10 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
   for (int64_t t = 0; t < T; ++t) zero_time = zero_time || spec.times[t] == 0.0;
   return for_each_chunk(g, theta, B, spec, [&](const Chunk& c) {
     const int64_t Bc = c.Bc, nb = n * Bc;
-    std::vector<RowTimes> rt(static_cast<size_t>(Bc));
-    int64_t kend = -1;
-    for (int64_t b = 0; b < Bc; ++b) {
-      if (c.bad[b].code != kOk) continue;
-      rt[b].init(spec, ord.data(), c.lambda[b]);
-      kend = std::max(kend, rt[b].kend);
-    }
+    std::vector<RowTimes> rt;
+    int64_t kend = init_rows(c, spec, ord.data(), rt);
     if (!spec.discrete && zero_time) kend = std::max<int64_t>(kend, 1);
-    std::vector<double> u(static_cast<size_t>(nb)), next(u.size());
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t b = 0; b < Bc; ++b) u[i * Bc + b] = alpha[(c.row[b]) * n + i];
+    std::vector<double> u = start_lanes(c, alpha, n), next(u.size());
     std::vector<double> ut(static_cast<size_t>(p * nb)), tmp(static_cast<size_t>(nb));
     for (int64_t q = 0; q < p; ++q)
       for (int64_t i = 0; i < n; ++i)
