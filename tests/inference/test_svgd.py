@@ -83,7 +83,16 @@ def test_conjugate_exponential_gamma_posterior():
 def test_coalescent_theta_recovered_from_absorption_times():
     g = kingman(6)
     times = g.sample(300, rng=4, theta=[1.5])
+    # The exact posterior (flat prior, a grid over θ): mean 1.586, sd 0.057, 95 % [1.478, 1.700].
+    grid = np.linspace(1.0, 2.2, 601)
+    ll = np.log(g.pdf(times, theta=grid[:, None])).sum(axis=1)
+    w = np.exp(ll - ll.max())
+    w /= w.sum()
+    mean = (grid * w).sum()
+    sd = np.sqrt(((grid - mean) ** 2 * w).sum())
     model = Graph.pmf_from_graph(g)
+    # learning_rate 0.01: with 0.05 the constant-step optimizer never settles and the 40
+    # particles' spread depends on the run (issue 12); the interval then missed 1.5 by 0.003.
     s = SVGD(
         model,
         times,
@@ -91,13 +100,14 @@ def test_coalescent_theta_recovered_from_absorption_times():
         theta_dim=1,
         n_particles=40,
         n_iterations=500,
-        learning_rate=0.05,
+        learning_rate=0.01,
         transform="softplus",
         verbose=False,
     ).fit()
     lo, hi = s.credible_interval(0.95)
     assert lo[0] < 1.5 < hi[0]
-    assert abs(s.theta_mean[0] - 1.5) < 0.15
+    assert abs(s.theta_mean[0] - mean) < 0.2 * sd
+    assert abs(s.theta_std[0] - sd) < 0.2 * sd
 
 
 def _resume_script(path, kill_after):
