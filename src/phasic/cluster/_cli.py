@@ -10,9 +10,9 @@ phasic slurm suggest --particles 640
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from .._atomic import atomic_write
 from .._errors import ParameterError
 from ._config import PROFILES, get_profile, load_config
 from ._script import generate_script, suggest_layouts
@@ -41,11 +41,8 @@ def _generate(args) -> int:
     cfg = get_profile(args.profile) if args.profile else load_config(args.config)
     text = generate_script(cfg, args.script, args.script_args)
     if args.output:
-        tmp = args.output + ".tmp"
-        with open(tmp, "w") as fh:
+        with atomic_write(args.output, mode=0o755, overwrite=args.force) as fh:
             fh.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, args.output)
         print(
             f"wrote {args.output}: {cfg.nodes} node(s) x {cfg.cpus_per_node} CPUs = "
             f"{cfg.total_devices} devices; submit with: sbatch {args.output}",
@@ -60,7 +57,8 @@ def _add_generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES), help="a built-in profile")
     p.add_argument("--config", help="a YAML file with ClusterConfig keys")
     p.add_argument("--script", help="the Python script to run")
-    p.add_argument("--output", help="write here instead of stdout")
+    p.add_argument("--output", help="write here instead of stdout (an existing file needs --force)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --output")
     p.add_argument("--list-profiles", action="store_true", help="list the built-in profiles")
     p.add_argument("script_args", nargs="*", help="arguments passed to the script")
 

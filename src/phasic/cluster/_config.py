@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from typing import Literal
 
 from pydantic import (
@@ -19,8 +20,23 @@ from .._errors import ParameterError
 
 __all__ = ["PROFILES", "ClusterConfig", "get_profile", "load_config"]
 
-_MEM = re.compile(r"^\d+(\.\d+)?[KMGT]?B?$", re.IGNORECASE)
-_TIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}(:\d{2})?$|^\d+$")
+# Every pattern is used with fullmatch: `$` in re.match also matches before a trailing newline.
+_MEM = re.compile(r"\d+(\.\d+)?[KMGT]?B?", re.IGNORECASE)
+_TIME = re.compile(r"(\d+-)?\d{1,3}:\d{2}(:\d{2})?|\d+")
+_SLURM_NAME = re.compile(r"[A-Za-z0-9_.,:+-]+")  # partition and QOS names (comma lists allowed)
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _strings(value) -> list[str]:
+    """The strings of a field: itself, a list's items, or a mapping's keys and values."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for kv in value.items() for t in kv if isinstance(t, str)]
+    if isinstance(value, list):
+        return [t for t in value if isinstance(t, str)]
+    return []
 
 
 class ClusterConfig(BaseModel):
@@ -64,22 +80,31 @@ class ClusterConfig(BaseModel):
     @field_validator("memory_per_cpu")
     @classmethod
     def _mem(cls, v: str) -> str:
-        if not _MEM.match(v):
+        if not _MEM.fullmatch(v):
             raise ValueError(f"memory_per_cpu {v!r} must look like '4G', '500M' or '8GB'")
         return v
 
     @field_validator("time_limit")
     @classmethod
     def _time(cls, v: str) -> str:
-        if not _TIME.match(v):
+        if not _TIME.fullmatch(v):
             raise ValueError(f"time_limit {v!r} must be 'HH:MM:SS', 'D-HH:MM:SS' or minutes")
+        return v
+
+    @field_validator("partition", "qos")
+    @classmethod
+    def _slurm_name(cls, v: str | None) -> str | None:
+        if v is not None and not _SLURM_NAME.fullmatch(v):
+            raise ValueError(
+                f"{v!r} must be a SLURM name: letters, digits and _ . , : + - (no spaces or quotes)"
+            )
         return v
 
     @field_validator("extra_sbatch_options")
     @classmethod
     def _extra(cls, v: list[str]) -> list[str]:
         for opt in v:
-            if not opt.startswith("--") or "\n" in opt:
+            if not opt.startswith("--"):
                 raise ValueError(f"extra_sbatch_options entry {opt!r} must be one '--option'")
         return v
 
@@ -87,9 +112,21 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
         for k in v:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
+            if not _ENV_KEY.fullmatch(k):
                 raise ValueError(f"env_vars key {k!r} is not a valid variable name")
         return {k: str(x) for k, x in v.items()}
+
+    @model_validator(mode="after")
+    def _no_control_characters(self) -> ClusterConfig:
+        # Every value ends up in a shell script: a newline or other control character would
+        # start a new command (or a new #SBATCH line) whatever the quoting.
+        for key, value in self:
+            for text in _strings(value):
+                if _CONTROL.search(text):
+                    raise ValueError(
+                        f"{key} = {text!r} holds a control character (newline, tab...)"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _tasks_divide_cpus(self) -> ClusterConfig:
@@ -131,17 +168,35 @@ PROFILES: dict[str, ClusterConfig] = {
 }
 
 
+def _short(value) -> str:
+    """repr of a bad value, bounded in size (a 400-byte YAML alias bomb expands to gigabytes)."""
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 2, 80, 80
+    r.maxlist = r.maxdict = r.maxtuple = r.maxset = 4
+    return r.repr(value)
+
+
+def _short_msg(msg: str) -> str:
+    return msg if len(msg) <= 300 else msg[:300] + "..."
+
+
 def _explain(exc: ValidationError, source: str) -> ParameterError:
+    errors = exc.errors(include_url=False)
+    unknown = [".".join(map(str, e["loc"])) for e in errors if e["type"] == "extra_forbidden"]
     lines = []
-    for err in exc.errors():
+    if unknown:
+        names = ", ".join(repr(k[:40]) for k in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        word = "key" if len(unknown) == 1 else "keys"
+        lines.append(
+            f"unknown {word} {names}{more} (allowed: {', '.join(ClusterConfig.model_fields)})"
+        )
+    rest = [e for e in errors if e["type"] != "extra_forbidden"]
+    for err in rest[:10]:
         where = ".".join(str(p) for p in err["loc"]) or "(config)"
-        if err["type"] == "extra_forbidden":
-            lines.append(
-                f"unknown key '{where}' (allowed: {', '.join(ClusterConfig.model_fields)})"
-            )
-        else:
-            val = err.get("input")
-            lines.append(f"{where} = {val!r}: {err['msg']}")
+        lines.append(f"{where} = {_short(err.get('input'))}: {_short_msg(err['msg'])}")
+    if len(rest) > 10:
+        lines.append(f"... and {len(rest) - 10} more")
     return ParameterError(f"invalid cluster configuration in {source}:\n  " + "\n  ".join(lines))
 
 

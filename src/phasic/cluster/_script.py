@@ -12,8 +12,9 @@ __all__ = ["generate_script", "suggest_layouts"]
 def _activation(cfg: ClusterConfig) -> list[str]:
     path = cfg.environment_path
     if cfg.environment == "venv":
-        venv = path or "${PHASIC_VENV:-$SLURM_SUBMIT_DIR/.venv}"
-        return [f'source "{venv}/bin/activate"']
+        if path:  # a user's path: quoted, never expanded by the shell
+            return [f"source {shlex.quote(path.rstrip('/') + '/bin/activate')}"]
+        return ['source "${PHASIC_VENV:-$SLURM_SUBMIT_DIR/.venv}/bin/activate"']
     if cfg.environment == "conda":
         return [
             'eval "$(conda shell.bash hook)"',

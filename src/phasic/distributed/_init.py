@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from .._errors import ParameterError, PhasicError
-from ._hostlist import expand_hostlist
+from ._hostlist import iter_hostlist
 
 __all__ = ["DistributedConfig", "initialize_distributed"]
 
@@ -80,7 +80,7 @@ def slurm_layout(env=None, coordinator_port: int = 12345, cpus_per_task: int | N
             raise ParameterError(
                 "SLURM_NTASKS > 1 but no SLURM_JOB_NODELIST: run the script with srun inside the job"
             )
-        coord = f"{expand_hostlist(nodelist)[0]}:{coordinator_port}"
+        coord = f"{next(iter_hostlist(nodelist))}:{coordinator_port}"  # only the first host
     return job, rank, ntasks, cpus, coord
 
 

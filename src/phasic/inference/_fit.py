@@ -17,6 +17,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import jax
 
+from .._atomic import atomic_write
 from .._errors import ParameterError, PhasicError
 from ._kernels import resolve_kernel
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
@@ -443,8 +444,7 @@ class SVGD:
         data["history"] = (
             np.asarray(history) if history else np.zeros((0, self.n_particles, self.theta_dim))
         )
-        tmp = self.checkpoint_path + ".tmp"
-        with open(tmp, "wb") as fh:
+        with atomic_write(self.checkpoint_path, binary=True) as fh:
             np.savez(
                 fh,
                 fingerprint=np.array(self._fingerprint()),
@@ -453,9 +453,6 @@ class SVGD:
                 bandwidth=np.asarray(bws),
                 **data,
             )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.checkpoint_path)
 
     def _load_checkpoint(self, state: SVGDState, sharding):
         path = self.checkpoint_path
