@@ -4,6 +4,7 @@
 // leading batch dimensions, as `jax.ffi.ffi_call(..., vmap_method="expand_dims")` produces under
 // vmap; an operand's row count is the product of its leading dimensions and must be 1 (shared)
 // or B (one per row).  Graph operands keep size-1 leading dimensions and are read as flat arrays.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -97,6 +98,60 @@ bool batch_of(std::initializer_list<int64_t> rs, int64_t& B) {
   return true;
 }
 
+// Leading (batch) dimensions of an operand whose last `core` dimensions are one row.
+template <typename Buf>
+std::vector<int64_t> lead_dims(const Buf& b, size_t core) {
+  auto d = b.dimensions();
+  const size_t m = d.size() > core ? d.size() - core : 0;
+  return std::vector<int64_t>(d.begin(), d.begin() + m);
+}
+
+// Broadcast shape of leading dimensions (numpy rules, right-aligned), as nested vmaps produce
+// (theta batched by the outer vmap, times by the inner one); false if they do not broadcast.
+bool broadcast_shape(const std::vector<std::vector<int64_t>>& leads, std::vector<int64_t>& shape) {
+  size_t m = 0;
+  for (const auto& l : leads) m = std::max(m, l.size());
+  shape.assign(m, 1);
+  for (const auto& l : leads)
+    for (size_t k = 0; k < l.size(); ++k) {
+      int64_t& d = shape[m - l.size() + k];
+      if (l[k] == d || l[k] == 1) continue;
+      if (d != 1) return false;
+      d = l[k];
+    }
+  return true;
+}
+
+int64_t product(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (int64_t x : v) p *= x;
+  return p;
+}
+
+// Rows of `data` (leading dims `lead`, `width` values each) laid out as (prod(shape), width)
+// under broadcasting; returns data itself when nothing needs copying.
+const double* broadcast_rows(const double* data, const std::vector<int64_t>& lead,
+                             const std::vector<int64_t>& shape, int64_t width,
+                             std::vector<double>& store) {
+  const size_t m = shape.size();
+  std::vector<int64_t> dims(m, 1);
+  for (size_t k = 0; k < lead.size(); ++k) dims[m - lead.size() + k] = lead[k];
+  if (dims == shape) return data;
+  const int64_t B = product(shape);
+  store.resize(static_cast<size_t>(B * width));
+  std::vector<int64_t> idx(m, 0);
+  for (int64_t r = 0; r < B; ++r) {
+    int64_t src = 0;
+    for (size_t k = 0; k < m; ++k) src = src * dims[k] + (dims[k] == 1 ? 0 : idx[k]);
+    std::memcpy(&store[r * width], data + src * width, sizeof(double) * width);
+    for (size_t k = m; k-- > 0;) {  // next multi-index, last dimension fastest
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return store.data();
+}
+
 // theta rows broadcast to (B, p).
 const double* theta_rows(const F64& theta, int64_t B, int64_t p, std::vector<double>& store) {
   if (rows(theta, 1) == B || p == 0) return theta.typed_data();
@@ -183,14 +238,6 @@ SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, i
   return spec;
 }
 
-// alpha rows broadcast to (B, n).
-const double* alpha_rows(const F64& alpha, int64_t B, int64_t n, std::vector<double>& store) {
-  if (rows(alpha, 1) == B) return alpha.typed_data();
-  store.resize(static_cast<size_t>(B * n));
-  for (int64_t b = 0; b < B; ++b) std::memcpy(&store[b * n], alpha.typed_data(), sizeof(double) * n);
-  return store.data();
-}
-
 // Under jit a row that fails (a weight < 0 or NaN, a bad time, too many steps) becomes NaN
 // instead of an exception, so a sampler can reject the point: the kernels run in row mode.
 ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
@@ -200,22 +247,25 @@ ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, 
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
   const int64_t T = last_dim(times), n = g.n;
-  int64_t B;
-  if (!batch_of({rows(theta, 1), rows(alpha, 1), rows(times, 1)}, B) || rows(*out, 1) != B ||
-      last_dim(alpha) != n)
+  std::vector<int64_t> shape;
+  const auto lt = lead_dims(times, 1);
+  if (!broadcast_shape({lead_dims(theta, 1), lead_dims(alpha, 1), lt}, shape) ||
+      rows(*out, 1) != product(shape) || last_dim(alpha) != n)
     return ffi::Error::InvalidArgument("phasic series: inconsistent operand shapes");
-  std::vector<double> ts, as;
-  const double* th = theta_rows(theta, B, g.p, ts);
-  const double* al = alpha_rows(alpha, B, n, as);
+  const int64_t B = product(shape);
+  std::vector<double> ts, as, tms;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, g.p, ts);
+  const double* al = broadcast_rows(alpha.typed_data(), lead_dims(alpha, 1), shape, n, as);
   SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T);
   std::vector<int32_t> codes(static_cast<size_t>(B));
   spec.row_codes = codes.data();
-  if (rows(times, 1) == 1 || B == 1) {
+  if (product(lt) == 1 || B == 1) {  // time points shared by every row: one sweep
     spec.times = times.typed_data();
     return status_error(series(g, th, B, al, spec, out->typed_data()));
   }
+  const double* tm = broadcast_rows(times.typed_data(), lt, shape, T, tms);
   for (int64_t b = 0; b < B; ++b) {  // per-row time points: one sweep per row
-    spec.times = times.typed_data() + b * T;
+    spec.times = tm + b * T;
     spec.row_codes = codes.data() + b;
     Status st = series(g, th + b * g.p, 1, al + b * n, spec, out->typed_data() + b * T);
     if (st.code != kOk) return status_error(st);
@@ -230,29 +280,29 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
   const int64_t T = last_dim(times), n = g.n, p = g.p;
-  int64_t B;
-  if (!batch_of({rows(theta, 1), rows(alpha, 1), rows(dalpha, 2), rows(times, 1)}, B) ||
-      rows(*out, 1) != B || rows(*jac, 2) != B || rows(*dfdt, 1) != B || last_dim(alpha) != n)
+  std::vector<int64_t> shape;
+  const auto lt = lead_dims(times, 1);
+  if (!broadcast_shape({lead_dims(theta, 1), lead_dims(alpha, 1), lead_dims(dalpha, 2), lt},
+                       shape) ||
+      rows(*out, 1) != product(shape) || rows(*jac, 2) != product(shape) ||
+      rows(*dfdt, 1) != product(shape) || last_dim(alpha) != n)
     return ffi::Error::InvalidArgument("phasic series_jac: inconsistent operand shapes");
-  std::vector<double> ts, as, ds;
-  const double* th = theta_rows(theta, B, p, ts);
-  const double* al = alpha_rows(alpha, B, n, as);
-  const double* da = dalpha.typed_data();
-  if (rows(dalpha, 2) != B) {
-    ds.resize(static_cast<size_t>(B * n * p));
-    for (int64_t b = 0; b < B; ++b) std::memcpy(&ds[b * n * p], da, sizeof(double) * n * p);
-    da = ds.data();
-  }
+  const int64_t B = product(shape);
+  std::vector<double> ts, as, ds, tms;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, p, ts);
+  const double* al = broadcast_rows(alpha.typed_data(), lead_dims(alpha, 1), shape, n, as);
+  const double* da = broadcast_rows(dalpha.typed_data(), lead_dims(dalpha, 2), shape, n * p, ds);
   SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T);
   std::vector<int32_t> codes(static_cast<size_t>(B));
   spec.row_codes = codes.data();
-  if (rows(times, 1) == 1 || B == 1) {
+  if (product(lt) == 1 || B == 1) {
     spec.times = times.typed_data();
     return status_error(series_jac(g, th, B, al, da, spec, out->typed_data(), jac->typed_data(),
                                    dfdt->typed_data()));
   }
+  const double* tm = broadcast_rows(times.typed_data(), lt, shape, T, tms);
   for (int64_t b = 0; b < B; ++b) {
-    spec.times = times.typed_data() + b * T;
+    spec.times = tm + b * T;
     spec.row_codes = codes.data() + b;
     Status st = series_jac(g, th + b * p, 1, al + b * n, da + b * n * p, spec,
                            out->typed_data() + b * T, jac->typed_data() + b * T * p,

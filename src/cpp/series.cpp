@@ -317,6 +317,12 @@ void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* u
   }
 }
 
+// A time point that is NaN, infinite, negative, or (discrete) not an integer.
+bool bad_time(const SeriesSpec& spec, int64_t t) {
+  const double tv = spec.times[t];
+  return !std::isfinite(tv) || tv < 0.0 || (spec.discrete && tv != std::floor(tv));
+}
+
 // The time points of one theta row: streams, per-point truncation, and the active range.
 struct RowTimes {
   std::vector<Stream> s;
@@ -332,6 +338,10 @@ struct RowTimes {
     a = z = 0;
     kend = -1;
     for (int64_t t = 0; t < T; ++t) {
+      if (bad_time(spec, t)) {  // row mode only: never visited, NaN at the end
+        done[t] = 1;
+        continue;
+      }
       const double tv = spec.times[t];
       int64_t target = static_cast<int64_t>(tv);
       if (spec.discrete && spec.kind == kDensity) target -= 1;  // P(tau = k) uses u_(k-1)
@@ -384,23 +394,38 @@ struct RowTimes {
 };
 
 // Checks the times (finite, >= 0, integers when discrete) and the step count of every row.
+// Checks the times and the step count of every row. Eagerly (no row_codes) a bad time fails
+// every row; in row mode only that time point becomes NaN (see nan_bad_times).
 void check_rows(const SeriesSpec& spec, Chunk& c) {
-  for (int64_t t = 0; t < spec.T; ++t) {
-    const double tv = spec.times[t];
-    if (!std::isfinite(tv) || tv < 0.0 || (spec.discrete && tv != std::floor(tv))) {
-      for (int64_t b = 0; b < c.Bc; ++b)
-        if (c.bad[b].code == kOk) c.bad[b] = Status{kBadTime, t, c.row[b]};
-      return;
-    }
-  }
   double tmax = 0.0;
-  for (int64_t t = 0; t < spec.T; ++t) tmax = std::max(tmax, spec.times[t]);
+  for (int64_t t = 0; t < spec.T; ++t) {
+    if (!bad_time(spec, t)) {
+      tmax = std::max(tmax, spec.times[t]);
+      continue;
+    }
+    if (spec.row_codes) continue;
+    for (int64_t b = 0; b < c.Bc; ++b)
+      if (c.bad[b].code == kOk) c.bad[b] = Status{kBadTime, t, c.row[b]};
+    return;
+  }
   for (int64_t b = 0; b < c.Bc; ++b) {
     if (c.bad[b].code != kOk) continue;
     const double mu = spec.discrete ? tmax : c.lambda[b] * tmax;
     const double need = spec.discrete ? mu : mu + 40.0 * std::sqrt(mu) + 40.0;
     if (!(need <= static_cast<double>(spec.max_steps)))
       c.bad[b] = Status{kTooManySteps, static_cast<int64_t>(std::min(need, 9e18)), c.row[b]};
+  }
+}
+
+// Row mode: the outputs of bad time points of good rows are NaN; `width` values per time point
+// at out + row * T * width.
+void nan_bad_times(const SeriesSpec& spec, const Chunk& c, double* out, int64_t width) {
+  for (int64_t t = 0; t < spec.T; ++t) {
+    if (!bad_time(spec, t)) continue;
+    for (int64_t b = 0; b < c.Bc; ++b)
+      if (c.bad[b].code == kOk)
+        std::fill_n(out + (c.row[b] * spec.T + t) * width, width,
+                    std::numeric_limits<double>::quiet_NaN());
   }
 }
 
@@ -666,6 +691,7 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
       if (spec.kind != kDensity)  // probabilities, not densities
         for (int64_t t = 0; t < T; ++t) o[t] = std::min(1.0, std::max(0.0, o[t]));
     }
+    nan_bad_times(spec, c, out, 1);
   });
 }
 
@@ -715,6 +741,7 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
     }
     for (int64_t b = 0; b < Bc; ++b)
       if (c.bad[b].code != kOk) fill_nan(out + (c.row[b]) * T * n, T * n);
+    nan_bad_times(spec, c, out, n);
   });
 }
 
@@ -872,6 +899,9 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
       fill_nan(jac + (c.row[b]) * T * p, T * p);
       fill_nan(dfdt + (c.row[b]) * T, T);
     }
+    nan_bad_times(spec, c, out, 1);
+    nan_bad_times(spec, c, jac, p);
+    nan_bad_times(spec, c, dfdt, 1);
   });
 }
 

@@ -90,6 +90,58 @@ class GraphArrays:
             if isinstance(v, np.ndarray):
                 v.flags.writeable = False
 
+    def validate(self) -> None:
+        """Check the structure the kernels rely on (they index by these arrays unchecked).
+
+        Raises
+        ------
+        GraphError
+            Naming the first inconsistency: array kinds and shapes, CSR row pointers, edge and
+            start targets in [0, n], SCC boundaries, and edges that run to an earlier SCC.
+        """
+
+        def bad(msg: str) -> GraphError:
+            return GraphError(f"inconsistent GraphArrays: {msg}")
+
+        ip, ix, sp = self.indptr, self.indices, self.scc_ptr
+        if ip.dtype != np.int64 or ix.dtype != np.int32 or sp.dtype != np.int64:
+            raise bad("indptr and scc_ptr must be int64 and indices int32")
+        if self.start_indices.dtype != np.int32:
+            raise bad("start_indices must be int32")
+        if ip.ndim != 1 or ip.size < 1 or ip[0] != 0 or np.any(np.diff(ip) < 0):
+            raise bad("indptr must start at 0 and never decrease")
+        n, E = ip.size - 1, int(ip[-1])
+        if ix.shape != (E,) or self.base.shape != (E,) or self.coef.ndim != 2:
+            raise bad(
+                f"indptr ends at {E} but there are {ix.size} indices and {self.base.size} bases"
+            )
+        if self.coef.shape[0] != E or self.start_coef.shape != (
+            self.start_indices.size,
+            self.coef.shape[1],
+        ):
+            raise bad("coef must be (E, p) and start_coef (S, p)")
+        if self.start_base.shape != self.start_indices.shape:
+            raise bad("start_base and start_indices differ in length")
+        if E and (ix.min() < 0 or ix.max() > n):
+            raise bad(f"edge targets must lie in [0, {n}]")
+        st = self.start_indices
+        if st.size and (st.min() < 0 or st.max() > n):
+            raise bad(f"start targets must lie in [0, {n}]")
+        if sp.ndim != 1 or sp.size < 1 or sp[0] != 0 or sp[-1] != n or np.any(np.diff(sp) <= 0):
+            if not (n == 0 and sp.size == 1 and sp[0] == 0):
+                raise bad(f"scc_ptr must rise strictly from 0 to {n}")
+        if self.vertex_index.shape != (n,) or self.states.ndim != 2 or self.states.shape[0] != n:
+            raise bad("vertex_index must be (n,) and states (n, L)")
+        if E:
+            scc = np.repeat(np.arange(sp.size - 1), np.diff(sp))
+            inner = ix < n
+            src = self.edge_sources()
+            if np.any(scc[ix[inner]] < scc[src[inner]]):
+                raise bad("an edge runs to an earlier SCC (the topological order is broken)")
+        for name in ("base", "coef", "start_base", "start_coef"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise bad(f"{name} holds NaN or infinite values")
+
     def kernel_args(self) -> tuple[np.ndarray, ...]:
         """(indptr, indices, base, coef, scc_ptr): the graph operands of every kernel."""
         return (self.indptr, self.indices, self.base, self.coef, self.scc_ptr)
@@ -132,7 +184,9 @@ class GraphArrays:
                 )
             kw = {n: z[n] for n in names}
         kw["n_vertices"] = int(kw["n_vertices"])
-        return cls(**kw)
+        out = cls(**kw)
+        out.validate()
+        return out
 
 
 def compile_graph(graph: Graph) -> GraphArrays:

@@ -139,7 +139,13 @@ def _as_state(state: Any, state_length: int | None, where: str) -> tuple[int, ..
                 f"{where}: state {state!r} must hold integers (got dtype {arr.dtype}); "
                 "use integer lineage counts / labels"
             )
+        if np.any(np.abs(arr) >= 2.0**63):
+            raise GraphError(f"{where}: state {state!r} holds a value outside the int64 range")
         arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise GraphError(
+            f"{where}: state {state!r} holds {int(arr.max())} >= 2**63; states are int64 values"
+        )
     if arr.size == 0:
         raise GraphError(f"{where}: empty state; only the start vertex has no state")
     if state_length is not None and arr.size != state_length:
@@ -172,6 +178,9 @@ class Graph(GraphNumerics, GraphDistributions):
         ``[next_state, base_weight, coefficients]``. States are explored breadth-first, each once.
     parameterized : bool
         Whether edge weights are ``base + coefficients · θ``.
+    max_vertices : int
+        A callback exploring more states than this is an error naming the newest state (an
+        unbounded state space would otherwise run until memory is exhausted).
     **kwargs
         Passed through to ``callback``.
 
@@ -199,8 +208,16 @@ class Graph(GraphNumerics, GraphDistributions):
         state_length: int | None = None,
         callback: Callable[..., Any] | None = None,
         parameterized: bool = False,
+        max_vertices: int = 50_000_000,
         **kwargs: Any,
     ) -> None:
+        if (
+            isinstance(max_vertices, bool)
+            or not isinstance(max_vertices, numbers.Integral)
+            or (max_vertices < 1)
+        ):
+            raise GraphError(f"max_vertices={max_vertices!r} must be a positive integer")
+        self._max_vertices = int(max_vertices)
         if state_length is not None and (
             not isinstance(state_length, numbers.Integral) or state_length < 1
         ):
@@ -255,6 +272,13 @@ class Graph(GraphNumerics, GraphDistributions):
                 self._add_edge(v, to, item[1], item[2] if len(item) == 3 else None, where)
                 if to >= before:
                     queue.append(to)
+                    if len(self._states) > self._max_vertices:
+                        raise GraphError(
+                            f"{where}: the state space passed max_vertices = "
+                            f"{self._max_vertices} vertices (the newest state is "
+                            f"{list(self._states[to])}); if the model is finite, pass a larger "
+                            "max_vertices to Graph, else bound the states in the callback"
+                        )
 
     def _find_or_create(self, state: Any, where: str) -> int:
         key = _as_state(state, self._state_length, where)

@@ -107,6 +107,12 @@ def from_matrices(
         exit_ = 1.0 - S.sum(axis=1)
     else:
         exit_ = -S.sum(axis=1)
+        never_left = np.flatnonzero(~np.any(S != 0, axis=1))
+        if never_left.size:
+            raise GraphError(
+                f"from_matrices: row {int(never_left[0])} of S is zero, so that state is never left "
+                "and the absorption time is infinite; give it an exit rate (a negative diagonal)"
+            )
         if np.any(exit_ < -1e-12 * np.abs(np.diag(S)).max()):
             i = int(np.argmin(exit_))
             raise GraphError(f"from_matrices: row {i} of S sums to {-exit_[i]:.6g} > 0")
@@ -119,6 +125,13 @@ def from_matrices(
             st = st[:, None]
         if st.shape[0] != n:
             raise GraphError(f"from_matrices: states has {st.shape[0]} rows, S has {n}")
+        if np.unique(st, axis=0).shape[0] != n:
+            _, first, counts = np.unique(st, axis=0, return_index=True, return_counts=True)
+            dup = st[first[np.argmax(counts > 1)]]
+            raise GraphError(
+                f"from_matrices: state {dup.tolist()} is given for more than one row of S; "
+                "states must be distinct (they name the vertices)"
+            )
         st = np.vstack([st, np.full((1, st.shape[1]), st.max() + 1)]).astype(np.int64)
     g = graph_cls()
     vs = [g.find_or_create_vertex(s) for s in st]

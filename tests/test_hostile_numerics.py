@@ -1,0 +1,102 @@
+"""Hostile numeric input (issue 14 items 7, 8, 9, 18): each test failed before its fix."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax
+from models import kingman
+from phasic import Graph, GraphError
+
+
+def test_nested_vmap_theta_outside_times_inside():
+    m = Graph.pmf_from_graph(kingman(4))
+    th = jnp.array([[1.0], [2.0]])
+    t = jnp.array([[0.5, 1.0], [0.2, 0.3], [1.0, 2.0]])
+    out = jax.vmap(lambda a: jax.vmap(lambda tt: m(a, tt))(t))(th)
+    assert out.shape == (2, 3, 2)
+    for i in range(2):
+        for j in range(3):
+            np.testing.assert_allclose(out[i, j], m(th[i], t[j]), rtol=1e-15)
+    g = jax.vmap(lambda a: jax.vmap(lambda tt: jax.grad(lambda x: m(x, tt).sum())(a))(t))(th)
+    np.testing.assert_allclose(g[1, 2], jax.grad(lambda x: m(x, t[2]).sum())(th[1]), rtol=1e-13)
+
+
+def test_invalid_traced_jumps_and_times_are_nan_points_not_wrong_values():
+    g = Graph.from_matrices([1.0], [[0.5]], discrete=True)
+    pmf = jax.jit(Graph.pmf_from_graph(g, discrete=True))
+    out = np.asarray(pmf(jnp.array([1.5, -1.0, jnp.nan, 2.0])))
+    assert np.all(np.isnan(out[:3])) and out[3] == pytest.approx(0.25)
+    pdf = jax.jit(Graph.pmf_from_graph(kingman(4)))
+    out = np.asarray(pdf(jnp.array([1.0]), jnp.array([0.5, -1.0, jnp.inf])))
+    assert np.isfinite(out[0]) and np.all(np.isnan(out[1:]))
+    assert out[0] == pytest.approx(kingman(4).pdf(0.5, theta=[1.0]), rel=1e-14)
+
+
+def test_state_values_outside_int64_are_refused():
+    g = Graph(state_length=1)
+    with pytest.raises(GraphError, match="int64"):
+        g.find_or_create_vertex(np.array([2**63], dtype=np.uint64))
+    with pytest.raises(GraphError, match="int64"):
+        g.find_or_create_vertex([1e19])
+    with pytest.raises(GraphError):
+        g.find_or_create_vertex([2**64])
+
+
+def test_from_matrices_refuses_a_never_left_state_and_duplicate_states():
+    with pytest.raises(GraphError, match="row 1 of S is zero"):
+        Graph.from_matrices([0.5, 0.5], [[-1.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(GraphError, match=r"state \[3\] is given for more than one row"):
+        Graph.from_matrices([0.5, 0.5], [[-1.0, 0.5], [0.0, -2.0]], states=[[3], [3]])
+    # a zero row of a discrete sub-transition matrix is fine: that state leaves at once
+    g = Graph.from_matrices([1.0, 0.0], [[0.0, 0.5], [0.0, 0.0]], discrete=True)
+    assert g.pmf_discrete(1) == pytest.approx(0.5)
+
+
+def test_crafted_graph_arrays_files_are_refused_before_any_kernel_runs(tmp_path):
+    from models import two_island_migration
+    from phasic.graph import GraphArrays
+
+    for g in (kingman(6), two_island_migration(3)):
+        g.compile().validate()  # what compile() builds passes
+    ga = kingman(6).compile()
+    good = tmp_path / "good.npz"
+    ga.save(good)
+    GraphArrays.load(good).validate()
+
+    def tampered(**changes):
+        with np.load(good) as z:
+            data = {k: z[k] for k in z.files}
+        data.update(changes)
+        path = tmp_path / "bad.npz"
+        np.savez(path, **data)
+        return path
+
+    n = ga.n_transient
+    bad_indptr = ga.indptr.copy()
+    bad_indptr[1] = 10**9
+    bad_indices = ga.indices.copy()
+    bad_indices[0] = n + 5
+    for changes, match in (
+        ({"indptr": bad_indptr}, "indptr"),
+        ({"indices": bad_indices}, "edge targets"),
+        ({"scc_ptr": np.array([0, n + 3], dtype=np.int64)}, "scc_ptr"),
+        ({"indices": ga.indices.astype(np.int64)}, "int32"),
+        ({"base": np.full_like(ga.base, np.nan)}, "NaN"),
+    ):
+        with pytest.raises(GraphError, match=match):
+            GraphArrays.load(tampered(**changes))
+
+
+def test_an_unbounded_state_space_stops_at_max_vertices():
+    def births(state):
+        if not state.size:
+            return [[[1], 1.0]]
+        return [[[state[0] + 1], 1.0], [[0], 0.5]]  # never bounded
+
+    with pytest.raises(GraphError, match=r"max_vertices = 1000 .* newest state is \[999\]"):
+        Graph(callback=births, max_vertices=1000)
+    with pytest.raises(GraphError, match="max_vertices"):
+        Graph(callback=births, max_vertices=0)
