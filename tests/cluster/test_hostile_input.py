@@ -159,3 +159,20 @@ def test_huge_hostlists_are_walked_lazily():
     assert time.perf_counter() - t0 < 5
     with pytest.raises(ParameterError, match="descending"):
         next(iter_hostlist("node[5-1]"))
+
+
+def test_gpu_profile_scripts_ask_for_the_gpus():
+    from phasic.cluster import PROFILES
+
+    gpu = generate_script(PROFILES["gpu"], "run.py")
+    assert "export PHASIC_PLATFORM=gpu" in gpu and "= 4 JAX devices" in gpu
+    assert "PHASIC_PLATFORM" not in generate_script(PROFILES["debug"], "run.py")
+
+
+def test_a_bad_platform_from_the_environment_is_named(monkeypatch):
+    from phasic.distributed import _init
+
+    monkeypatch.setattr(_init, "_CONFIG", None)
+    monkeypatch.setenv("PHASIC_PLATFORM", "quantum")
+    with pytest.raises(ParameterError, match="quantum"):
+        _init.initialize_distributed()

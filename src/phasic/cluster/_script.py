@@ -61,6 +61,11 @@ def generate_script(cfg: ClusterConfig, script: str, script_args: list[str] | No
         "# one JAX process per task; initialize_distributed() reads the SLURM variables and makes",
         "# SLURM_CPUS_PER_TASK CPU devices per process",
         f"export PHASIC_COORDINATOR_PORT={cfg.coordinator_port}",
+        *(
+            ["export PHASIC_PLATFORM=gpu  # initialize_distributed() uses the GPUs"]
+            if cfg.gpus_per_node
+            else []
+        ),
         'echo "phasic job $SLURM_JOB_ID: $SLURM_NNODES node(s) [$SLURM_JOB_NODELIST], '
         '$SLURM_CPUS_PER_TASK CPUs per task"',
         f"srun --ntasks-per-node={cfg.tasks_per_node} --cpus-per-task=$SLURM_CPUS_PER_TASK python "

@@ -117,7 +117,7 @@ def _backend_started() -> bool:
 
 def initialize_distributed(
     coordinator_port: int | None = None,
-    platform: str = "cpu",
+    platform: str | None = None,
     enable_x64: bool = True,
     cpus_per_task: int | None = None,
     timeout: int = 300,
@@ -129,6 +129,9 @@ def initialize_distributed(
     ``scontrol``) at ``coordinator_port``, each process gets one CPU device per CPU of its task,
     and ``jax.distributed.initialize`` joins the processes. Locally, one CPU device per CPU this
     process may use. Calling it again returns the same configuration.
+
+    ``platform`` defaults to ``$PHASIC_PLATFORM`` (job scripts for GPU profiles export
+    ``gpu``), else ``"cpu"``.
 
     Raises
     ------
@@ -145,8 +148,12 @@ def initialize_distributed(
         return _CONFIG
     if coordinator_port is None:  # job scripts from `phasic slurm generate` export the port
         coordinator_port = int(os.environ.get("PHASIC_COORDINATOR_PORT", "12345"))
+    if platform is None:
+        platform = os.environ.get("PHASIC_PLATFORM", "cpu")
     if platform not in ("cpu", "gpu", "cuda", "tpu"):
-        raise ParameterError(f"platform = {platform!r}; choose 'cpu' or 'gpu'")
+        raise ParameterError(
+            f"platform = {platform!r} (argument or PHASIC_PLATFORM); choose 'cpu' or 'gpu'"
+        )
     layout = slurm_layout(coordinator_port=coordinator_port, cpus_per_task=cpus_per_task)
     if layout is None:
         job, rank, nproc, coord = None, 0, 1, None
