@@ -291,3 +291,50 @@ def test_posterior_exports_to_arviz():
     ).fit()
     idata = s.to_arviz()
     np.testing.assert_array_equal(np.asarray(idata.posterior["theta_1"])[0], s.particles[:, 1])
+
+
+def test_a_checkpoint_is_not_reused_for_another_target(tmp_path):
+    """Issue 14 item 4 (and issue 15's runner cache): new data, a penalty or a crafted file."""
+    g = kingman(4)
+    model = Graph.pmf_from_graph(g)
+    t = np.linspace(0.2, 3.0, 12)
+    data_a = np.asarray(model(jnp.array([1.0]), t))
+    data_b = np.asarray(model(jnp.array([3.0]), t))
+    path = tmp_path / "ck.npz"
+    kw = dict(theta_dim=1, n_particles=8, n_iterations=40, verbose=False, seed=1)
+    first = SVGD(lambda th: model(th, t), data_a, checkpoint_path=path, checkpoint_every=20, **kw)
+    first.fit()
+    with pytest.raises(PhasicError, match="different SVGD configuration or target"):
+        SVGD(lambda th: model(th, t), data_b, checkpoint_path=path, **kw).fit()
+    # the same target resumes (finished: nothing to run) and gives the same particles
+    again = SVGD(lambda th: model(th, t), data_a, checkpoint_path=path, **kw).fit()
+    np.testing.assert_array_equal(again.particles, first.particles)
+    # a crafted iteration count is refused
+    with np.load(path) as z:
+        data = {k: z[k] for k in z.files}
+    data["iteration"] = np.int64(10**6)
+    np.savez(path, **data)
+    with pytest.raises(PhasicError, match="not a checkpoint of this run"):
+        SVGD(lambda th: model(th, t), data_a, checkpoint_path=path, **kw).fit()
+
+
+def test_fit_regularized_twice_uses_each_penalty():
+    g = kingman(4)
+    mom = Graph.moments_from_graph(g, 1)
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=lambda th: -jnp.sum((th - 1.0) ** 2) * 0.0,
+        theta_dim=1,
+        n_particles=16,
+        n_iterations=300,
+        verbose=False,
+        moments_fn=mom,
+        seed=2,
+        transform="softplus",
+        learning_rate=0.05,
+    )
+    # E[T] = 1.5 / θ for kingman(4): a target moment of 1.5 pulls θ to 1, of 0.5 pulls it to 3
+    m1 = float(s.fit_regularized(observed_moments=[1.5], regularization=50.0).theta_mean[0])
+    m3 = float(s.fit_regularized(observed_moments=[0.5], regularization=50.0).theta_mean[0])
+    assert abs(m1 - 1.0) < 0.15 and abs(m3 - 3.0) < 0.45

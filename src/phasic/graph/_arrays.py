@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, fields
 from itertools import chain
@@ -141,6 +142,15 @@ class GraphArrays:
         for name in ("base", "coef", "start_base", "start_coef"):
             if not np.all(np.isfinite(getattr(self, name))):
                 raise bad(f"{name} holds NaN or infinite values")
+
+    def fingerprint(self) -> str:
+        """A hex digest of every array (the same compiled model gives the same digest)."""
+        h = hashlib.sha1()
+        for f in fields(self):
+            a = np.ascontiguousarray(np.asarray(getattr(self, f.name)))
+            h.update(f"{f.name}{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:20]
 
     def kernel_args(self) -> tuple[np.ndarray, ...]:
         """(indptr, indices, base, coef, scc_ptr): the graph operands of every kernel."""

@@ -19,6 +19,7 @@ import jax
 
 from .._atomic import atomic_write
 from .._errors import ParameterError, PhasicError
+from ._fingerprint import identity
 from ._kernels import resolve_kernel
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
 from ._transforms import resolve_transform
@@ -196,6 +197,7 @@ class SVGD:
         self.history: np.ndarray | None = None
         self.diagnostics: dict[str, np.ndarray] = {}
         self._extra_logp: Callable | None = None
+        self._extra_key: tuple | None = None  # what the penalty is (compiled runners, checkpoints)
         self._runners: dict = {}
 
     # ------------------------------------------------------------------ set-up checks
@@ -287,6 +289,17 @@ class SVGD:
             self.transform.name,
             self.block_size,
             hashlib.sha1(np.ascontiguousarray(self.theta_init).tobytes()).hexdigest(),
+            # the target: data, likelihood, model, prior and any penalty
+            identity(
+                self.observed_data,
+                self._weights,
+                self.likelihood,
+                repr(self.noise_scale),
+                self.model,
+                self.prior,
+                self._user_loglik,
+                self._extra_key,
+            ),
         ]
         return "|".join(map(str, parts))
 
@@ -329,7 +342,7 @@ class SVGD:
         runners = self._runners  # compiled blocks survive across fit() calls of this instance
 
         def runner_for(length: int) -> Callable:
-            key = (length, mesh.devices.size, self._extra_logp is not None)
+            key = (length, mesh.devices.size, self._extra_key)
             if key not in runners:
                 runners[key] = make_block_runner(
                     self._logdensity, self.kernel, self.optimizer, mesh, length
@@ -433,10 +446,17 @@ class SVGD:
             return -lam * jnp.sum(((m - target) / target) ** 2)
 
         self._extra_logp = penalty
+        self._extra_key = (
+            "moments",
+            lam,
+            tuple(np.asarray(target).tolist()),
+            identity(self.moments_fn),
+        )
         try:
             return self.fit(**fit_kwargs)
         finally:
             self._extra_logp = None
+            self._extra_key = None
 
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, leaves, it, history, moves, bws) -> None:
@@ -471,12 +491,20 @@ class SVGD:
         if fp != self._fingerprint():
             raise PhasicError(
                 f"checkpoint {path} was written by a different SVGD configuration "
-                "(particles, dimension, iterations, kernel, optimizer, schedule or initial "
-                "particles differ); delete it or use another checkpoint_path"
+                "or target (particles, dimension, iterations, kernel, optimizer, schedule, "
+                "initial particles, data, likelihood, model, prior or regularization differ); "
+                "delete it or use another checkpoint_path"
             )
         for a, b in zip(leaves, leaves_ref, strict=True):
             if np.shape(a) != np.shape(b):
                 raise PhasicError(f"checkpoint {path} has arrays of the wrong shape")
+            if np.issubdtype(np.asarray(a).dtype, np.floating) and not np.all(np.isfinite(a)):
+                raise PhasicError(f"checkpoint {path} holds NaN or infinite values")
+        if not 0 <= it <= self.n_iterations or len(moves) > it + 1 or len(bws) > it + 1:
+            raise PhasicError(
+                f"checkpoint {path} says {it} iterations of {self.n_iterations}: not a checkpoint "
+                "of this run; delete it to start afresh"
+            )
         placed = [
             _global(
                 a, sharding if np.ndim(a) >= 1 else NamedSharding(sharding.mesh, PartitionSpec())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -116,9 +117,10 @@ def pmf_from_graph(
             out = jnp.where(t1 == 0, ops.defect(th), out)
         return out.reshape(t.shape)
 
-    if graph.parameterized:
-        return model
-    return lambda times: model(jnp.zeros(0), times)
+    tag = f"pmf:{ga.fingerprint()}:{discrete}:{tol}:{max_steps}"
+    out = model if graph.parameterized else (lambda times: model(jnp.zeros(0), times))
+    out.phasic_fingerprint = tag  # identifies the model in SVGD checkpoints
+    return out
 
 
 def moments_from_graph(
@@ -164,6 +166,11 @@ def moments_from_graph(
             out = jnp.stack(out)
         return out[:, 0] if squeeze else out
 
+    fn.phasic_fingerprint = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (
+        "ones"
+        if rewards is None
+        else hashlib.sha1(np.ascontiguousarray(r_np).tobytes()).hexdigest()
+    )
     return fn
 
 
