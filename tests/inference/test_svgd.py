@@ -338,3 +338,31 @@ def test_fit_regularized_twice_uses_each_penalty():
     m1 = float(s.fit_regularized(observed_moments=[1.5], regularization=50.0).theta_mean[0])
     m3 = float(s.fit_regularized(observed_moments=[0.5], regularization=50.0).theta_mean[0])
     assert abs(m1 - 1.0) < 0.15 and abs(m3 - 3.0) < 0.45
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_iterations=10.5), "n_iterations"),
+        (dict(history_every=0), "history_every"),
+        (dict(block_size=-1), "block_size"),
+        (dict(checkpoint_every=0), "checkpoint_every"),
+        (dict(noise_scale=0.0), "noise_scale"),
+        (dict(noise_scale=-1.0), "noise_scale"),
+        (dict(weights=[1.0, -1.0, 1.0]), "weights"),
+        (dict(theta_init=[[1.0], [1.0], [2.0]]), "row 0 .* appears more than once"),
+    ],
+)
+def test_bad_settings_are_named_up_front(kwargs, match):
+    """Issue 14 item 15: each of these was accepted or failed later with a misleading message."""
+    model = Graph.pmf_from_graph(kingman(4))
+    t = jnp.array([0.5, 1.0, 2.0])
+    with pytest.raises(ParameterError, match=match):
+        SVGD(lambda th: model(th, t), np.ones(3), theta_dim=1, verbose=False, **kwargs)
+
+
+@pytest.mark.parametrize("data", [[1.0, np.nan, 2.0], []])
+def test_bad_observed_data_is_named_up_front(data):
+    model = Graph.pmf_from_graph(kingman(4))
+    with pytest.raises(ParameterError, match="observed_data"):
+        SVGD(lambda th: model(th, jnp.ones(3)), np.asarray(data), theta_dim=1, verbose=False)

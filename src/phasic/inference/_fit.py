@@ -50,6 +50,13 @@ def _global(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
 
+def _positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1, or a ParameterError naming it (10.5 is not read as 10)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ParameterError(f"{name} = {value!r} must be an integer >= 1")
+    return int(value)
+
+
 class SVGD:
     """Bayesian inference by Stein variational gradient descent.
 
@@ -127,11 +134,24 @@ class SVGD:
                 "initialize_distributed(enable_x64=True) first"
             )
         self.model = model
+        if observed_data is not None:
+            obs = np.asarray(observed_data, dtype=np.float64)
+            if obs.size == 0 or not np.all(np.isfinite(obs)):
+                bad = "is empty" if obs.size == 0 else "holds NaN or infinite values"
+                raise ParameterError(f"observed_data {bad}; pass finite observations")
         self.observed_data = None if observed_data is None else jnp.asarray(observed_data)
         self.prior = prior
-        self.n_iterations = int(n_iterations)
-        if self.n_iterations < 1:
-            raise ParameterError(f"n_iterations = {n_iterations!r} must be >= 1")
+        self.n_iterations = _positive_int("n_iterations", n_iterations)
+        if noise_scale is not None and not (np.isfinite(noise_scale) and noise_scale > 0):
+            raise ParameterError(f"noise_scale = {noise_scale!r} must be a finite number > 0")
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ParameterError("weights must be finite and >= 0")
+        history_every = _positive_int("history_every", history_every)
+        block_size = _positive_int("block_size", block_size)
+        if checkpoint_every is not None:
+            checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
         self.learning_rate = learning_rate
         self.kernel = resolve_kernel(kernel)
         self.seed = int(seed)
@@ -190,6 +210,13 @@ class SVGD:
             ti = rng.uniform(0.5, 2.0, size=(self.n_particles, self.theta_dim))
         if not np.all(np.isfinite(ti)):
             raise ParameterError("theta_init holds NaN or infinite values")
+        _, first, counts = np.unique(ti, axis=0, return_index=True, return_counts=True)
+        if np.any(counts > 1):
+            row = int(first[np.argmax(counts > 1)])
+            raise ParameterError(
+                f"theta_init row {row} = {ti[row].tolist()} appears more than once; identical "
+                "particles feel no repulsion and never separate: start from distinct points"
+            )
         self.theta_init = ti
         self._check_shapes()
 
