@@ -176,3 +176,20 @@ def test_a_bad_platform_from_the_environment_is_named(monkeypatch):
     monkeypatch.setenv("PHASIC_PLATFORM", "quantum")
     with pytest.raises(ParameterError, match="quantum"):
         _init.initialize_distributed()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"nodes": "2"},
+        {"nodes": True},
+        {"cpus_per_node": 2.0},
+        {"time_limit": "0"},
+        {"time_limit": "00:00:00"},
+        {"coordinator_port": "12345"},
+    ],
+)
+def test_no_silent_coercion_of_numbers_or_zero_time(change):
+    """Issue 14 item 16: "2" and true were coerced to numbers, and a zero time limit passed."""
+    with pytest.raises(ParameterError):
+        make_config({**BASE, **change})

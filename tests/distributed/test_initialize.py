@@ -129,3 +129,33 @@ def test_missing_coordinator_is_a_clear_error_not_an_abort():
     )
     assert r.returncode == 1, r.stderr[-2000:]
     assert "found no JAX coordinator at localhost:45677 within 2 s" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "env, match",
+    [
+        ({"SLURM_NTASKS": "0"}, "SLURM_NTASKS='0' must be >= 1"),
+        ({"SLURM_PROCID": ""}, "SLURM_PROCID='' is not an integer"),
+        ({"SLURM_PROCID": "-1"}, "SLURM_PROCID='-1' must be >= 0"),
+        ({"SLURM_CPUS_PER_TASK": "0"}, "SLURM_CPUS_PER_TASK='0' must be >= 1"),
+    ],
+)
+def test_bad_slurm_variables_are_named(env, match):
+    """Issue 14 item 16: SLURM_NTASKS=0 was read as 1 and an empty SLURM_PROCID as 0."""
+    from phasic.distributed import slurm_layout
+
+    base = {"SLURM_JOB_ID": "1", "SLURM_NTASKS": "1", "SLURM_PROCID": "0"}
+    with pytest.raises(ParameterError, match=match):
+        slurm_layout({**base, **env})
+
+
+def test_bad_coordinator_port_is_named(monkeypatch):
+    from phasic.distributed import _init
+
+    monkeypatch.setattr(_init, "_CONFIG", None)
+    monkeypatch.setenv("PHASIC_COORDINATOR_PORT", "abc")
+    with pytest.raises(ParameterError, match="PHASIC_COORDINATOR_PORT='abc'"):
+        _init.initialize_distributed()
+    monkeypatch.delenv("PHASIC_COORDINATOR_PORT")
+    with pytest.raises(ParameterError, match="1024..65535"):
+        _init.initialize_distributed(coordinator_port=80)

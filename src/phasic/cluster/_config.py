@@ -62,18 +62,18 @@ class ClusterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    nodes: int = Field(ge=1)
-    cpus_per_node: int = Field(ge=1)
-    tasks_per_node: int = Field(default=1, ge=1)
+    nodes: int = Field(ge=1, strict=True)
+    cpus_per_node: int = Field(ge=1, strict=True)
+    tasks_per_node: int = Field(default=1, ge=1, strict=True)
     memory_per_cpu: str = "4G"
     time_limit: str = "01:00:00"
     partition: str | None = None
     qos: str | None = None
-    gpus_per_node: int = Field(default=0, ge=0)
+    gpus_per_node: int = Field(default=0, ge=0, strict=True)
     modules_to_load: list[str] = Field(default_factory=list)
     env_vars: dict[str, str] = Field(default_factory=dict)
     extra_sbatch_options: list[str] = Field(default_factory=list)
-    coordinator_port: int = Field(default=12345, ge=1024, le=65535)
+    coordinator_port: int = Field(default=12345, ge=1024, le=65535, strict=True)
     environment: Literal["venv", "conda", "pixi", "none"] = "venv"
     environment_path: str | None = None
 
@@ -89,6 +89,8 @@ class ClusterConfig(BaseModel):
     def _time(cls, v: str) -> str:
         if not _TIME.fullmatch(v):
             raise ValueError(f"time_limit {v!r} must be 'HH:MM:SS', 'D-HH:MM:SS' or minutes")
+        if not any(ch in "123456789" for ch in v):
+            raise ValueError(f"time_limit {v!r} is zero; give the job some time")
         return v
 
     @field_validator("partition", "qos")

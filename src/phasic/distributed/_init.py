@@ -45,15 +45,20 @@ class DistributedConfig:
     global_devices: list = field(default_factory=list, repr=False)
 
 
-def _env_int(name: str, env) -> int | None:
+def _env_int(name: str, env, minimum: int = 1) -> int | None:
+    """An integer SLURM/phasic variable (None when unset); set but empty, non-numeric or below
+    ``minimum`` is an error naming it (an empty SLURM_PROCID is not rank 0)."""
     v = env.get(name)
-    if v is None or v == "":
+    if v is None:
         return None
     m = v.split("(")[0]  # SLURM writes e.g. "2(x3)" for per-node counts
     try:
-        return int(m)
+        out = int(m)
     except ValueError as exc:
         raise ParameterError(f"environment variable {name}={v!r} is not an integer") from exc
+    if out < minimum:
+        raise ParameterError(f"environment variable {name}={v!r} must be >= {minimum}")
+    return out
 
 
 def slurm_layout(env=None, coordinator_port: int = 12345, cpus_per_task: int | None = None):
@@ -62,8 +67,10 @@ def slurm_layout(env=None, coordinator_port: int = 12345, cpus_per_task: int | N
     job = env.get("SLURM_JOB_ID")
     if not job:
         return None
-    ntasks = _env_int("SLURM_NTASKS", env) or _env_int("SLURM_NPROCS", env) or 1
-    rank = _env_int("SLURM_PROCID", env)
+    ntasks = _env_int("SLURM_NTASKS", env)
+    if ntasks is None:
+        ntasks = _env_int("SLURM_NPROCS", env) or 1
+    rank = _env_int("SLURM_PROCID", env, minimum=0)
     if rank is None:
         rank = 0
     if not 0 <= rank < ntasks:
@@ -147,7 +154,12 @@ def initialize_distributed(
     if _CONFIG is not None:
         return _CONFIG
     if coordinator_port is None:  # job scripts from `phasic slurm generate` export the port
-        coordinator_port = int(os.environ.get("PHASIC_COORDINATOR_PORT", "12345"))
+        coordinator_port = _env_int("PHASIC_COORDINATOR_PORT", os.environ) or 12345
+    if not (isinstance(coordinator_port, int) and 1024 <= coordinator_port <= 65535):
+        raise ParameterError(
+            f"coordinator_port = {coordinator_port!r} (argument or PHASIC_COORDINATOR_PORT) "
+            "must be an integer in 1024..65535"
+        )
     if platform is None:
         platform = os.environ.get("PHASIC_PLATFORM", "cpu")
     if platform not in ("cpu", "gpu", "cuda", "tpu"):
