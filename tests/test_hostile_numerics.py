@@ -100,3 +100,31 @@ def test_an_unbounded_state_space_stops_at_max_vertices():
         Graph(callback=births, max_vertices=1000)
     with pytest.raises(GraphError, match="max_vertices"):
         Graph(callback=births, max_vertices=0)
+
+
+def test_raw_exceptions_become_errors_naming_the_value():
+    """Issue 14 item 16 (part) and issue 13 bug 1: each raised a raw TypeError/ValueError/
+    IndexError before."""
+    from phasic import ParameterError
+
+    g = kingman(4)
+    with pytest.raises(ParameterError, match="θ = \\['a'\\]"):
+        g.expectation(theta=["a"])
+    with pytest.raises(ParameterError, match="r1 has 3 entries and r2 2"):
+        g.covariance([1, 2, 3], [1, 2], theta=[1.0])
+    h = Graph(state_length=1)
+    v = h.find_or_create_vertex([1])
+    with pytest.raises(GraphError, match="one number"):
+        v.add_edge(h.find_or_create_vertex([2]), np.array([1.0, 2.0]))
+    with pytest.raises(GraphError, match="flat sequence"):
+        h.find_or_create_vertex([[1, 2], [3]])
+
+
+def test_a_start_edge_straight_to_absorption_is_a_zero_time():
+    # The earlier phasic's quickstart model: no transient state, T = 0 with probability 1.
+    g = Graph(state_length=1)
+    g.starting_vertex().add_edge(g.find_or_create_vertex([1]), 1.0)
+    assert g.expectation() == 0.0 and g.variance() == 0.0
+    np.testing.assert_array_equal(g.pdf([0.0, 1.0]), [0.0, 0.0])
+    np.testing.assert_array_equal(g.cdf([0.0, 1.0]), [1.0, 1.0])
+    np.testing.assert_array_equal(g.stop_probability([0.5]), [[0.0, 1.0]])

@@ -267,7 +267,9 @@ def compile_graph(graph: Graph) -> GraphArrays:
 
     smask = src == 0
     s_dst = dst[smask]
-    s_idx = np.where(transient[s_dst], new_of_local[np.maximum(local[s_dst], 0)], n)
+    s_idx = np.full(s_dst.size, n, dtype=np.int64)  # start edges into absorption keep index n
+    s_in = transient[s_dst]
+    s_idx[s_in] = new_of_local[local[s_dst[s_in]]]
     vertex_index = t_ids[perm]
     L = graph.state_length()
     states = graph.states()[vertex_index] if n else np.zeros((0, L), dtype=np.int64)

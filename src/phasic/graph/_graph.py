@@ -127,7 +127,10 @@ class Vertex:
 
 def _as_state(state: Any, state_length: int | None, where: str) -> tuple[int, ...]:
     """Validate a state and return it as a tuple of Python ints."""
-    arr = np.asarray(state)
+    try:
+        arr = np.asarray(state)
+    except ValueError as exc:  # ragged nesting
+        raise GraphError(f"{where}: state {state!r} must be a flat sequence of integers") from exc
     if arr.ndim != 1:
         raise GraphError(
             f"{where}: a state must be a 1-D sequence of integers, got {state!r} "
@@ -159,6 +162,8 @@ def _as_state(state: Any, state_length: int | None, where: str) -> tuple[int, ..
 def _as_weight(w: Any, where: str) -> float:
     if isinstance(w, bool) or not isinstance(w, numbers.Real | np.ndarray):
         raise GraphError(f"{where}: weight {w!r} is not a real number")
+    if isinstance(w, np.ndarray) and w.size != 1:
+        raise GraphError(f"{where}: weight {w!r} must be one number, not an array of {w.size}")
     wf = float(w)
     if not np.isfinite(wf) or wf < 0:
         raise GraphError(f"{where}: weight {w!r} must be finite and >= 0")
@@ -528,7 +533,10 @@ def resolve_theta(
                 "update_weights(theta) first"
             )
         return current[None, :]
-    th = np.asarray(theta, dtype=np.float64)
+    try:
+        th = np.asarray(theta, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"θ = {theta!r} must be numbers of shape (p,) or (B, p)") from exc
     if th.ndim == 1:
         th = th[None, :]
     if th.ndim != 2:

@@ -196,6 +196,11 @@ class GraphNumerics:
             r1, r2 = np.asarray(rewards1, dtype=float), np.asarray(rewards2, dtype=float)
             if r1.ndim != 1 or r2.ndim != 1:
                 raise ParameterError("covariance(r1, r2) takes two 1-D reward vectors")
+            if r1.shape != r2.shape:
+                raise ParameterError(
+                    f"covariance(r1, r2): r1 has {r1.size} entries and r2 {r2.size}; give one "
+                    f"reward per vertex ({self.vertices_length()}) in both"
+                )
             ga, th, r, batched, _ = self._prepare(theta, np.stack([r1, r2], axis=1))
             if discrete:
                 self._check_discrete(ga, th)
