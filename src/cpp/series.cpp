@@ -17,7 +17,8 @@
 // Truncation: each time point stops at its own index, so its value never depends on the other
 // time points of the call.  A scalar series stops when the remainder bound
 // cmax_k * P(Pois > k) is <= tol * min(1, partial sum) (cmax_k bounds every later c: rmax * mass,
-// mass, or 1 for the cdf), i.e. relative and absolute error tol.  Vector series (state
+// mass, or for the cdf the growth a_k' - a_k <= mass, with a_k times the remaining weight
+// added at convergence), i.e. relative and absolute error tol.  Vector series (state
 // distribution, accumulated time) run over each time point's full window
 // [mu - 40 sqrt(mu) - 40, mu + 40 sqrt(mu) + 40], outside which the Poisson mass is < 1e-300,
 // so every component is accurate relative to itself.
@@ -92,7 +93,6 @@ double dpois(int64_t k, double mu) {
   return std::exp(-stirlerr(x) - bd0(x, mu)) / std::sqrt(6.283185307179586476925286766559 * x);
 }
 
-// Weights w_k of one time point for consecutive k in [L, R].
 // 1 / k, 1 / (k + 1), 1 / (k + 2) of the current step, shared by every time point.
 struct StepInv {
   double k = 0.0, k1 = 1.0, k2 = 0.5;
@@ -104,6 +104,10 @@ struct StepInv {
   }
 };
 
+// Upper end of the spread of Poisson(mu) kept: the mass beyond mu +/- spread is below 1e-300.
+inline double poisson_spread(double mu) { return 40.0 * std::sqrt(mu) + 40.0; }
+
+// Weights w_k of one time point for consecutive k in [L, R] (handed out by for_weights).
 struct Stream {
   int64_t L = 0, R = -1, anchor = 0;
   double mu = 0.0, w = 0.0, seen = 0.0;  // seen: sum of the weights handed out so far
@@ -116,24 +120,10 @@ struct Stream {
       return;
     }
     mu = mu_;
-    const double spread = 40.0 * std::sqrt(mu) + 40.0;
+    const double spread = poisson_spread(mu);
     L = std::max<int64_t>(0, static_cast<int64_t>(std::floor(mu - spread)));
     R = static_cast<int64_t>(std::ceil(mu + spread));
     anchor = L;
-  }
-  // Weight of term k (inv.k = 1 / k); called once for each k = L, L+1, ... while the time point
-  // is active.
-  double next(int64_t k, const StepInv& inv) { return next_inv(k, inv.k); }
-  double next_inv(int64_t k, double inv_k) {
-    if (discrete) return 1.0;
-    if (k >= anchor) {
-      w = dpois(k, mu);
-      anchor = k + kAnchorEvery;
-    } else {
-      w *= mu * inv_k;
-    }
-    seen += w;
-    return w;
   }
   // Whether cmax * sum_(k' > k) w_k' <= limit, given w = w_k.  Past the mode the tail is at most
   // w_(k+1) / (1 - mu / (k + 2)) (the ratios w_(j+1) / w_j = mu / (j + 1) keep falling); the test
@@ -317,6 +307,37 @@ void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* u
   }
 }
 
+// Calls term(k, w_k) for k = lo..hi of stream st (ik[k - k0] = 1 / k), in a tight loop: the
+// weights live in locals (stores through the stream's members could alias the caller's arrays).
+template <typename F>
+inline void for_weights(Stream& st, int64_t lo, int64_t hi, int64_t k0, const double* ik,
+                        F&& term) {
+  if (st.discrete) {
+    for (int64_t k = lo; k <= hi; ++k) term(k, 1.0);
+    return;
+  }
+  double w = st.w, seen = st.seen;
+  const double mu = st.mu;
+  int64_t k = lo;
+  while (k <= hi) {
+    if (k >= st.anchor) {
+      w = dpois(k, mu);
+      st.anchor = k + kAnchorEvery;
+      seen += w;
+      term(k, w);
+      ++k;
+    }
+    const int64_t stop = std::min(hi, st.anchor - 1);
+    for (; k <= stop; ++k) {
+      w *= mu * ik[k - k0];
+      seen += w;
+      term(k, w);
+    }
+  }
+  st.w = w;
+  st.seen = seen;
+}
+
 // A time point that is NaN, infinite, negative, or (discrete) not an integer.
 bool bad_time(const SeriesSpec& spec, int64_t t) {
   const double tv = spec.times[t];
@@ -359,16 +380,18 @@ struct RowTimes {
     for (int64_t pos = a; pos < z; ++pos) {
       const int64_t t = order[pos];
       if (done[t]) continue;
-      const double w = s[t].next(k, inv);
+      double w = 0.0;
+      for_weights(s[t], k, k, k, &inv.k, [&](int64_t, double wk) { w = wk; });
       if (f(t, w) || k >= s[t].R) done[t] = 1;
     }
     while (a < z && done[order[a]]) ++a;
   }
   // Block [k0, k1] of the sweep: for every time point whose window meets it, span(t, lo, hi)
-  // adds the terms lo..hi (use for_weights); at a block end (k1) done_at(t, k1) tests truncation
-  // and returns true (after adding any tail of its own) when t has converged.
+  // adds the terms lo..hi (use for_weights); at a block end (k1) done_at(t, k1, 1 / k1...)
+  // tests truncation and returns true (after adding any tail of its own) when t has converged.
   template <typename Span, typename Done>
   void flush(int64_t k0, int64_t k1, bool block_end, Span&& span, Done&& done_at) {
+    const StepInv inv(k1);
     while (z < T && s[order[z]].L <= k1) ++z;
     for (int64_t pos = a; pos < z; ++pos) {
       const int64_t t = order[pos];
@@ -376,9 +399,26 @@ struct RowTimes {
       const Stream& st = s[t];
       const int64_t lo = std::max(k0, st.L), hi = std::min(k1, st.R);
       if (lo <= hi) span(t, lo, hi);
-      if (hi >= st.R || (block_end && hi == k1 && done_at(t, k1))) done[t] = 1;
+      if (hi >= st.R || (block_end && hi == k1 && done_at(t, k1, inv))) done[t] = 1;
     }
     while (a < z && (done[order[a]] || s[order[a]].R <= k1)) ++a;
+  }
+  // Step k of a blocked scalar sweep whose terms k0..k the caller has buffered. A row with
+  // `negligible` mass left closes: terms k0..k-1 are added and rest(t, weight of k, k+1, ...)
+  // runs for every open time point. At a block end the block is added and truncation tested.
+  // Returns whether the row is finished.
+  template <typename Span, typename Rest, typename Done>
+  bool block_step(int64_t k, int64_t k0, bool block_end, bool negligible, Span&& span,
+                  Rest&& rest, Done&& done_at) {
+    if (negligible) {
+      if (k > k0) flush(k0, k - 1, false, span, [](int64_t, int64_t, const StepInv&) {
+        return false;
+      });
+      finish(k, rest);
+      return true;
+    }
+    if (block_end) flush(k0, k, true, span, done_at);
+    return block_end && finished();
   }
   // Before step k: marks every remaining time point done, calling f(t, weight of the terms
   // k, k+1, ...) for each.
@@ -393,7 +433,6 @@ struct RowTimes {
   }
 };
 
-// Checks the times (finite, >= 0, integers when discrete) and the step count of every row.
 // Checks the times and the step count of every row. Eagerly (no row_codes) a bad time fails
 // every row; in row mode only that time point becomes NaN (see nan_bad_times).
 void check_rows(const SeriesSpec& spec, Chunk& c) {
@@ -411,7 +450,7 @@ void check_rows(const SeriesSpec& spec, Chunk& c) {
   for (int64_t b = 0; b < c.Bc; ++b) {
     if (c.bad[b].code != kOk) continue;
     const double mu = spec.discrete ? tmax : c.lambda[b] * tmax;
-    const double need = spec.discrete ? mu : mu + 40.0 * std::sqrt(mu) + 40.0;
+    const double need = spec.discrete ? mu : mu + poisson_spread(mu);
     if (!(need <= static_cast<double>(spec.max_steps)))
       c.bad[b] = Status{kTooManySteps, static_cast<int64_t>(std::min(need, 9e18)), c.row[b]};
   }
@@ -497,37 +536,6 @@ std::vector<int64_t> time_order(const SeriesSpec& spec) {
   std::stable_sort(ord.begin(), ord.end(),
                    [&](int64_t x, int64_t y) { return spec.times[x] < spec.times[y]; });
   return ord;
-}
-
-// Calls term(k, w_k) for k = lo..hi of stream st (ik[k - k0] = 1 / k), in a tight loop: the
-// weights live in locals (stores through the stream's members could alias the caller's arrays).
-template <typename F>
-inline void for_weights(Stream& st, int64_t lo, int64_t hi, int64_t k0, const double* ik,
-                        F&& term) {
-  if (st.discrete) {
-    for (int64_t k = lo; k <= hi; ++k) term(k, 1.0);
-    return;
-  }
-  double w = st.w, seen = st.seen;
-  const double mu = st.mu;
-  int64_t k = lo;
-  while (k <= hi) {
-    if (k >= st.anchor) {
-      w = dpois(k, mu);
-      st.anchor = k + kAnchorEvery;
-      seen += w;
-      term(k, w);
-      ++k;
-    }
-    const int64_t stop = std::min(hi, st.anchor - 1);
-    for (; k <= stop; ++k) {
-      w *= mu * ik[k - k0];
-      seen += w;
-      term(k, w);
-    }
-  }
-  st.w = w;
-  st.seen = seen;
 }
 
 // The time points of every good row of a chunk; returns the last step any of them may need.
@@ -656,25 +664,19 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
                       [&](int64_t kk, double w) { acc += w * cbb[kk - k0]; });
           o[t] = acc;
         };
-        if (!spec.discrete && cm <= kNegligible) {  // nothing left to move: close every point
-          if (k > k0) rt[b].flush(k0, k - 1, false, span, [](int64_t, int64_t) { return false; });
-          rt[b].finish(k, [&](int64_t t, double rest) {
-            if (spec.kind == kCdf) o[t] += rest * cv;
-          });
-          continue;
-        }
         cbb[k - k0] = cv;
-        if (!block_end) {
-          all = false;
-          continue;
-        }
-        const StepInv inv(k);
-        rt[b].flush(k0, k, true, span, [&](int64_t t, int64_t kk) {
-          if (spec.discrete || !converged(rt[b].s[t], kk, inv, cm, o[t], spec.tol)) return false;
-          if (spec.kind == kCdf) o[t] += cv * rt[b].s[t].tail_after(kk);
-          return true;
-        });
-        all = all && rt[b].finished();
+        auto rest = [&](int64_t t, double w) {  // the cdf's terms past truncation: a_k each
+          if (spec.kind == kCdf) o[t] += w * cv;
+        };
+        const bool stop = rt[b].block_step(
+            k, k0, block_end, !spec.discrete && cm <= kNegligible, span, rest,
+            [&](int64_t t, int64_t kk, const StepInv& inv) {
+              if (spec.discrete || !converged(rt[b].s[t], kk, inv, cm, o[t], spec.tol))
+                return false;
+              if (spec.kind == kCdf) rest(t, rt[b].s[t].tail_after(kk));
+              return true;
+            });
+        all = all && stop;
       }
       if (all) break;
       if (block_end) k0 = k + 1;
@@ -848,36 +850,24 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
           o[t] = acc;
           if (!spec.discrete && tv > 0.0) db[t] = dd;
         };
-        if (!spec.discrete && cm <= kNegligible && tm[b] <= kNegligible) {
-          if (k > k0) rt[b].flush(k0, k - 1, false, span, [](int64_t, int64_t) { return false; });
-          rt[b].finish(k, [&](int64_t t, double rest) {
-            if (spec.kind != kCdf) return;
-            o[t] += rest * cv;
-            for (int64_t q = 0; q < p; ++q) jb[t * p + q] += rest * ct[q * Bc + b];
-          });
-          continue;
-        }
         cbb[k - k0] = cv;
         for (int64_t q = 0; q < p; ++q) ctbb[(k - k0) * p + q] = ct[q * Bc + b];
-        if (!block_end) {
-          all = false;
-          continue;
-        }
-        const StepInv inv(k);
-        rt[b].flush(k0, k, true, span, [&](int64_t t, int64_t kk) {
+        auto rest = [&](int64_t t, double w) {  // the cdf's terms past truncation: a_k each
+          if (spec.kind != kCdf) return;
+          o[t] += w * cv;
+          for (int64_t q = 0; q < p; ++q) jb[t * p + q] += w * ct[q * Bc + b];
+        };
+        const bool negligible = !spec.discrete && cm <= kNegligible && tm[b] <= kNegligible;
+        const bool stop = rt[b].block_step(k, k0, block_end, negligible, span, rest, [&](int64_t t, int64_t kk, const StepInv& inv) {
           if (spec.discrete || !converged(rt[b].s[t], kk, inv, cm, o[t], spec.tol)) return false;
           double jmax = 0.0;
           for (int64_t q = 0; q < p; ++q) jmax = std::max(jmax, std::fabs(jb[t * p + q]));
           const double limit = std::max(spec.tol * std::max(std::min(1.0, o[t]), jmax), kNegligible);
           if (!rt[b].s[t].tail_below(kk, inv, tm[b], limit)) return false;
-          if (spec.kind == kCdf) {
-            const double rest = rt[b].s[t].tail_after(kk);
-            o[t] += cv * rest;
-            for (int64_t q = 0; q < p; ++q) jb[t * p + q] += rest * ct[q * Bc + b];
-          }
+          if (spec.kind == kCdf) rest(t, rt[b].s[t].tail_after(kk));
           return true;
         });
-        all = all && rt[b].finished();
+        all = all && stop;
       }
       if (all && !(zero_time && !spec.discrete && k < 1)) break;
       if (block_end) k0 = k + 1;
