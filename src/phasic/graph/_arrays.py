@@ -19,7 +19,7 @@ from .._typing import FloatArray, IntArray
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["GraphArrays", "compile_graph"]
+__all__ = ["GraphArrays", "compile_graph", "edge_arrays"]
 
 _FORMAT_VERSION = 1
 
@@ -199,8 +199,8 @@ class GraphArrays:
         return out
 
 
-def compile_graph(graph: Graph) -> GraphArrays:
-    """Build `GraphArrays` from a `Graph`: classify vertices, order SCCs, renumber edges."""
+def edge_arrays(graph: Graph) -> tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray]:
+    """All edges of a graph in vertex order: (out-edge counts (nv,), src, dst, base, coef (E, p))."""
     nv = graph.vertices_length()
     p = graph.param_length()
     counts = np.fromiter((len(t) for t in graph._to), dtype=np.int64, count=nv)
@@ -212,6 +212,13 @@ def compile_graph(graph: Graph) -> GraphArrays:
         coef = np.array(list(chain.from_iterable(graph._coef)), dtype=np.float64).reshape(E_all, p)
     else:
         coef = np.zeros((E_all, 0))
+    return counts, src, dst, base, coef
+
+
+def compile_graph(graph: Graph) -> GraphArrays:
+    """Build `GraphArrays` from a `Graph`: classify vertices, order SCCs, renumber edges."""
+    nv = graph.vertices_length()
+    counts, src, dst, base, coef = edge_arrays(graph)
     if counts[0] == 0:
         raise GraphError(
             "the start vertex has no out-edges (empty start): add an edge from "

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ParameterError
-from .._typing import ArrayLike, FloatArray, IntArray, Theta
+from .._typing import ArrayLike, FloatArray, Theta
 from . import _series
+from ._arrays import edge_arrays
 from ._kernels import initial_distribution
 
 if TYPE_CHECKING:
@@ -53,18 +54,21 @@ class GraphDistributions:
         ths = [self._resolve_theta(row) for row in th]
         return ga, ths, ep, False
 
-    def _by_epoch(self: Graph, theta, epochs, times: FloatArray, fn, tol: float, max_steps: int):
+    def _by_epoch(
+        self: Graph, theta, epochs, times: FloatArray, fn, tol: float, max_steps: int, cdf: bool
+    ):
         """Evaluate fn(ga, θ, α, absorbed, local times) per epoch; returns (B, T, ...), batched.
 
-        ``absorbed`` (B,) is the probability of absorption before the epoch starts (the defect at
-        the first), carried as a sum of non-negative terms so left-tail cdfs stay relative.
+        With ``cdf``, ``absorbed`` (B,) is the probability of absorption before the epoch starts
+        (the defect at the first), carried as a sum of non-negative terms so left-tail cdfs stay
+        relative; otherwise it is not computed (None).
         """
         ga, th, ep, batched = self._epoch_plan(theta, epochs)
         if ep is None:
             alpha, _ = initial_distribution(ga, th)
-            return fn(ga, th, alpha, self._defect(ga, th), times), batched
+            return fn(ga, th, alpha, self._defect(ga, th) if cdf else None, times), batched
         alpha, _ = initial_distribution(ga, th[0])
-        absorbed = self._defect(ga, th[0])
+        absorbed = self._defect(ga, th[0]) if cdf else None
         which = np.searchsorted(ep, times, side="right") - 1
         out = None
         for e in range(ep.size):
@@ -76,17 +80,18 @@ class GraphDistributions:
                 out[:, sel] = vals
             if e + 1 < ep.size:
                 span = np.array([ep[e + 1] - ep[e]])
-                absorbed = _series.series(
-                    ga,
-                    th[e],
-                    alpha,
-                    span,
-                    discrete=False,
-                    kind="cdf",
-                    tol=tol,
-                    defect=absorbed,
-                    max_steps=max_steps,
-                )[:, 0]
+                if cdf:
+                    absorbed = _series.series(
+                        ga,
+                        th[e],
+                        alpha,
+                        span,
+                        discrete=False,
+                        kind="cdf",
+                        tol=tol,
+                        defect=absorbed,
+                        max_steps=max_steps,
+                    )[:, 0]
                 alpha = _series.series_state(
                     ga, th[e], alpha, span, discrete=False, tol=tol, max_steps=max_steps
                 )[:, 0]
@@ -115,7 +120,7 @@ class GraphDistributions:
                 max_steps=max_steps,
             )
 
-        out, batched = self._by_epoch(theta, epochs, t, fn, tol, max_steps)
+        out, batched = self._by_epoch(theta, epochs, t, fn, tol, max_steps, kind == "cdf")
         return self._finish(out, batched, np.ndim(times) == 0)
 
     @staticmethod
@@ -197,79 +202,54 @@ class GraphDistributions:
         accurate relative to itself, whatever other times the call holds (full Poisson windows).
         """
         t = _series.check_times(times)
-        _series.check_tol(tol)
-
-        def fn(ga, th, alpha, absorbed, tt):
-            return _series.series_state(
-                ga, th, alpha, tt, discrete=False, tol=tol, max_steps=max_steps
-            )
-
-        state, batched = self._by_epoch(theta, epochs, t, fn, tol, max_steps)
-        out = self._to_vertices(self.compile(), state)
-        out[..., self._absorbing_ids()] = self._absorbed_by_vertex(theta, epochs, t, tol, max_steps)
-        return self._finish(out, batched, np.ndim(times) == 0)
-
-    def _absorbed_by_vertex(self: Graph, theta, epochs, t, tol, max_steps) -> FloatArray:
-        """P(absorbed into each absorbing vertex by t), (B, T, A): the start edges into it plus
-        the time spent in each transient vertex times its rate into it, summed over epochs."""
-        ga, th, ep, _ = self._epoch_plan(theta, epochs)
+        ga, th, ep, batched = self._epoch_plan(theta, epochs)
         thetas, starts = ([th], np.zeros(1)) if ep is None else (th, ep)
-        alpha, _ = initial_distribution(ga, thetas[0])
-        carried = self._absorbing_flows(ga, thetas[0])[1]  # (B, A): the defect by vertex
-        out = np.zeros((alpha.shape[0], t.size, carried.shape[1]))
-        which = np.searchsorted(starts, t, side="right") - 1
-        for e, th_e in enumerate(thetas):
-            flows = self._absorbing_flows(ga, th_e)[0]
-            sel = np.flatnonzero(which == e)
-            last = e + 1 == len(thetas)
-            local = t[sel] - starts[e]
-            span = np.r_[local, [] if last else [starts[e + 1] - starts[e]]]
-            acc = _series.series_state(
-                ga,
-                th_e,
-                alpha,
-                np.ascontiguousarray(span),
-                discrete=False,
-                accumulated=True,
-                tol=tol,
-                max_steps=max_steps,
-            )
-            absorbed = carried[:, None, :] + np.einsum("btn,bna->bta", acc, flows)
-            out[:, sel] = absorbed[:, : sel.size]
-            if not last:
-                carried = absorbed[:, -1]
-                alpha = _series.series_state(
-                    ga, th_e, alpha, span[-1:], discrete=False, tol=tol, max_steps=max_steps
-                )[:, 0]
-        return out
-
-    def _absorbing_ids(self: Graph) -> IntArray:
-        counts = np.fromiter((len(t) for t in self._to), dtype=np.int64)
-        ids = np.flatnonzero(counts == 0)
-        return ids[ids != 0]
-
-    def _absorbing_flows(self: Graph, ga, th: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Rates (B, n, A) from each transient vertex into each absorbing vertex, and the
-        probabilities (B, A) of starting in one (the defect, split by vertex)."""
-        ids = self._absorbing_ids()
-        col = np.full(self.vertices_length(), -1)
-        col[ids] = np.arange(ids.size)
+        counts, src, dst, base, coef = edge_arrays(self)
+        absorbing = np.flatnonzero(counts == 0)
+        absorbing = absorbing[absorbing != 0]
+        alpha, total = initial_distribution(ga, thetas[0])
+        # Absorbed mass per absorbing vertex: the start edges into it, plus the time spent in each
+        # transient vertex times its rate into it, carried across epochs.
+        carried = self._flows_into(absorbing, src == 0, dst, base, coef, thetas[0]) / total[:, None]
         row = np.full(self.vertices_length(), -1)
         row[ga.vertex_index] = np.arange(ga.n_transient)
-        p = self.param_length()
-        flows = np.zeros((th.shape[0], ga.n_transient, ids.size))
-        start = np.zeros((th.shape[0], ids.size))
-        total = np.zeros(th.shape[0])
-        for v in range(self.vertices_length()):
-            for to, base, coef in zip(self._to[v], self._base[v], self._coef[v], strict=True):
-                w = base + (th @ np.asarray(coef, dtype=np.float64) if p else 0.0)
-                if v == 0:
-                    total = total + w
-                    if col[to] >= 0:
-                        start[:, col[to]] += w
-                elif row[v] >= 0 and col[to] >= 0:
-                    flows[:, row[v], col[to]] += w
-        return flows, start / total[:, None]
+        inner = row[src] >= 0
+        out = np.zeros((alpha.shape[0], t.size, self.vertices_length()))
+        which = np.searchsorted(starts, t, side="right") - 1
+        for e, th_e in enumerate(thetas):
+            sel = np.flatnonzero(which == e)
+            last = e + 1 == len(thetas)
+            # the epoch's own time points, then (to carry on) its end
+            span = np.r_[t[sel] - starts[e], [] if last else [starts[e + 1] - starts[e]]]
+            span = np.ascontiguousarray(span)
+            kw = dict(discrete=False, tol=tol, max_steps=max_steps)
+            state = _series.series_state(ga, th_e, alpha, span, **kw)
+            acc = _series.series_state(ga, th_e, alpha, span, accumulated=True, **kw)
+            flows = self._flows_into(
+                absorbing, inner, dst, base, coef, th_e, row[src], ga.n_transient
+            )
+            absorbed = carried[:, None, :] + np.einsum("btn,bna->bta", acc, flows)
+            out[:, sel[:, None], ga.vertex_index] = state[:, : sel.size]
+            out[:, sel[:, None], absorbing] = absorbed[:, : sel.size]
+            if not last:
+                alpha, carried = state[:, -1], absorbed[:, -1]
+        return self._finish(out, batched, np.ndim(times) == 0)
+
+    @staticmethod
+    def _flows_into(targets, keep, dst, base, coef, th, src_row=None, n=None) -> FloatArray:
+        """Summed weights of the ``keep`` edges into each vertex of ``targets`` at θ (B, p):
+        (B, A), or (B, n, A) by source row ``src_row`` (transient vertices in compiled order)."""
+        col = np.full(max(dst.max(initial=-1), targets.max(initial=-1)) + 1, -1)
+        col[targets] = np.arange(targets.size)
+        keep = keep & (col[dst] >= 0)
+        w = base[keep][None, :] + th @ coef[keep].T  # (B, E')
+        if src_row is None:
+            out = np.zeros((th.shape[0], targets.size))
+            np.add.at(out, (slice(None), col[dst[keep]]), w)
+            return out
+        out = np.zeros((th.shape[0], n, targets.size))
+        np.add.at(out, (slice(None), src_row[keep], col[dst[keep]]), w)
+        return out
 
     def accumulated_visiting_time(
         self: Graph,
