@@ -45,9 +45,6 @@ class _Numbers:
                 raise ParameterError(f"descending range {part!r} in hostlist {whole!r}")
             self.parts.append((int(a), int(b), len(a)))
 
-    def __len__(self) -> int:
-        return sum(b - a + 1 for a, b, _ in self.parts)
-
     def __iter__(self) -> Iterator[str]:
         for a, b, width in self.parts:
             for i in range(a, b + 1):

@@ -129,8 +129,7 @@ class GraphArrays:
         if st.size and (st.min() < 0 or st.max() > n):
             raise bad(f"start targets must lie in [0, {n}]")
         if sp.ndim != 1 or sp.size < 1 or sp[0] != 0 or sp[-1] != n or np.any(np.diff(sp) <= 0):
-            if not (n == 0 and sp.size == 1 and sp[0] == 0):
-                raise bad(f"scc_ptr must rise strictly from 0 to {n}")
+            raise bad(f"scc_ptr must rise strictly from 0 to {n}")
         if self.vertex_index.shape != (n,) or self.states.ndim != 2 or self.states.shape[0] != n:
             raise bad("vertex_index must be (n,) and states (n, L)")
         if E:

@@ -149,7 +149,7 @@ class GraphDistributions:
         epochs : (n_epochs,) increasing start times from 0, optional
         tol : float
             Bound on the truncation error of every value, both absolute and relative to the
-            value. Rounding adds about ``1e-16 · sqrt(λt)`` relative (λ the largest total
+            value. Rounding adds up to about ``1e-16 · λt`` relative (λ the largest total
             out-rate, t the time): values stay relative-accurate in far tails, down to ~1e-290.
         max_steps : int
             Most uniformization steps (about λ · max(times)) a call may take; beyond it a clear
