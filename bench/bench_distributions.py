@@ -4,7 +4,9 @@ one jitted call, value+gradient / value, and speed-ups over scipy's expm and exp
     .venv/bin/python bench/bench_distributions.py [--sizes 20 30 40] [--sweep-only]
 
 Also: the cost of 100 pdf points as the horizon t_max doubles (block counting n = 30, against
-expm_multiply on the same points), and θ batches (100 θ against one θ, eager and through vmap).
+expm_multiply on the same points), θ batches (100 θ against one θ, eager and through vmap),
+peak memory at large θ · t (against the interpreter's own peak), and long-horizon accuracy
+against 50-digit mpmath (relative error over the documented bound 1e-12 + 1e-16 · λt).
 
 The step count is estimated as K = λ t_max (the Poisson mode of the last time point), so ns/edge/step
 is an upper bound of the true per-step cost.
@@ -148,6 +150,46 @@ def theta_batches():
         print(f"{name} | {e1 * 1e6:.0f} | {eB / e1:.1f} | {v1 * 1e6:.0f} | {vB / v1:.1f}")
 
 
+def memory_growth():
+    """Peak RSS added by one pdf call at 200 times as θ (hence λ · t) grows, in a fresh process."""
+    import subprocess
+    import sys
+
+    print("\nmemory: 200 pdf points on [0.5, 1], kingman n=4, peak RSS added (MB)")
+    print("θ | steps (λ t_max) | added MB")
+    for log_theta in (6, 10, 14):
+        code = (
+            "import numpy as np; from phasic.models import kingman\n"
+            "def hwm(): return int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
+            "g = kingman(4); g.pdf([0.1], theta=[1.0]); b = hwm()\n"
+            f"g.pdf(np.linspace(0.5, 1.0, 200), theta=[np.exp({log_theta})])\n"
+            "print((hwm() - b) / 1024)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        steps = 6 * np.exp(log_theta)
+        print(f"e^{log_theta} | {steps:.2g} | {float(out.stdout.strip()):.1f}")
+
+
+def long_horizon_accuracy():
+    """Fast cycling (rate 1000) with a slow exit: relative error of survival and pdf against
+    50-digit mpmath, as a fraction of the documented bound 1e-12 + 1e-16 · λt."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    S = np.array([[-1000.0, 1000.0], [1000.0, -1001.0]])
+    g = Graph.from_matrices([1.0, 0.0], S, states=[[1], [2]])
+    t = np.array([0.001, 1.0, 10.0, 100.0, 300.0])
+    surv, pdf = g.survival(t), g.pdf(t)
+    print("\nlong horizons (λ = 1001): relative error vs mpmath, and its ratio to the bound")
+    print("λt | survival rel. error | pdf rel. error | worst / bound")
+    for x, s_, f_ in zip(t, surv, pdf, strict=True):
+        E = mp.expm(mp.matrix(S.tolist()) * mp.mpf(x))
+        rs = abs(float((s_ - (E[0, 0] + E[0, 1])) / (E[0, 0] + E[0, 1])))
+        rf = abs(float((f_ - E[0, 1]) / E[0, 1]))
+        bound = 1e-12 + 1e-16 * 1001 * x
+        print(f"{1001 * x:.3g} | {rs:.1e} | {rf:.1e} | {max(rs, rf) / bound:.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="*", default=[20, 30, 40])
@@ -155,6 +197,8 @@ def main():
     args = ap.parse_args()
     theta_batches()
     horizon_sweep()
+    memory_growth()
+    long_horizon_accuracy()
     if args.sweep_only:
         return
     print(f"fixed overhead of one jitted call on a 2-state graph: {jit_overhead():.1f} µs")
