@@ -1,12 +1,11 @@
-"""`SVGD`: the user-facing wrapper around the pure SVGD step (likelihoods, transforms, history,
-checkpoints, progress, diagnostics)."""
+"""`SVGD`: the seed's class around the pure SVGD step. It assembles the target (`_target`), runs
+the shared loop (`_loop`) with checkpoints (`_checkpoint`) and offers the posterior summaries
+(`_posterior`)."""
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,11 +16,20 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import jax
 
-from .._atomic import atomic_write
 from .._errors import ParameterError, PhasicError
+from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._fingerprint import identity
 from ._kernels import resolve_kernel
+from ._loop import block_length, run_blocks
+from ._posterior import ParticlePosterior
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
+from ._target import (
+    LIKELIHOODS,
+    check_log_likelihood,
+    infer_theta_dim,
+    log_likelihood_of,
+    make_logdensity,
+)
 from ._transforms import resolve_transform
 
 __all__ = ["SVGD"]
@@ -57,7 +65,7 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-class SVGD:
+class SVGD(ParticlePosterior):
     """Bayesian inference by Stein variational gradient descent.
 
     Parameters
@@ -168,7 +176,7 @@ class SVGD:
         self._user_loglik = log_likelihood
         if likelihood is None:
             likelihood = "custom" if log_likelihood is not None else "gaussian"
-        if likelihood not in ("gaussian", "density", "custom"):
+        if likelihood not in LIKELIHOODS:
             raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
         if likelihood == "custom" and log_likelihood is None:
             raise ParameterError("likelihood='custom' needs log_likelihood=callable")
@@ -200,7 +208,9 @@ class SVGD:
             theta_dim = ti.shape[1]
             n_particles = ti.shape[0]
         if theta_dim is None:
-            theta_dim = self._infer_theta_dim()
+            theta_dim = infer_theta_dim(
+                self.likelihood, model, self.observed_data, self._user_loglik
+            )
         self.theta_dim = int(theta_dim)
         self.n_particles = int(n_particles if n_particles is not None else 50)
         if self.n_particles < 2:
@@ -218,7 +228,14 @@ class SVGD:
                 "particles feel no repulsion and never separate: start from distinct points"
             )
         self.theta_init = ti
-        self._check_shapes()
+        check_log_likelihood(
+            self.likelihood,
+            model,
+            self.observed_data,
+            self.theta_dim,
+            weights=self._weights,
+            custom=self._user_loglik,
+        )
 
         self.particles: np.ndarray | None = None
         self.history: np.ndarray | None = None
@@ -227,79 +244,20 @@ class SVGD:
         self._extra_key: tuple | None = None  # what the penalty is (compiled runners, checkpoints)
         self._runners: dict = {}
 
-    # ------------------------------------------------------------------ set-up checks
-    def _infer_theta_dim(self) -> int:
-        if self.likelihood == "custom":
-            fn = self._user_loglik
-        elif self.likelihood == "density":
-            fn = lambda th: self.model(th, self.observed_data)  # noqa: E731
-        else:
-            fn = self.model
-        for d in range(1, 17):
-            try:
-                jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), jnp.float64))
-                return d
-            except Exception:  # noqa: BLE001 - probing shapes: any failure means "not this d"
-                continue
-        raise ParameterError("could not infer theta_dim from the model; pass theta_dim=")
-
-    def _check_shapes(self) -> None:
-        th = jax.ShapeDtypeStruct((self.theta_dim,), jnp.float64)
-        try:
-            if self.likelihood == "gaussian":
-                out = jax.eval_shape(self.model, th)
-                if out.shape != self.observed_data.shape:
-                    raise ParameterError(
-                        f"model(theta) has shape {out.shape} but observed_data has shape "
-                        f"{self.observed_data.shape}; they must match for the Gaussian likelihood"
-                    )
-            elif self.likelihood == "density":
-                out = jax.eval_shape(lambda t: self.model(t, self.observed_data), th)
-                if out.shape != self.observed_data.shape:
-                    raise ParameterError(
-                        f"model(theta, observed_data) has shape {out.shape}; expected "
-                        f"{self.observed_data.shape} (one density value per observation)"
-                    )
-                if self._weights is not None and self._weights.shape != self.observed_data.shape:
-                    raise ParameterError(
-                        f"weights has shape {self._weights.shape}; expected "
-                        f"{self.observed_data.shape}"
-                    )
-            else:
-                out = jax.eval_shape(self._user_loglik, th)
-                if out.shape != ():
-                    raise ParameterError("log_likelihood(theta) must return a scalar")
-        except ParameterError:
-            raise
-        except Exception as exc:
-            raise ParameterError(
-                f"evaluating the model at θ of shape ({self.theta_dim},) failed: {exc}"
-            ) from exc
-
     # ------------------------------------------------------------------ target density
-    def log_likelihood(self, theta):
-        """Log-likelihood at θ (natural scale)."""
-        if self.likelihood == "custom":
-            return self._user_loglik(theta)
-        if self.likelihood == "density":
-            vals = self.model(theta, self.observed_data)
-            logs = jnp.log(jnp.maximum(vals, 1e-300))
-            w = self._weights if self._weights is not None else 1.0
-            return jnp.sum(w * logs)
-        resid = self.observed_data - self.model(theta)
-        if self.noise_scale is not None:
-            return -0.5 * jnp.sum(resid**2) / self.noise_scale**2
-        N = resid.size
-        return -0.5 * N * jnp.log(jnp.sum(resid**2) / N)
+    def log_likelihood(self, theta: jax.Array) -> jax.Array:
+        """Log-likelihood at θ (d,) on the natural scale (a scalar, up to a constant)."""
+        return log_likelihood_of(
+            self.likelihood,
+            self.model,
+            self.observed_data,
+            noise_scale=self.noise_scale,
+            weights=self._weights,
+            custom=self._user_loglik,
+        )(theta)
 
-    def _logdensity(self, z):
-        theta = self.transform.forward(z)
-        lp = self.log_likelihood(theta) + self.transform.log_det_jacobian(z)
-        if self.prior is not None:
-            lp = lp + self.prior(theta)
-        if self._extra_logp is not None:
-            lp = lp + self._extra_logp(theta)
-        return lp
+    def _logdensity(self) -> Callable[[jax.Array], jax.Array]:
+        return make_logdensity(self.log_likelihood, self.transform, self.prior, self._extra_logp)
 
     # ------------------------------------------------------------------ fitting
     def _mesh(self) -> Mesh:
@@ -333,7 +291,7 @@ class SVGD:
     def fit(self, return_history: bool = True, history_every: int | None = None) -> SVGD:
         """Run SVGD; returns self with `particles`, `theta_mean`, `theta_std`, `history`."""
         if history_every is not None:
-            self.history_every = int(history_every)
+            self.history_every = _positive_int("history_every", history_every)
         mesh = self._mesh()
         n_dev = mesh.devices.size
         n_pad = -self.n_particles % n_dev
@@ -354,87 +312,76 @@ class SVGD:
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         weights = _global(w, sharding)
         state = svgd_init(_global(z0, sharding), self.optimizer)
-        replicate = jax.jit(lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec()))
+        self._replicate = jax.jit(lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
-        history, moves, bws = [], [], []
+        history: list[np.ndarray] = []
+        diag: dict[str, list[float]] = {"movement": [], "bandwidth": []}
         start = 0
         if self.checkpoint_path and os.path.exists(self.checkpoint_path):
-            state, start, history, moves, bws = self._load_checkpoint(state, sharding)
-        # Iterations run in jitted blocks (one dispatch per block: fast, and no pile-up of
-        # collective programs). Block boundaries are fixed multiples from iteration 0, so a resumed
-        # run replays exactly the computations of an uninterrupted one.
-        block = max(1, self.block_size)
-        if self.checkpoint_every:
-            block = math.gcd(block, int(self.checkpoint_every))
+            state, start, history, diag = self._load_checkpoint(state, sharding)
         runners = self._runners  # compiled blocks survive across fit() calls of this instance
+        logdensity = self._logdensity()
 
-        def runner_for(length: int) -> Callable:
-            key = (length, mesh.devices.size, self._extra_key)
+        def run_block(state: SVGDState, length: int):
+            key = (length, n_dev, self._extra_key)
             if key not in runners:
                 runners[key] = make_block_runner(
-                    self._logdensity, self.kernel, self.optimizer, mesh, length
+                    logdensity, self.kernel, self.optimizer, mesh, length
                 )
-            return runners[key]
+            return runners[key](state, weights)
+
+        last = [z0]  # the particles before the current block (to name a failing particle's θ)
+
+        def record(it: int, take: int, xs, info) -> bool:
+            xs = np.asarray(xs)
+            bad = np.asarray(info.bad_particle)[:take]
+            if np.any(bad >= 0):
+                k = int(np.argmax(bad >= 0))
+                prev = xs[k - 1] if k else last[0]
+                th = np.asarray(self.transform.forward(jnp.asarray(prev[bad[k]])))
+                raise PhasicError(
+                    f"non-finite gradient at iteration {it + k} for particle {bad[k]} with "
+                    f"θ = {th.tolist()}; lower the learning rate, use a positive transform "
+                    "(transform='softplus') or a prior that keeps θ in range"
+                )
+            for k in range(take):
+                if return_history and (it + k + 1) % self.history_every == 0:
+                    history.append(xs[k, : self.n_particles])
+            last[0] = xs[take - 1]
+            diag["movement"].extend(np.asarray(info.movement)[:take].tolist())
+            diag["bandwidth"].extend(np.asarray(info.bandwidth)[:take].tolist())
+            tol = self.early_stop_tol
+            return tol is not None and diag["movement"][-1] < tol
+
+        def postfix(it: int) -> dict[str, str]:
+            lr = self.learning_rate(it) if callable(self.learning_rate) else self.learning_rate
+            return {"step": f"{float(lr):.3g}", "movement": f"{diag['movement'][-1]:.3g}"}
 
         coordinator = jax.process_index() == 0
-        bar = None
-        if self.verbose and coordinator:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.n_iterations, initial=start, desc="SVGD", unit="it")
-        it = start
-        try:
-            while it < self.n_iterations:
-                take = min(block, self.n_iterations - it)
-                state, xs, info = runner_for(take)(state, weights)
-                xs = np.asarray(jax.device_get(xs))
-                info = jax.device_get(info)
-                bad = np.asarray(info.bad_particle)[:take]
-                if np.any(bad >= 0):
-                    k = int(np.argmax(bad >= 0))
-                    prev = xs[k - 1] if k else np.asarray(replicate(state.particles))
-                    th = np.asarray(self.transform.forward(jnp.asarray(prev[bad[k]])))
-                    raise PhasicError(
-                        f"non-finite gradient at iteration {it + k} for particle {bad[k]} with "
-                        f"θ = {th.tolist()}; lower the learning rate, use a positive transform "
-                        "(transform='softplus') or a prior that keeps θ in range"
-                    )
-                for k in range(take):
-                    if return_history and (it + k + 1) % self.history_every == 0:
-                        history.append(xs[k, : self.n_particles])
-                moves.extend(np.asarray(info.movement)[:take].tolist())
-                bws.extend(np.asarray(info.bandwidth)[:take].tolist())
-                it += take
-                if bar is not None:
-                    lr = (
-                        self.learning_rate(it)
-                        if callable(self.learning_rate)
-                        else self.learning_rate
-                    )
-                    bar.set_postfix(step=f"{float(lr):.3g}", movement=f"{moves[-1]:.3g}")
-                    bar.update(take)
-                if self.checkpoint_path and (
-                    not self.checkpoint_every
-                    or it % int(self.checkpoint_every) == 0
-                    or it >= self.n_iterations
-                ):
-                    # every process gathers (a collective); only the coordinator writes
-                    leaves = [np.asarray(replicate(a)) for a in jax.tree_util.tree_leaves(state)]
-                    if coordinator:
-                        self._save_checkpoint(leaves, it, history, moves, bws)
-                if self.early_stop_tol is not None and moves[-1] < self.early_stop_tol:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        z = np.asarray(replicate(state.particles))[: self.n_particles]
+        state, it = run_blocks(
+            run_block,
+            state,
+            start=start,
+            n_iterations=self.n_iterations,
+            block=block_length(self.block_size, self.checkpoint_every),
+            record=record,
+            save=(
+                (lambda st, i: self._save_checkpoint(st, i, history, diag))
+                if self.checkpoint_path
+                else None
+            ),
+            checkpoint_every=self.checkpoint_every,
+            progress="SVGD" if self.verbose and coordinator else None,
+            postfix=postfix,
+        )
+        z = np.asarray(self._replicate(state.particles))[: self.n_particles]
         self.particles = np.asarray(self.transform.forward(jnp.asarray(z)))
         self.n_iterations_run = it
         if return_history and history:
             self.history = np.asarray(self.transform.forward(jnp.asarray(np.stack(history))))
         else:
             self.history = None
-        self.diagnostics = {"movement": np.asarray(moves), "bandwidth": np.asarray(bws)}
+        self.diagnostics = {name: np.asarray(v) for name, v in diag.items()}
         return self
 
     def fit_regularized(
@@ -486,110 +433,35 @@ class SVGD:
             self._extra_key = None
 
     # ------------------------------------------------------------------ checkpoints
-    def _save_checkpoint(self, leaves, it, history, moves, bws) -> None:
-        data = {f"leaf_{i}": np.asarray(a) for i, a in enumerate(leaves)}
-        data["history"] = (
-            np.asarray(history) if history else np.zeros((0, self.n_particles, self.theta_dim))
+    def _save_checkpoint(self, state: SVGDState, it: int, history, diag) -> None:
+        # every process gathers (a collective); only the coordinator writes
+        leaves = [np.asarray(self._replicate(a)) for a in jax.tree_util.tree_leaves(state)]
+        if jax.process_index() != 0:
+            return
+        hist = history if history else np.zeros((0, self.n_particles, self.theta_dim))
+        save_checkpoint(
+            self.checkpoint_path, self._fingerprint(), Checkpoint(leaves, it, hist, diag)
         )
-        with atomic_write(self.checkpoint_path, binary=True) as fh:
-            np.savez(
-                fh,
-                fingerprint=np.array(self._fingerprint()),
-                iteration=np.int64(it),
-                movement=np.asarray(moves),
-                bandwidth=np.asarray(bws),
-                **data,
-            )
 
-    def _load_checkpoint(self, state: SVGDState, sharding):
-        path = self.checkpoint_path
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                fp = str(z["fingerprint"])
-                it = int(z["iteration"])
-                leaves_ref, treedef = jax.tree_util.tree_flatten(state)
-                leaves = [z[f"leaf_{i}"] for i in range(len(leaves_ref))]
-                history = list(z["history"])
-                moves, bws = z["movement"].tolist(), z["bandwidth"].tolist()
-        except Exception as exc:
-            raise PhasicError(
-                f"checkpoint {path} is unreadable or corrupt ({exc}); delete it to start afresh"
-            ) from exc
-        if fp != self._fingerprint():
-            raise PhasicError(
-                f"checkpoint {path} was written by a different SVGD configuration "
-                "or target (particles, dimension, iterations, kernel, optimizer, schedule, "
-                "initial particles, data, likelihood, model, prior or regularization differ); "
-                "delete it or use another checkpoint_path"
-            )
-        for a, b in zip(leaves, leaves_ref, strict=True):
-            if np.shape(a) != np.shape(b):
-                raise PhasicError(f"checkpoint {path} has arrays of the wrong shape")
-            if np.issubdtype(np.asarray(a).dtype, np.floating) and not np.all(np.isfinite(a)):
-                raise PhasicError(f"checkpoint {path} holds NaN or infinite values")
-        if not 0 <= it <= self.n_iterations or len(moves) > it + 1 or len(bws) > it + 1:
-            raise PhasicError(
-                f"checkpoint {path} says {it} iterations of {self.n_iterations}: not a checkpoint "
-                "of this run; delete it to start afresh"
-            )
+    def _load_checkpoint(self, state: SVGDState, sharding: NamedSharding):
+        like, treedef = jax.tree_util.tree_flatten(state)
+        cp = load_checkpoint(
+            self.checkpoint_path,
+            self._fingerprint(),
+            like,
+            ("movement", "bandwidth"),
+            self.n_iterations,
+        )
         placed = [
             _global(
                 a, sharding if np.ndim(a) >= 1 else NamedSharding(sharding.mesh, PartitionSpec())
             )
-            for a in leaves
+            for a in cp.leaves
         ]
-        return jax.tree_util.tree_unflatten(treedef, placed), it, history, moves, bws
+        state = jax.tree_util.tree_unflatten(treedef, placed)
+        return state, cp.iteration, cp.history, cp.diagnostics
 
     # ------------------------------------------------------------------ results
-    def _require_fit(self) -> np.ndarray:
-        if self.particles is None:
-            raise PhasicError("call fit() first")
-        return self.particles
-
-    @property
-    def theta_mean(self) -> np.ndarray:
-        """Posterior mean, shape (theta_dim,)."""
-        return self._require_fit().mean(axis=0)
-
-    @property
-    def theta_std(self) -> np.ndarray:
-        """Posterior standard deviation, shape (theta_dim,)."""
-        return self._require_fit().std(axis=0, ddof=1)
-
-    def credible_interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Equal-tailed interval from the particles: (lower, upper), each (theta_dim,)."""
-        if not 0 < level < 1:
-            raise ParameterError(f"level = {level!r} must be in (0, 1)")
-        p = self._require_fit()
-        a = (1 - level) / 2 * 100
-        return np.percentile(p, a, axis=0), np.percentile(p, 100 - a, axis=0)
-
-    def summary(self, level: float = 0.95) -> str:
-        """A table of posterior mean, std and credible interval per parameter."""
-        lo, hi = self.credible_interval(level)
-        rows = [f"{'param':>6} {'mean':>12} {'std':>12} {'lower':>12} {'upper':>12}"]
-        for i, (m, s, a, b) in enumerate(zip(self.theta_mean, self.theta_std, lo, hi, strict=True)):
-            rows.append(f"θ[{i}]".rjust(6) + f" {m:12.6g} {s:12.6g} {a:12.6g} {b:12.6g}")
-        return "\n".join(rows)
-
-    def plot_posterior(self, path: str | os.PathLike, level: float = 0.95, true_theta=None):
-        """Histogram per parameter with the credible interval, saved to ``path``."""
-        from ._plots import plot_posterior
-
-        return plot_posterior(self, path, level, true_theta)
-
-    def plot_trace(self, path: str | os.PathLike, n_traces: int = 20):
-        """Particle trajectories from the history, saved to ``path``."""
-        from ._plots import plot_trace
-
-        return plot_trace(self, path, n_traces)
-
-    def plot_pairs(self, path: str | os.PathLike):
-        """Pairwise scatter of the particles, saved to ``path``."""
-        from ._plots import plot_pairs
-
-        return plot_pairs(self, path)
-
     def plot_predictive(self, path: str | os.PathLike, x=None, n_draws: int = 50):
         """Posterior predictive curves over the observed data (``model(theta)`` models only)."""
         if self.likelihood != "gaussian":
@@ -597,16 +469,3 @@ class SVGD:
         from ._plots import plot_predictive
 
         return plot_predictive(self, path, x, n_draws)
-
-    def to_arviz(self):
-        """The particles as an ``arviz.InferenceData`` posterior (one chain, draws = particles)."""
-        try:
-            with warnings.catch_warnings():
-                # arviz 0.2x warns once a day, on import, about its own coming refactor: noise
-                # that is not about this call (and an error under warnings-as-errors).
-                warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
-                import arviz as az
-        except ImportError as exc:
-            raise ImportError("to_arviz needs arviz: pip install arviz") from exc
-        p = self._require_fit()
-        return az.from_dict(posterior={f"theta_{i}": p[None, :, i] for i in range(p.shape[1])})

@@ -26,7 +26,14 @@ import jax
 
 from ._kernels import Kernel
 
-__all__ = ["SVGDInfo", "SVGDState", "make_block_runner", "svgd_direction", "svgd_init"]
+__all__ = [
+    "SVGDInfo",
+    "SVGDState",
+    "make_block_runner",
+    "svgd_direction",
+    "svgd_init",
+    "svgd_step",
+]
 
 AXIS = "particles"
 
@@ -48,14 +55,17 @@ class SVGDInfo(NamedTuple):
     bad_particle: jax.Array  # global index of the first particle with a non-finite score, or -1
 
 
-def svgd_init(particles, optimizer: optax.GradientTransformation) -> SVGDState:
+def svgd_init(particles: jax.Array, optimizer: optax.GradientTransformation) -> SVGDState:
+    """The state at iteration 0: ``particles`` (n, d) on the unconstrained scale."""
     particles = jnp.asarray(particles)
     return SVGDState(
         particles, optimizer.init(particles), jnp.zeros(()), jnp.zeros((), dtype=jnp.int32)
     )
 
 
-def svgd_direction(kernel: Kernel, h, x_all, s_all, w_all, x_local):
+def svgd_direction(
+    kernel: Kernel, h: jax.Array, x_all: jax.Array, s_all: jax.Array, w_all: jax.Array, x_local
+) -> jax.Array:
     """φ at ``x_local`` (m, d) from all particles ``x_all`` (N, d), scores and weights."""
     K, G = kernel.fn(x_all, x_local, h)  # (N, m), (N, m, d)
     wsum = jnp.sum(w_all)
@@ -64,63 +74,97 @@ def svgd_direction(kernel: Kernel, h, x_all, s_all, w_all, x_local):
     return (drive + repulse) / wsum
 
 
+def svgd_step(
+    state: SVGDState,
+    logdensity: Callable[[jax.Array], jax.Array],
+    kernel: Kernel,
+    optimizer: optax.GradientTransformation,
+    weights: jax.Array | None = None,
+    axis_name: str | None = None,
+) -> tuple[SVGDState, SVGDInfo]:
+    """One SVGD iteration: pure and jittable.
+
+    Parameters
+    ----------
+    state : SVGDState
+        Particles (n, d) on the unconstrained scale; under ``shard_map`` the local block.
+    logdensity : callable
+        ``logdensity(z) -> scalar`` for one particle z (d,) (e.g. `make_logdensity`).
+    kernel : Kernel
+    optimizer : optax.GradientTransformation
+        Applied to ``-φ`` (optax minimizes).
+    weights : array (n,), optional
+        1 for a particle, 0 for padding (padding neither moves nor counts); all 1 when None.
+    axis_name : str, optional
+        The mapped axis the particles are sharded over: positions, scores and weights are
+        gathered across it, so every device moves its own particles by all of them.
+
+    Returns
+    -------
+    (SVGDState, SVGDInfo)
+        A particle whose score is not finite does not drive the others (its score counts as 0)
+        and is reported in ``SVGDInfo.bad_particle``.
+    """
+    x = state.particles
+    w = jnp.ones(x.shape[0], x.dtype) if weights is None else weights
+
+    def gather(a):
+        return a if axis_name is None else jax.lax.all_gather(a, axis_name, tiled=True)
+
+    def total(a):
+        return a if axis_name is None else jax.lax.psum(a, axis_name)
+
+    s = jax.vmap(jax.grad(logdensity))(x)  # once per particle, outside the pairwise sums
+    finite = jnp.all(jnp.isfinite(s), axis=1)
+    s = jnp.where(finite[:, None], s, 0.0)
+    x_all, s_all, w_all = gather(x), gather(s), gather(w)
+    f_all = gather(finite | (w == 0))
+    h = kernel.bandwidth_of(x_all, w_all, state.bandwidth)
+    phi = svgd_direction(kernel, h, x_all, s_all, w_all, x)
+    updates, opt_state = optimizer.update(-phi, state.opt_state, x)
+    x_new = jnp.where(w[:, None] > 0, optax.apply_updates(x, updates), x)
+    move = total(jnp.sum(jnp.abs(x_new - x) * w[:, None])) / jnp.sum(w_all)
+    bad = jnp.where(jnp.all(f_all), -1, jnp.argmin(f_all))
+    return SVGDState(x_new, opt_state, h, state.iteration + 1), SVGDInfo(h, move, bad)
+
+
 def make_block_runner(
-    logdensity: Callable,
+    logdensity: Callable[[jax.Array], jax.Array],
     kernel: Kernel,
     optimizer: optax.GradientTransformation,
     mesh: Mesh,
     block: int,
-):
-    """A jitted function running ``block`` SVGD iterations:
-    ``run(state, weights) -> (state, particles per iteration (block, n, d), SVGDInfo per iteration)``.
+) -> Callable:
+    """A jitted function running ``block`` SVGD iterations on particles sharded over ``mesh``:
+    ``run(state, weights) -> (state, particles per iteration (block, n, d), SVGDInfo per
+    iteration)``; the outputs are replicated, so every process can read them.
     """
-    score = jax.vmap(jax.grad(logdensity))
-    n_dev = mesh.devices.size
-
-    def local_step(x, opt_state, h_prev, w):
-        s = score(x)
-        finite = jnp.all(jnp.isfinite(s), axis=1)
-        s = jnp.where(finite[:, None], s, 0.0)
-        x_all = jax.lax.all_gather(x, AXIS, tiled=True)
-        s_all = jax.lax.all_gather(s, AXIS, tiled=True)
-        w_all = jax.lax.all_gather(w, AXIS, tiled=True)
-        f_all = jax.lax.all_gather(finite | (w == 0), AXIS, tiled=True)
-        h = kernel.bandwidth_of(x_all, w_all, h_prev)
-        phi = svgd_direction(kernel, h, x_all, s_all, w_all, x)
-        updates, opt_state = optimizer.update(-phi, opt_state, x)
-        x_new = jnp.where(w[:, None] > 0, optax.apply_updates(x, updates), x)
-        move = jax.lax.psum(jnp.sum(jnp.abs(x_new - x) * w[:, None]), AXIS) / jnp.sum(w_all)
-        bad = jnp.where(jnp.all(f_all), -1, jnp.argmin(f_all))
-        return x_new, opt_state, h, move, bad
-
     spec = PartitionSpec(AXIS)
 
-    def opt_spec(opt_state):
-        return jax.tree_util.tree_map(
-            lambda a: spec if jnp.ndim(a) >= 1 else PartitionSpec(), opt_state
+    def state_spec(state: SVGDState) -> SVGDState:
+        ospec = jax.tree_util.tree_map(
+            lambda a: spec if jnp.ndim(a) >= 1 else PartitionSpec(), state.opt_state
         )
+        return SVGDState(spec, ospec, PartitionSpec(), PartitionSpec())
 
     def run(state: SVGDState, weights):
-        ospec = opt_spec(state.opt_state)
+        sspec = state_spec(state)
         step = jax.shard_map(
-            local_step,
+            lambda st, w: svgd_step(st, logdensity, kernel, optimizer, w, AXIS),
             mesh=mesh,
-            in_specs=(spec, ospec, PartitionSpec(), spec),
-            out_specs=(spec, ospec, PartitionSpec(), PartitionSpec(), PartitionSpec()),
+            in_specs=(sspec, spec),
+            out_specs=(sspec, SVGDInfo(PartitionSpec(), PartitionSpec(), PartitionSpec())),
             check_vma=False,
         )
 
         def body(st, _):
-            x, o, h, move, bad = step(st.particles, st.opt_state, st.bandwidth, weights)
-            new = SVGDState(x, o, h, st.iteration + 1)
-            return new, (x, SVGDInfo(h, move, bad))
+            new, info = step(st, weights)
+            return new, (new.particles, info)
 
         state, (xs, infos) = jax.lax.scan(body, state, None, length=block)
-        # replicated outputs: every process can read the block's particles and diagnostics
         rep = NamedSharding(mesh, PartitionSpec())
         xs = jax.lax.with_sharding_constraint(xs, rep)
         infos = jax.tree_util.tree_map(lambda a: jax.lax.with_sharding_constraint(a, rep), infos)
         return state, xs, infos
 
-    del n_dev
     return jax.jit(run)

@@ -1,0 +1,135 @@
+"""The target a sampler moves on: a likelihood family applied to a model, plus prior and transform.
+
+Samplers (`svgd_step`, and NUTS to come) take the returned ``logdensity(z)``, never the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+
+import jax
+
+from .._errors import ParameterError
+from ._likelihood_density import density_log_likelihood
+from ._likelihood_gaussian import gaussian_log_likelihood
+from ._transforms import Transform
+
+__all__ = [
+    "LIKELIHOODS",
+    "check_log_likelihood",
+    "infer_theta_dim",
+    "log_likelihood_of",
+    "make_logdensity",
+]
+
+LIKELIHOODS = ("gaussian", "density", "custom")
+
+
+def log_likelihood_of(
+    likelihood: str,
+    model: Callable | None,
+    observed: jax.Array | None,
+    *,
+    noise_scale: float | None = None,
+    weights: jax.Array | None = None,
+    custom: Callable | None = None,
+) -> Callable[[jax.Array], jax.Array]:
+    """``loglik(theta) -> scalar`` for one of `LIKELIHOODS`.
+
+    'gaussian': `gaussian_log_likelihood` of ``model(theta)`` against ``observed``;
+    'density': `density_log_likelihood` of ``model(theta, observed)``; 'custom': ``custom``.
+    """
+    if likelihood == "custom":
+        return custom
+    if likelihood == "density":
+        return lambda theta: density_log_likelihood(model(theta, observed), weights)
+    if likelihood == "gaussian":
+        return lambda theta: gaussian_log_likelihood(model(theta), observed, noise_scale)
+    raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
+
+
+def check_log_likelihood(
+    likelihood: str,
+    model: Callable | None,
+    observed: jax.Array | None,
+    theta_dim: int,
+    *,
+    weights: jax.Array | None = None,
+    custom: Callable | None = None,
+) -> None:
+    """Raise a ParameterError naming the mismatch when θ of shape (theta_dim,) does not fit."""
+    th = jax.ShapeDtypeStruct((theta_dim,), jnp.float64)
+    try:
+        if likelihood == "gaussian":
+            out = jax.eval_shape(model, th)
+            if out.shape != observed.shape:
+                raise ParameterError(
+                    f"model(theta) has shape {out.shape} but observed_data has shape "
+                    f"{observed.shape}; they must match for the Gaussian likelihood"
+                )
+        elif likelihood == "density":
+            out = jax.eval_shape(lambda t: model(t, observed), th)
+            if out.shape != observed.shape:
+                raise ParameterError(
+                    f"model(theta, observed_data) has shape {out.shape}; expected "
+                    f"{observed.shape} (one density value per observation)"
+                )
+            if weights is not None and weights.shape != observed.shape:
+                raise ParameterError(
+                    f"weights has shape {weights.shape}; expected {observed.shape}"
+                )
+        else:
+            out = jax.eval_shape(custom, th)
+            if out.shape != ():
+                raise ParameterError("log_likelihood(theta) must return a scalar")
+    except ParameterError:
+        raise
+    except Exception as exc:
+        raise ParameterError(
+            f"evaluating the model at θ of shape ({theta_dim},) failed: {exc}"
+        ) from exc
+
+
+def infer_theta_dim(
+    likelihood: str, model: Callable | None, observed: Any, custom: Callable | None
+) -> int:
+    """The smallest θ length the model accepts (probing 1..16; prefer passing theta_dim)."""
+    if likelihood == "custom":
+        fn = custom
+    elif likelihood == "density":
+        fn = lambda th: model(th, observed)  # noqa: E731
+    else:
+        fn = model
+    for d in range(1, 17):
+        try:
+            jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), jnp.float64))
+            return d
+        except Exception:  # noqa: BLE001 - probing shapes: any failure means "not this d"
+            continue
+    raise ParameterError("could not infer theta_dim from the model; pass theta_dim=")
+
+
+def make_logdensity(
+    log_likelihood: Callable[[jax.Array], jax.Array],
+    transform: Transform,
+    prior: Callable | None = None,
+    penalty: Callable | None = None,
+) -> Callable[[jax.Array], jax.Array]:
+    """``logdensity(z)`` on the unconstrained scale, θ = transform.forward(z):
+
+    log L(θ) + log |dθ/dz| + log prior(θ) + penalty(θ) (prior and penalty when given).
+    """
+
+    def logdensity(z):
+        theta = transform.forward(z)
+        lp = log_likelihood(theta) + transform.log_det_jacobian(z)
+        if prior is not None:
+            lp = lp + prior(theta)
+        if penalty is not None:
+            lp = lp + penalty(theta)
+        return lp
+
+    return logdensity
