@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import jax
-from models import kingman
 from phasic import Graph, GraphError
+from reference_models import kingman
 
 
 def test_nested_vmap_theta_outside_times_inside():
@@ -56,8 +56,8 @@ def test_from_matrices_refuses_a_never_left_state_and_duplicate_states():
 
 
 def test_crafted_graph_arrays_files_are_refused_before_any_kernel_runs(tmp_path):
-    from models import two_island_migration
     from phasic.graph import GraphArrays
+    from reference_models import two_island_migration
 
     for g in (kingman(6), two_island_migration(3)):
         g.compile().validate()  # what compile() builds passes

@@ -32,7 +32,7 @@ JOB = textwrap.dedent(
     from phasic import initialize_distributed, SVGD, Graph
     cfg = initialize_distributed(timeout=120)
     import jax.numpy as jnp, numpy as np
-    from models import kingman
+    from reference_models import kingman
     model = Graph.pmf_from_graph(kingman(5))
     t = jnp.linspace(0.1, 3.0, 12)
     obs = model(jnp.array([1.3]), t) + 0.02 * np.random.default_rng(1).normal(size=12)
@@ -58,6 +58,7 @@ def _slurm_ready() -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_two_task_job_runs_distributed_svgd(tmp_path):
     reason = _slurm_ready()
     if reason:
@@ -124,6 +125,7 @@ def test_two_task_job_runs_distributed_svgd(tmp_path):
     np.testing.assert_allclose(results[0]["particles"], ref["particles"], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_seed_walkthrough_as_a_two_task_job_gives_the_local_posterior(tmp_path):
     reason = _slurm_ready()
     if reason:

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 SCRIPT = textwrap.dedent(
     """
@@ -19,7 +20,7 @@ SCRIPT = textwrap.dedent(
     from phasic import initialize_distributed, SVGD, Graph
     cfg = initialize_distributed(coordinator_port={port}, timeout=60)
     import jax, jax.numpy as jnp, numpy as np
-    from models import kingman
+    from reference_models import kingman
     model = Graph.pmf_from_graph(kingman(5))
     t = jnp.linspace(0.1, 3.0, 12)
     obs = model(jnp.array([1.3]), t) + 0.02 * np.random.default_rng(1).normal(size=12)
@@ -49,6 +50,7 @@ def _result(out: str) -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
+@pytest.mark.slow
 def test_two_processes_match_single_process_svgd(tmp_path):
     tests = os.path.dirname(os.path.dirname(__file__))
     port = _free_port()

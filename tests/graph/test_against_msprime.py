@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import block_counting, kingman, sfs_rewards
+from reference_models import block_counting, kingman, sfs_rewards
 
 msprime = pytest.importorskip("msprime")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import block_counting, kingman, two_island_migration
 from phasic import (
     AbsorptionError,
     Graph,
@@ -15,6 +14,7 @@ from phasic import (
     VertexNotFoundError,
 )
 from random_models import make_model
+from reference_models import block_counting, kingman, two_island_migration
 
 
 def test_seed_coalescent_has_nine_vertices_and_one_parameter():

@@ -7,9 +7,9 @@ import pytest
 import scipy.linalg as sl
 from hypothesis import HealthCheck, given, settings
 
-from models import kingman, rabbits, two_island_migration
 from phasic import Graph, ParameterError
 from random_models import models
+from reference_models import kingman, rabbits, two_island_migration
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIMES = np.array([0.0, 0.05, 0.3, 1.0, 2.5, 7.0, 20.0])

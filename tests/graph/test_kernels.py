@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import block_counting, two_island_migration
 from phasic import AbsorptionError, ParameterError
 from phasic.graph import _kernels as kernels
 from random_models import make_model
+from reference_models import block_counting, two_island_migration
 
-RTOL = 1e-10  # DESIGN.md: agreement with a dense reference
+RTOL = 1e-10  # ARCHITECTURE.md: agreement with a dense reference
 
 
 def _dense_A(ga, theta_row: np.ndarray) -> np.ndarray:

@@ -11,10 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import jax
-from models import birth_death, block_counting, kingman, rabbits, sfs_rewards, two_island_migration
 from random_models import Model, models, vertex_rewards
+from reference_models import (
+    birth_death,
+    block_counting,
+    kingman,
+    rabbits,
+    sfs_rewards,
+    two_island_migration,
+)
 
-RTOL = 1e-10  # DESIGN.md: moments agree with a dense reference to 1e-10 relative
+RTOL = 1e-10  # ARCHITECTURE.md: moments agree with a dense reference to 1e-10 relative
 GRAD_RTOL = 1e-6
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Examples that trace a fresh dense JAX reference each time: fewer, as each costs a compilation.
@@ -233,7 +240,7 @@ def test_sfs_matches_2_over_i(n):
 
 
 def test_block_counting_reference_sizes():
-    # DESIGN.md: n=10 has 41 transient states and 114 edges
+    # ARCHITECTURE.md: n=10 has 41 transient states and 114 edges
     ga = block_counting(10).compile()
     assert (ga.n_transient, ga.n_edges) == (41, 114)
 

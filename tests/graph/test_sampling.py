@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from models import kingman, rabbits, two_island_migration
+from reference_models import kingman, rabbits, two_island_migration
 
 N = 200_000
 Z = 4.5  # |z| bound for Monte-Carlo agreement (false alarm ~ 7e-6 per check)

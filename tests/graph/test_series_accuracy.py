@@ -13,8 +13,8 @@ import pytest
 import scipy.linalg as sl
 
 import jax
-from models import kingman
 from phasic import Graph, ParameterError
+from reference_models import kingman
 
 mp.mp.dps = 50
 K, LAM = 5, 2.0

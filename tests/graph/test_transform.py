@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from models import block_counting, sfs_rewards
 from random_models import models, vertex_rewards
+from reference_models import block_counting, sfs_rewards
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -64,7 +64,7 @@ def test_reward_transform_rejects_bad_rewards():
 
 
 def test_discretize_counts_mutations_geometric_for_two_samples():
-    from models import kingman
+    from reference_models import kingman
 
     m = 0.7  # two lineages, mutation rate m/2 each: singletons ~ Geometric(1 / (1 + m)) from 0
     g = kingman(2)

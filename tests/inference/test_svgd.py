@@ -12,8 +12,8 @@ import numpy as np
 import optax
 import pytest
 
-from models import kingman
 from phasic import SVGD, Graph, ParameterError, PhasicError
+from reference_models import kingman
 
 
 def loglik_gaussian(mean, cov):

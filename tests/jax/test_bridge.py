@@ -8,14 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import jax
-from models import block_counting, kingman, sfs_rewards, two_island_migration
 from phasic import Graph, ParameterError
 from random_models import models
+from reference_models import block_counting, kingman, sfs_rewards, two_island_migration
 
 SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 T = jnp.array([0.0, 0.2, 1.0, 3.0])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(models(cyclic=True, p=2))
 def test_ffi_and_pure_jax_paths_agree(m):
@@ -36,6 +37,7 @@ def test_ffi_and_pure_jax_paths_agree(m):
     np.testing.assert_allclose(jax.jacrev(mf)(th), jax.jacfwd(mj)(th), rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(models(cyclic=True, discrete=True))
 def test_discrete_pmf_and_moments_paths_agree(m):

@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 
 
 def _plt():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError("SVGD plots need matplotlib: pip install 'phasic[plot]'") from exc
 
     if os.environ.get("MPLBACKEND") is None and not os.environ.get("DISPLAY"):
         matplotlib.use("Agg")
