@@ -8,7 +8,7 @@ import pytest
 
 import jax
 from phasic import Graph, GraphError
-from reference_models import kingman
+from reference_models import kingman, two_island_migration
 
 
 def test_nested_vmap_theta_outside_times_inside():
@@ -128,3 +128,42 @@ def test_a_start_edge_straight_to_absorption_is_a_zero_time():
     np.testing.assert_array_equal(g.pdf([0.0, 1.0]), [0.0, 0.0])
     np.testing.assert_array_equal(g.cdf([0.0, 1.0]), [1.0, 1.0])
     np.testing.assert_array_equal(g.stop_probability([0.5]), [[0.0, 1.0]])
+
+
+def test_traced_moments_at_an_invalid_theta_are_nan_rows_not_an_exception():
+    # issue 15 item 4 / issue 12 defect 1: under jit a failed row is NaN, the other rows exact
+    g = two_island_migration(2)
+    th = jnp.array([[1.0, 1.0, 0.5], [-1.0, 1.0, 0.5], [jnp.nan, 1.0, 0.5], [2.0, 1.0, 0.1]])
+    for backend in ("ffi", "jax"):
+        fn = jax.jit(jax.vmap(Graph.moments_from_graph(g, 2, backend=backend)))
+        out = np.asarray(fn(th))
+        assert np.all(np.isnan(out[1:3])), backend
+        for b in (0, 3):
+            np.testing.assert_allclose(out[b], g.moments(2, theta=np.asarray(th[b])), rtol=1e-12)
+    one = Graph.moments_from_graph(g, 1)
+    grad = jax.grad(lambda t: one(t)[0])(jnp.array([-1.0, 1.0, 0.5]))
+    assert np.all(np.isnan(np.asarray(grad)))
+    # nested vmap over θ
+    rew = jnp.asarray(np.ones((g.vertices_length(), 1)))
+    e = Graph.moments_from_graph(g, 1, rewards=rew)
+    nested = jax.vmap(lambda a: jax.vmap(lambda s: e(a * s))(jnp.array([1.0, 2.0])))(
+        th[jnp.array([0, 3])]
+    )
+    np.testing.assert_allclose(nested[1, 1], e(th[3] * 2.0), rtol=1e-14)
+
+
+def test_the_native_graph_object_checks_crafted_arrays():
+    from phasic import _core
+
+    ga = kingman(4).compile()
+    args = list(ga.kernel_args())
+    bad_target = args[1].copy()
+    bad_target[0] = 99
+    with pytest.raises(ValueError, match=r"edge targets must lie in \[0, n\]"):
+        _core.NativeGraph(args[0], bad_target, *args[2:])
+    bad_ptr = args[0].copy()
+    bad_ptr[-1] += 5
+    with pytest.raises(ValueError, match="indptr must start at 0"):
+        _core.NativeGraph(bad_ptr, *args[1:])
+    with pytest.raises(ValueError, match="scc_ptr"):
+        _core.NativeGraph(*args[:4], np.array([0, 1], dtype=np.int64))

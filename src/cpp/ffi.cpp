@@ -6,6 +6,8 @@
 // or B (one per row).  Graph operands keep size-1 leading dimensions and are read as flat arrays.
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,12 @@
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
+
+// The operand types the Python side passes (GraphArrays' dtypes), checked at compile time as in
+// jax's FFI examples.
+static_assert(std::is_same_v<ffi::NativeType<ffi::S64>, int64_t>, "indptr, scc_ptr: int64");
+static_assert(std::is_same_v<ffi::NativeType<ffi::S32>, int32_t>, "indices: int32");
+static_assert(std::is_same_v<ffi::NativeType<ffi::F64>, double>, "weights and values: float64");
 
 namespace phasic {
 namespace {
@@ -61,41 +69,14 @@ Graph view(const I64& indptr, const I32& indices, const F64& base, const F64& co
   return out;
 }
 
-ffi::Error status_error(const Status& s) {
-  switch (s.code) {
-    case kOk:
-      return ffi::Error::Success();
-    case kBadWeight:
-      return ffi::Error::InvalidArgument(
-          "phasic: edge " + std::to_string(s.where) + " has a negative or NaN weight for theta row " +
-          std::to_string(s.batch) + "; rates must be >= 0 (use a positive parameter transform)");
-    case kSingular:
-      return ffi::Error::InvalidArgument(
-          "phasic: absorption is unreachable from transient vertex " + std::to_string(s.where) +
-          " for theta row " + std::to_string(s.batch) + " (its exit rates vanish)");
-    case kBadProbability:
-      return ffi::Error::InvalidArgument(
-          "phasic: discrete model: out-probabilities of transient vertex " +
-          std::to_string(s.where) + " sum to > 1 for theta row " + std::to_string(s.batch));
-    case kTooManySteps:
-      return ffi::Error::InvalidArgument(
-          "phasic: the uniformization series needs " + std::to_string(s.where) +
-          " steps, over the limit max_steps (rate x time too large)");
-    case kBadTime:
-      return ffi::Error::InvalidArgument("phasic: time point " + std::to_string(s.where) +
-                                         " is NaN, infinite or negative");
-    default:
-      return ffi::Error::Internal("phasic: kernel failed");
-  }
-}
-
-// Resolve the batch size from per-row operand row counts (each 1 or B).
-bool batch_of(std::initializer_list<int64_t> rs, int64_t& B) {
-  B = 1;
-  for (int64_t r : rs) B = std::max(B, r);
-  for (int64_t r : rs)
-    if (r != 1 && r != B) return false;
-  return true;
+// Under jit a row that fails (a negative or NaN weight, an unreachable absorption, a bad time,
+// too many steps) comes back NaN and the call goes on, so a sampler can reject the point; the
+// messages for eager calls live in one Python table (phasic.graph._kernels). A status reaching
+// here is a bug in a kernel, not bad input.
+ffi::Error unexpected(const Status& s) {
+  if (s.code == kOk) return ffi::Error::Success();
+  return ffi::Error::Internal("phasic: native kernel returned status " + std::to_string(s.code) +
+                              " in row mode; please report this");
 }
 
 // Leading (batch) dimensions of an operand whose last `core` dimensions are one row.
@@ -152,30 +133,6 @@ const double* broadcast_rows(const double* data, const std::vector<int64_t>& lea
   return store.data();
 }
 
-// theta rows broadcast to (B, p).
-const double* theta_rows(const F64& theta, int64_t B, int64_t p, std::vector<double>& store) {
-  if (rows(theta, 1) == B || p == 0) return theta.typed_data();
-  store.resize(static_cast<size_t>(B * p));
-  for (int64_t b = 0; b < B; ++b) std::memcpy(&store[b * p], theta.typed_data(), sizeof(double) * p);
-  return store.data();
-}
-
-// (R, n, K) with R in {1, B}  ->  (n, B, K)
-void to_nbk(const double* src, int64_t R, int64_t B, int64_t n, int64_t K, double* dst) {
-  for (int64_t b = 0; b < B; ++b) {
-    const double* s = src + (R == 1 ? 0 : b) * n * K;
-    for (int64_t i = 0; i < n; ++i)
-      std::memcpy(dst + (i * B + b) * K, s + i * K, sizeof(double) * K);
-  }
-}
-
-// (n, B, K) -> (B, n, K)
-void from_nbk(const double* src, int64_t B, int64_t n, int64_t K, double* dst) {
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < n; ++i)
-      std::memcpy(dst + (b * n + i) * K, src + (i * B + b) * K, sizeof(double) * K);
-}
-
 ffi::Error SolveImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 rhs,
                      F64Out out, bool transpose) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
@@ -184,34 +141,27 @@ ffi::Error SolveImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F
   const int64_t K = last_dim(rhs), n = g.n;
   if (last_dim(rhs, 1) != n || last_dim(theta) != g.p)
     return ffi::Error::InvalidArgument("phasic solve: operand shapes do not match the graph");
-  int64_t B;
-  if (!batch_of({rows(theta, 1), rows(rhs, 2)}, B) || rows(*out, 2) != B)
+  std::vector<int64_t> shape;
+  const auto lr = lead_dims(rhs, 2);
+  if (!broadcast_shape({lead_dims(theta, 1), lr}, shape) || rows(*out, 2) != product(shape))
     return ffi::Error::InvalidArgument("phasic solve: inconsistent batch dimensions");
-  std::vector<double> th_store;
-  const double* th = theta_rows(theta, B, g.p, th_store);
-  // The kernel packs theta chunks of the (B, n, K) operand itself, straight from rhs.
-  const bool shared = rows(rhs, 2) == 1 && B > 1;
-  return status_error(solve(g, th, B, rhs.typed_data(), K, out->typed_data(), transpose,
-                            /*batch_major=*/true, shared));
-}
-
-ffi::Error MatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 x,
-                      F64Out out, bool transpose) {
-  Graph G = view(indptr, indices, base, coef, scc_ptr);
-  if (G.error.failure()) return G.error;
-  const GraphView& g = G.g;
-  const int64_t K = last_dim(x), n = g.n;
-  int64_t B;
-  if (!batch_of({rows(theta, 1), rows(x, 2)}, B) || rows(*out, 2) != B)
-    return ffi::Error::InvalidArgument("phasic matvec: inconsistent batch dimensions");
-  std::vector<double> th_store;
-  const double* th = theta_rows(theta, B, g.p, th_store);
-  if (B == 1) return status_error(matvec(g, th, 1, x.typed_data(), K, out->typed_data(), transpose));
-  std::vector<double> xin(static_cast<size_t>(n * B * K)), y(xin.size());
-  to_nbk(x.typed_data(), rows(x, 2), B, n, K, xin.data());
-  Status st = matvec(g, th, B, xin.data(), K, y.data(), transpose);
-  if (st.code != kOk) return status_error(st);
-  from_nbk(y.data(), B, n, K, out->typed_data());
+  const int64_t B = product(shape);
+  std::vector<double> ts, rs;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, g.p, ts);
+  // One shared right-hand side is read in place by the kernel (it packs theta chunks of the
+  // (B, n, K) operand itself); per-row ones are laid out as (B, n, K) first.
+  const bool shared = product(lr) == 1 && B > 1;
+  const double* r = shared ? rhs.typed_data()
+                           : broadcast_rows(rhs.typed_data(), lr, shape, n * K, rs);
+  double* x = out->typed_data();
+  if (solve(g, th, B, r, K, x, transpose, /*batch_major=*/true, shared).code == kOk)
+    return ffi::Error::Success();
+  // Some row failed: solve row by row, failed rows NaN (rare, so the batch stays one sweep).
+  const int64_t nk = n * K;
+  for (int64_t b = 0; b < B; ++b) {
+    if (solve(g, th + b * g.p, 1, r + (shared ? 0 : b * nk), K, x + b * nk, transpose).code != kOk)
+      std::fill(x + b * nk, x + (b + 1) * nk, std::numeric_limits<double>::quiet_NaN());
+  }
   return ffi::Error::Success();
 }
 
@@ -261,14 +211,14 @@ ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, 
   spec.row_codes = codes.data();
   if (product(lt) == 1 || B == 1) {  // time points shared by every row: one sweep
     spec.times = times.typed_data();
-    return status_error(series(g, th, B, al, spec, out->typed_data()));
+    return unexpected(series(g, th, B, al, spec, out->typed_data()));
   }
   const double* tm = broadcast_rows(times.typed_data(), lt, shape, T, tms);
   for (int64_t b = 0; b < B; ++b) {  // per-row time points: one sweep per row
     spec.times = tm + b * T;
     spec.row_codes = codes.data() + b;
     Status st = series(g, th + b * g.p, 1, al + b * n, spec, out->typed_data() + b * T);
-    if (st.code != kOk) return status_error(st);
+    if (st.code != kOk) return unexpected(st);
   }
   return ffi::Error::Success();
 }
@@ -297,7 +247,7 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
   spec.row_codes = codes.data();
   if (product(lt) == 1 || B == 1) {
     spec.times = times.typed_data();
-    return status_error(series_jac(g, th, B, al, da, spec, out->typed_data(), jac->typed_data(),
+    return unexpected(series_jac(g, th, B, al, da, spec, out->typed_data(), jac->typed_data(),
                                    dfdt->typed_data()));
   }
   const double* tm = broadcast_rows(times.typed_data(), lt, shape, T, tms);
@@ -307,7 +257,7 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
     Status st = series_jac(g, th + b * p, 1, al + b * n, da + b * n * p, spec,
                            out->typed_data() + b * T, jac->typed_data() + b * T * p,
                            dfdt->typed_data() + b * T);
-    if (st.code != kOk) return status_error(st);
+    if (st.code != kOk) return unexpected(st);
   }
   return ffi::Error::Success();
 }
@@ -322,11 +272,6 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
       .Arg<I64>()  /* scc_ptr */
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSolve, SolveImpl,
-                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
-                                  .Arg<F64>()
-                                  .Ret<F64>()
-                                  .Attr<bool>("transpose"));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicMatvec, MatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Arg<F64>()
                                   .Ret<F64>()

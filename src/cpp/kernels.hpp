@@ -33,11 +33,11 @@ struct GraphView {
   const int64_t* scc_ptr = nullptr;  // n_scc + 1
 };
 
+// Mirrored in Python as phasic._core.STATUS; messages live in phasic.graph._kernels.
 enum StatusCode : int32_t {
   kOk = 0,
   kBadWeight = 1,   // negative or NaN edge weight: where = edge, batch = theta row
   kSingular = 2,    // absorption unreachable (zero out-rate or singular SCC block): where = vertex
-  kBadShape = 3,
   kBadProbability = 4,  // discrete model: out-probabilities of vertex `where` sum to > 1
   kTooManySteps = 5,    // the series needs more steps (where) than the limit
   kBadTime = 6,         // a time (where) is NaN, infinite or negative (or not an integer jump)

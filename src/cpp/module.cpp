@@ -23,51 +23,75 @@ using In = nb::ndarray<const T, nb::c_contig, nb::device::cpu>;
 template <typename T>
 using Out = nb::ndarray<T, nb::c_contig, nb::device::cpu>;
 
-phasic::GraphView make_view(const In<int64_t>& indptr, const In<int32_t>& indices,
-                            const In<double>& base, const In<double>& coef,
-                            const In<int64_t>& scc_ptr) {
+// The five graph arrays, checked once and kept alive for as long as the object lives: every
+// binding takes this one object instead of rebuilding (and re-checking) the view per call.
+struct NativeGraph {
+  In<int64_t> indptr;
+  In<int32_t> indices;
+  In<double> base;
+  In<double> coef;
+  In<int64_t> scc_ptr;
   phasic::GraphView g;
-  if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw std::invalid_argument("indptr must be 1-D");
-  g.n = static_cast<int64_t>(indptr.shape(0)) - 1;
-  g.indptr = indptr.data();
-  g.indices = indices.data();
-  g.base = base.data();
-  g.coef = coef.data();
-  const int64_t E = static_cast<int64_t>(indices.shape(0));
-  if (static_cast<int64_t>(base.shape(0)) != E || coef.ndim() != 2 ||
-      static_cast<int64_t>(coef.shape(0)) != E)
-    throw std::invalid_argument("indices, base and coef must have one row per edge");
-  g.p = static_cast<int64_t>(coef.shape(1));
-  g.n_scc = static_cast<int64_t>(scc_ptr.shape(0)) - 1;
-  g.scc_ptr = scc_ptr.data();
-  return g;
-}
+
+  NativeGraph(In<int64_t> indptr_, In<int32_t> indices_, In<double> base_, In<double> coef_,
+              In<int64_t> scc_ptr_)
+      : indptr(indptr_), indices(indices_), base(base_), coef(coef_), scc_ptr(scc_ptr_) {
+    if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw std::invalid_argument("indptr must be 1-D");
+    if (indices.ndim() != 1 || base.ndim() != 1 || coef.ndim() != 2 || scc_ptr.ndim() != 1)
+      throw std::invalid_argument("indices, base, scc_ptr must be 1-D and coef 2-D");
+    g.n = static_cast<int64_t>(indptr.shape(0)) - 1;
+    const int64_t E = static_cast<int64_t>(indices.shape(0));
+    if (static_cast<int64_t>(base.shape(0)) != E || static_cast<int64_t>(coef.shape(0)) != E)
+      throw std::invalid_argument("indices, base and coef must have one row per edge");
+    const int64_t* ip = indptr.data();
+    if (ip[0] != 0 || ip[g.n] != E)
+      throw std::invalid_argument("indptr must start at 0 and end at the number of edges");
+    for (int64_t i = 0; i < g.n; ++i)
+      if (ip[i + 1] < ip[i]) throw std::invalid_argument("indptr must be non-decreasing");
+    for (int64_t e = 0; e < E; ++e)
+      if (indices.data()[e] < 0 || indices.data()[e] > g.n)
+        throw std::invalid_argument("edge targets must lie in [0, n]");
+    g.n_scc = static_cast<int64_t>(scc_ptr.shape(0)) - 1;
+    const int64_t* sp = scc_ptr.data();
+    if (g.n_scc < 0 || (g.n_scc == 0 && g.n > 0) || (g.n_scc > 0 && (sp[0] != 0 || sp[g.n_scc] != g.n)))
+      throw std::invalid_argument("scc_ptr must run from 0 to n");
+    for (int64_t s = 0; s < g.n_scc; ++s)
+      if (sp[s + 1] <= sp[s]) throw std::invalid_argument("scc_ptr must be increasing");
+    g.indptr = ip;
+    g.indices = indices.data();
+    g.base = base.data();
+    g.coef = coef.data();
+    g.p = static_cast<int64_t>(coef.shape(1));
+    g.scc_ptr = sp;
+  }
+};
 
 // Returns (code, where, batch); the Python layer turns a non-zero code into a PhasicError that
-// names the vertex, edge and theta involved.
+// names the vertex, edge and theta involved (one table: phasic.graph._kernels).
 nb::tuple status_tuple(const phasic::Status& s) { return nb::make_tuple(s.code, s.where, s.batch); }
 
-void check_batch(const phasic::GraphView& g, const In<double>& theta, int64_t& B) {
+int64_t batch_of(const phasic::GraphView& g, const In<double>& theta) {
   if (theta.ndim() != 2 || static_cast<int64_t>(theta.shape(1)) != g.p)
     throw std::invalid_argument("theta must have shape (B, p) with p = " + std::to_string(g.p));
-  B = static_cast<int64_t>(theta.shape(0));
+  return static_cast<int64_t>(theta.shape(0));
 }
 
-void check_rhs(const phasic::GraphView& g, int64_t B, size_t ndim, size_t s0, size_t s1,
-               const char* what) {
-  if (ndim != 3 || static_cast<int64_t>(s0) != g.n || static_cast<int64_t>(s1) != B)
+template <typename A>
+void check_nbk(const phasic::GraphView& g, int64_t B, const A& a, const char* what) {
+  if (a.ndim() != 3 || static_cast<int64_t>(a.shape(0)) != g.n ||
+      static_cast<int64_t>(a.shape(1)) != B)
     throw std::invalid_argument(std::string(what) + " must have shape (n, B, K)");
 }
 
-}  // namespace
-
-template <typename T>
-nb::capsule encapsulate(T* fn) {
-  return nb::capsule(reinterpret_cast<void*>(fn));
+void check_alpha(const phasic::GraphView& g, int64_t B, const In<double>& alpha) {
+  if (alpha.ndim() != 2 || static_cast<int64_t>(alpha.shape(0)) != B ||
+      static_cast<int64_t>(alpha.shape(1)) != g.n)
+    throw std::invalid_argument("alpha must have shape (B, n)");
 }
 
 phasic::SeriesSpec make_spec(const In<double>& times, bool discrete, double tol,
                              int64_t max_steps) {
+  if (times.ndim() != 1) throw std::invalid_argument("times must be 1-D");
   phasic::SeriesSpec spec;
   spec.discrete = discrete;
   spec.tol = tol;
@@ -77,14 +101,18 @@ phasic::SeriesSpec make_spec(const In<double>& times, bool discrete, double tol,
   return spec;
 }
 
-void check_alpha(const phasic::GraphView& g, int64_t B, const In<double>& alpha) {
-  if (alpha.ndim() != 2 || static_cast<int64_t>(alpha.shape(0)) != B ||
-      static_cast<int64_t>(alpha.shape(1)) != g.n)
-    throw std::invalid_argument("alpha must have shape (B, n)");
+template <typename T>
+nb::capsule encapsulate(T* fn) {
+  return nb::capsule(reinterpret_cast<void*>(fn));
 }
+
+}  // namespace
 
 NB_MODULE(_core, m) {
   m.doc() = "phasic native kernels (C++17): sweeps in SCC order on compiled phase-type graphs.";
+  // NativeGraph objects are cached on GraphArrays, which jit caches and user globals keep until
+  // interpreter exit; nanobind would report those as leaks at shutdown although nothing leaks.
+  nb::set_leak_warnings(false);
 
   m.def(
       "scc_order",
@@ -104,135 +132,140 @@ NB_MODULE(_core, m) {
   m.def("ffi_targets", []() {
     std::map<std::string, nb::capsule> t;
     t.emplace("phasic_solve", encapsulate(phasic::PhasicSolve));
-    t.emplace("phasic_matvec", encapsulate(phasic::PhasicMatvec));
     t.emplace("phasic_coef_matvec", encapsulate(phasic::PhasicCoefMatvec));
     t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
     t.emplace("phasic_series_jac", encapsulate(phasic::PhasicSeriesJac));
     return t;
   }, "XLA FFI handler capsules (CPU), by target name.");
 
-  m.def(
-      "series",
-      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
-         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
-         const In<double>& alpha, const In<double>& times, const In<double>& defect,
-         Out<double> out, bool discrete, int kind, double tol, int64_t max_steps) {
-        auto g = make_view(indptr, indices, base, coef, scc_ptr);
-        int64_t B;
-        check_batch(g, theta, B);
-        check_alpha(g, B, alpha);
-        auto spec = make_spec(times, discrete, tol, max_steps);
-        spec.kind = kind;
-        if (kind == phasic::kCdf) {
-          if (static_cast<int64_t>(defect.shape(0)) != B)
-            throw std::invalid_argument("defect must have shape (B,)");
-          spec.defect = defect.data();
-        }
-        if (out.ndim() != 2 || static_cast<int64_t>(out.shape(0)) != B ||
-            static_cast<int64_t>(out.shape(1)) != spec.T)
-          throw std::invalid_argument("out must have shape (B, T)");
-        phasic::Status st;
-        {
-          nb::gil_scoped_release release;
-          st = phasic::series(g, theta.data(), B, alpha.data(), spec, out.data());
-        }
-        return status_tuple(st);
-      },
-      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
-      "defect"_a, "out"_a, "discrete"_a, "kind"_a, "tol"_a, "max_steps"_a,
-      "Density (kind 0), survival (1) or cdf (2) at all time points in one sweep.");
+  m.attr("DEFAULT_MAX_STEPS") = phasic::kDefaultMaxSteps;
+  m.attr("STATUS") = nb::make_tuple(
+      nb::make_tuple("ok", static_cast<int>(phasic::kOk)),
+      nb::make_tuple("bad_weight", static_cast<int>(phasic::kBadWeight)),
+      nb::make_tuple("singular", static_cast<int>(phasic::kSingular)),
+      nb::make_tuple("bad_probability", static_cast<int>(phasic::kBadProbability)),
+      nb::make_tuple("too_many_steps", static_cast<int>(phasic::kTooManySteps)),
+      nb::make_tuple("bad_time", static_cast<int>(phasic::kBadTime)));
 
-  m.def(
-      "series_state",
-      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
-         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
-         const In<double>& alpha, const In<double>& times, Out<double> out, bool discrete,
-         bool accumulated, double tol, int64_t max_steps) {
-        auto g = make_view(indptr, indices, base, coef, scc_ptr);
-        int64_t B;
-        check_batch(g, theta, B);
-        check_alpha(g, B, alpha);
-        auto spec = make_spec(times, discrete, tol, max_steps);
-        if (out.ndim() != 3 || static_cast<int64_t>(out.shape(0)) != B ||
-            static_cast<int64_t>(out.shape(1)) != spec.T ||
-            static_cast<int64_t>(out.shape(2)) != g.n)
-          throw std::invalid_argument("out must have shape (B, T, n)");
-        phasic::Status st;
-        {
-          nb::gil_scoped_release release;
-          st = phasic::series_state(g, theta.data(), B, alpha.data(), spec, accumulated,
-                                    out.data());
-        }
-        return status_tuple(st);
-      },
-      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "alpha"_a, "times"_a,
-      "out"_a, "discrete"_a, "accumulated"_a, "tol"_a, "max_steps"_a,
-      "State distribution (or accumulated time) at each time point: out (B, T, n).");
-
-  m.def(
-      "solve",
-      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
-         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
-         const In<double>& rhs, Out<double> out, bool transpose) {
-        auto g = make_view(indptr, indices, base, coef, scc_ptr);
-        int64_t B;
-        check_batch(g, theta, B);
-        check_rhs(g, B, rhs.ndim(), rhs.shape(0), rhs.shape(1), "rhs");
-        check_rhs(g, B, out.ndim(), out.shape(0), out.shape(1), "out");
-        const int64_t K = static_cast<int64_t>(rhs.shape(2));
-        if (static_cast<int64_t>(out.shape(2)) != K) throw std::invalid_argument("out K");
-        phasic::Status st;
-        {
-          nb::gil_scoped_release release;
-          st = phasic::solve(g, theta.data(), B, rhs.data(), K, out.data(), transpose);
-        }
-        return status_tuple(st);
-      },
-      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "rhs"_a, "out"_a,
-      "transpose"_a = false, "Solve A x = rhs (A = D - W) or its transpose; returns a status.");
-
-  m.def(
-      "matvec",
-      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
-         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
-         const In<double>& x, Out<double> out, bool transpose) {
-        auto g = make_view(indptr, indices, base, coef, scc_ptr);
-        int64_t B;
-        check_batch(g, theta, B);
-        check_rhs(g, B, x.ndim(), x.shape(0), x.shape(1), "x");
-        check_rhs(g, B, out.ndim(), out.shape(0), out.shape(1), "out");
-        const int64_t K = static_cast<int64_t>(x.shape(2));
-        phasic::Status st;
-        {
-          nb::gil_scoped_release release;
-          st = phasic::matvec(g, theta.data(), B, x.data(), K, out.data(), transpose);
-        }
-        return status_tuple(st);
-      },
-      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "x"_a, "out"_a,
-      "transpose"_a = false, "y = A x (A = D - W) or A^T x; returns a status.");
-
-  m.def(
-      "edge_grad",
-      [](const In<int64_t>& indptr, const In<int32_t>& indices, const In<double>& base,
-         const In<double>& coef, const In<int64_t>& scc_ptr, const In<double>& theta,
-         const In<double>& lam, const In<double>& x, Out<double> grad) {
-        auto g = make_view(indptr, indices, base, coef, scc_ptr);
-        int64_t B;
-        check_batch(g, theta, B);
-        check_rhs(g, B, lam.ndim(), lam.shape(0), lam.shape(1), "lam");
-        check_rhs(g, B, x.ndim(), x.shape(0), x.shape(1), "x");
-        const int64_t K = static_cast<int64_t>(x.shape(2));
-        if (grad.ndim() != 3 || static_cast<int64_t>(grad.shape(0)) != B ||
-            static_cast<int64_t>(grad.shape(1)) != K || static_cast<int64_t>(grad.shape(2)) != g.p)
-          throw std::invalid_argument("grad must have shape (B, K, p)");
-        phasic::Status st;
-        {
-          nb::gil_scoped_release release;
-          st = phasic::edge_grad(g, theta.data(), B, lam.data(), x.data(), K, grad.data());
-        }
-        return status_tuple(st);
-      },
-      "indptr"_a, "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a, "theta"_a, "lam"_a, "x"_a,
-      "grad"_a, "grad[b,k] = -sum_e coef_e lam_ik (x_ik - x_jk): theta-gradient of lam^T A^-1 r per column.");
+  nb::class_<NativeGraph>(m, "NativeGraph",
+                          "A compiled graph's arrays, checked once, for the kernels below.")
+      .def(nb::init<In<int64_t>, In<int32_t>, In<double>, In<double>, In<int64_t>>(), "indptr"_a,
+           "indices"_a, "base"_a, "coef"_a, "scc_ptr"_a)
+      .def_prop_ro("n", [](const NativeGraph& G) { return G.g.n; })
+      .def(
+          "series",
+          [](const NativeGraph& G, const In<double>& theta, const In<double>& alpha,
+             const In<double>& times, const In<double>& defect, Out<double> out, bool discrete,
+             int kind, double tol, int64_t max_steps) {
+            const auto& g = G.g;
+            const int64_t B = batch_of(g, theta);
+            check_alpha(g, B, alpha);
+            auto spec = make_spec(times, discrete, tol, max_steps);
+            spec.kind = kind;
+            if (kind == phasic::kCdf) {
+              if (defect.ndim() != 1 || static_cast<int64_t>(defect.shape(0)) != B)
+                throw std::invalid_argument("defect must have shape (B,)");
+              spec.defect = defect.data();
+            }
+            if (out.ndim() != 2 || static_cast<int64_t>(out.shape(0)) != B ||
+                static_cast<int64_t>(out.shape(1)) != spec.T)
+              throw std::invalid_argument("out must have shape (B, T)");
+            phasic::Status st;
+            {
+              nb::gil_scoped_release release;
+              st = phasic::series(g, theta.data(), B, alpha.data(), spec, out.data());
+            }
+            return status_tuple(st);
+          },
+          "theta"_a, "alpha"_a, "times"_a, "defect"_a, "out"_a, "discrete"_a, "kind"_a, "tol"_a,
+          "max_steps"_a, "Density (kind 0), survival (1) or cdf (2) at all time points in one sweep.")
+      .def(
+          "series_state",
+          [](const NativeGraph& G, const In<double>& theta, const In<double>& alpha,
+             const In<double>& times, Out<double> out, bool discrete, bool accumulated, double tol,
+             int64_t max_steps) {
+            const auto& g = G.g;
+            const int64_t B = batch_of(g, theta);
+            check_alpha(g, B, alpha);
+            auto spec = make_spec(times, discrete, tol, max_steps);
+            if (out.ndim() != 3 || static_cast<int64_t>(out.shape(0)) != B ||
+                static_cast<int64_t>(out.shape(1)) != spec.T ||
+                static_cast<int64_t>(out.shape(2)) != g.n)
+              throw std::invalid_argument("out must have shape (B, T, n)");
+            phasic::Status st;
+            {
+              nb::gil_scoped_release release;
+              st = phasic::series_state(g, theta.data(), B, alpha.data(), spec, accumulated,
+                                        out.data());
+            }
+            return status_tuple(st);
+          },
+          "theta"_a, "alpha"_a, "times"_a, "out"_a, "discrete"_a, "accumulated"_a, "tol"_a,
+          "max_steps"_a,
+          "State distribution (or accumulated time) at each time point: out (B, T, n).")
+      .def(
+          "solve",
+          [](const NativeGraph& G, const In<double>& theta, const In<double>& rhs, Out<double> out,
+             bool transpose) {
+            const auto& g = G.g;
+            const int64_t B = batch_of(g, theta);
+            check_nbk(g, B, rhs, "rhs");
+            check_nbk(g, B, out, "out");
+            const int64_t K = static_cast<int64_t>(rhs.shape(2));
+            if (static_cast<int64_t>(out.shape(2)) != K)
+              throw std::invalid_argument("out must have the shape of rhs");
+            phasic::Status st;
+            {
+              nb::gil_scoped_release release;
+              st = phasic::solve(g, theta.data(), B, rhs.data(), K, out.data(), transpose);
+            }
+            return status_tuple(st);
+          },
+          "theta"_a, "rhs"_a, "out"_a, "transpose"_a = false,
+          "Solve A x = rhs (A = D - W) or its transpose; returns a status.")
+      .def(
+          "matvec",
+          [](const NativeGraph& G, const In<double>& theta, const In<double>& x, Out<double> out,
+             bool transpose) {
+            const auto& g = G.g;
+            const int64_t B = batch_of(g, theta);
+            check_nbk(g, B, x, "x");
+            check_nbk(g, B, out, "out");
+            const int64_t K = static_cast<int64_t>(x.shape(2));
+            if (static_cast<int64_t>(out.shape(2)) != K)
+              throw std::invalid_argument("out must have the shape of x");
+            phasic::Status st;
+            {
+              nb::gil_scoped_release release;
+              st = phasic::matvec(g, theta.data(), B, x.data(), K, out.data(), transpose);
+            }
+            return status_tuple(st);
+          },
+          "theta"_a, "x"_a, "out"_a, "transpose"_a = false,
+          "y = A x (A = D - W) or A^T x; returns a status.")
+      .def(
+          "edge_grad",
+          [](const NativeGraph& G, const In<double>& theta, const In<double>& lam,
+             const In<double>& x, Out<double> grad) {
+            const auto& g = G.g;
+            const int64_t B = batch_of(g, theta);
+            check_nbk(g, B, lam, "lam");
+            check_nbk(g, B, x, "x");
+            const int64_t K = static_cast<int64_t>(x.shape(2));
+            if (static_cast<int64_t>(lam.shape(2)) != K)
+              throw std::invalid_argument("lam must have the shape of x");
+            if (grad.ndim() != 3 || static_cast<int64_t>(grad.shape(0)) != B ||
+                static_cast<int64_t>(grad.shape(1)) != K ||
+                static_cast<int64_t>(grad.shape(2)) != g.p)
+              throw std::invalid_argument("grad must have shape (B, K, p)");
+            phasic::Status st;
+            {
+              nb::gil_scoped_release release;
+              st = phasic::edge_grad(g, theta.data(), B, lam.data(), x.data(), K, grad.data());
+            }
+            return status_tuple(st);
+          },
+          "theta"_a, "lam"_a, "x"_a, "grad"_a,
+          "grad[b,k] = -sum_e coef_e lam_ik (x_ik - x_jk): theta-gradient of lam^T A^-1 r per "
+          "column.");
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, fields
+from functools import cached_property
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from .. import _core
-from .._errors import AbsorptionError, GraphError
+from .._errors import AbsorptionError, GraphError, ParameterError
 from .._typing import FloatArray, IntArray
 
 if TYPE_CHECKING:
@@ -142,6 +143,47 @@ class GraphArrays:
             if not np.all(np.isfinite(getattr(self, name))):
                 raise bad(f"{name} holds NaN or infinite values")
 
+    def reward_matrix(
+        self, rewards: object, n_vertices: int, *, nonneg: bool = False
+    ) -> tuple[FloatArray, bool]:
+        """Rewards given per graph vertex, checked and laid out for the kernels.
+
+        Parameters
+        ----------
+        rewards : array (n_vertices,) or (n_vertices, R), or None (all ones)
+            One reward per vertex in the graph's vertex order (rate units: reward per time unit).
+        n_vertices : int
+            The graph's vertex count (start and absorbing vertices included).
+        nonneg : bool
+            Refuse negative rewards.
+
+        Returns
+        -------
+        r : float64 array (n_transient, R)
+            The transient vertices' rewards in compiled order.
+        squeeze : bool
+            True when ``rewards`` was one vector (or None): callers drop the R axis.
+        """
+        if rewards is None:
+            return np.ones((self.n_transient, 1)), True
+        r = np.asarray(rewards, dtype=np.float64)
+        squeeze = r.ndim == 1
+        if squeeze:
+            r = r[:, None]
+        if r.ndim != 2 or r.shape[0] != n_vertices:
+            raise ParameterError(
+                f"rewards has shape {np.shape(rewards)}; expected ({n_vertices},) or "
+                f"({n_vertices}, R): one reward per vertex in vertices() order"
+            )
+        if not np.all(np.isfinite(r)):
+            raise ParameterError("rewards must be finite (no NaN or inf)")
+        if nonneg and np.any(r < 0):
+            i = int(np.argwhere(r < 0)[0, 0])
+            at = np.flatnonzero(self.vertex_index == i)
+            state = f" (state {self.states[at[0]].tolist()})" if at.size else ""
+            raise ParameterError(f"rewards must be >= 0 here; vertex {i}{state} has {r[i]}")
+        return np.ascontiguousarray(r[self.vertex_index]), squeeze
+
     def fingerprint(self) -> str:
         """A hex digest of every array (the same compiled model gives the same digest)."""
         h = hashlib.sha1()
@@ -154,6 +196,11 @@ class GraphArrays:
     def kernel_args(self) -> tuple[np.ndarray, ...]:
         """(indptr, indices, base, coef, scc_ptr): the graph operands of every kernel."""
         return (self.indptr, self.indices, self.base, self.coef, self.scc_ptr)
+
+    @cached_property
+    def native(self) -> _core.NativeGraph:
+        """The arrays as the native module's graph object (checked once, shared by every call)."""
+        return _core.NativeGraph(*self.kernel_args())
 
     def edge_sources(self) -> IntArray:
         """Source (compiled index) of each edge, shape (E,)."""

@@ -16,13 +16,27 @@ def _describe(ga: GraphArrays, i: int) -> str:
     return "absorption" if i >= ga.n_transient else str(ga.states[i].tolist())
 
 
-def raise_status(ga: GraphArrays, theta: FloatArray, status: tuple[int, int, int]) -> None:
-    """Turn a kernel status ``(code, where, batch)`` into a `PhasicError` naming the culprit."""
+# Native status codes by name (phasic._core.STATUS, mirrored from kernels.hpp).
+STATUS = dict(_core.STATUS)
+
+
+def raise_status(
+    ga: GraphArrays,
+    theta: FloatArray,
+    status: tuple[int, int, int],
+    times: FloatArray | None = None,
+    max_steps: int | None = None,
+) -> None:
+    """Turn a kernel status ``(code, where, batch)`` into a `PhasicError` naming the culprit.
+
+    The one table of native failures and their messages (under jit the same failures come back
+    as NaN rows instead; see ``src/cpp/ffi.cpp``).
+    """
     code, where, b = status
-    if code == 0:
+    if code == STATUS["ok"]:
         return
     th = theta[b].tolist() if theta.shape[1] else []
-    if code == 1:
+    if code == STATUS["bad_weight"]:
         src = int(np.searchsorted(ga.indptr, where, side="right") - 1)
         w = ga.base[where] + ga.coef[where] @ theta[b]
         raise ParameterError(
@@ -30,11 +44,26 @@ def raise_status(ga: GraphArrays, theta: FloatArray, status: tuple[int, int, int
             f"{w:.6g} = {ga.base[where]:.6g} + {ga.coef[where].tolist()} · θ at θ = {th}: "
             "rates must be >= 0; choose θ inside the valid region (e.g. a positive transform)"
         )
-    if code == 2:
+    if code == STATUS["singular"]:
         raise AbsorptionError(
             f"absorption is unreachable from state {_describe(ga, where)} at θ = {th} (its exit "
             "rates vanish), so the expectation is infinite; check θ or the graph's edges"
         )
+    if code == STATUS["bad_probability"]:
+        raise ParameterError(
+            f"discrete model: out-probabilities of state {ga.states[where].tolist()} sum to > 1 "
+            f"at θ = {th}; weights of a discrete model are jump probabilities"
+        )
+    if code == STATUS["too_many_steps"]:
+        t_max = float(np.max(times, initial=0)) if times is not None else float("nan")
+        raise ParameterError(
+            f"the uniformization series at θ = {th} needs about {where:.3g} steps "
+            f"(largest rate × largest time = {t_max:.6g} time units × rate), over max_steps = "
+            f"{max_steps:.3g}; pass a larger max_steps (work and time grow with it; memory does "
+            "not) or rescale time"
+        )
+    if code == STATUS["bad_time"] and times is not None:
+        raise ParameterError(f"time {times[where]!r} must be finite and >= 0")
     raise GraphError(f"native kernel failed with status {status}")
 
 
@@ -52,7 +81,7 @@ def solve(
     rhs = np.ascontiguousarray(rhs, dtype=np.float64)
     _check_batch(ga, theta, rhs, "rhs")
     out = np.empty_like(rhs)
-    raise_status(ga, theta, _core.solve(*ga.kernel_args(), theta, rhs, out, transpose))
+    raise_status(ga, theta, ga.native.solve(theta, rhs, out, transpose))
     return out
 
 
@@ -63,7 +92,7 @@ def matvec(
     x = np.ascontiguousarray(x, dtype=np.float64)
     _check_batch(ga, theta, x, "x")
     out = np.empty_like(x)
-    raise_status(ga, theta, _core.matvec(*ga.kernel_args(), theta, x, out, transpose))
+    raise_status(ga, theta, ga.native.matvec(theta, x, out, transpose))
     return out
 
 
@@ -72,7 +101,7 @@ def edge_grad(ga: GraphArrays, theta: FloatArray, lam: FloatArray, x: FloatArray
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     x = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty((theta.shape[0], x.shape[2], ga.param_length))
-    raise_status(ga, theta, _core.edge_grad(*ga.kernel_args(), theta, lam, x, out))
+    raise_status(ga, theta, ga.native.edge_grad(theta, lam, x, out))
     return out
 
 

@@ -12,36 +12,14 @@ Arrays are laid out (n, B, K): transient vertex, θ row, right-hand-side column.
 
 from __future__ import annotations
 
-from math import comb
-
 import numpy as np
 
+from .._moment_chain import moment_chain
 from .._typing import FloatArray
 from ._arrays import GraphArrays
 from ._kernels import edge_grad, initial_distribution, matvec, solve
 
 __all__ = ["covariance_matrix", "moments_gradient", "raw_moments"]
-
-
-def moment_chain(solve, matvec, r, ones, k: int, discrete: bool) -> list:
-    """The vectors y_0..y_k of the moment recursions (module docstring), for numpy or jax arrays.
-
-    ``solve(b)`` returns U b, ``matvec(x)`` returns A x; ``r`` broadcasts against ``ones``.
-    """
-    ys = [ones]
-    Pm = []
-    for j in range(1, k + 1):
-        if not discrete:
-            ys.append(j * solve(r * ys[-1]))
-            continue
-        b = ones * r**j
-        for l in range(1, j):
-            b = b + comb(j, l) * r ** (j - l) * Pm[l - 1]
-        m = solve(b)
-        ys.append(m)
-        if j < k:
-            Pm.append(m - matvec(m))
-    return ys
 
 
 def _forward(

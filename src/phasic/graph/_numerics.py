@@ -66,26 +66,7 @@ class GraphNumerics:
     def _rewards(
         self: Graph, ga: GraphArrays, rewards: ArrayLike | None, *, nonneg: bool = False
     ) -> tuple[FloatArray, bool]:
-        if rewards is None:
-            return np.ones((ga.n_transient, 1)), True
-        r = np.asarray(rewards, dtype=np.float64)
-        squeeze = r.ndim == 1
-        if squeeze:
-            r = r[:, None]
-        nv = self.vertices_length()
-        if r.ndim != 2 or r.shape[0] != nv:
-            raise ParameterError(
-                f"rewards has shape {np.shape(rewards)}; expected ({nv},) or ({nv}, R): one "
-                "reward per vertex in vertices() order"
-            )
-        if not np.all(np.isfinite(r)):
-            raise ParameterError("rewards must be finite (no NaN or inf)")
-        if nonneg and np.any(r < 0):
-            i = int(np.argwhere(r < 0)[0, 0])
-            raise ParameterError(
-                f"rewards must be >= 0 here; vertex {i} (state {self._describe(i)}) has {r[i]}"
-            )
-        return np.ascontiguousarray(r[ga.vertex_index]), squeeze
+        return ga.reward_matrix(rewards, self.vertices_length(), nonneg=nonneg)
 
     @staticmethod
     def _shape(out: FloatArray, batched: bool, squeeze_r: bool, r_axis: int = -1) -> Any:

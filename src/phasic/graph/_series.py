@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
 from .._errors import ParameterError
+from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from .._typing import FloatArray
 from ._arrays import GraphArrays
 from ._kernels import raise_status
 
-__all__ = ["check_jumps", "check_max_steps", "check_times", "check_tol", "series", "series_state"]
+__all__ = [
+    "DEFAULT_MAX_STEPS",
+    "check_jumps",
+    "check_max_steps",
+    "check_times",
+    "check_tol",
+    "series",
+    "series_state",
+]
 
 
 def check_times(times, name: str = "times") -> FloatArray:
@@ -38,42 +46,7 @@ def check_jumps(jumps, name: str = "jumps") -> FloatArray:
     return np.ascontiguousarray(np.atleast_1d(kf))
 
 
-def check_tol(tol: float) -> float:
-    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer):
-        raise ParameterError(f"tol = {tol!r} must be a number in (0, 1), e.g. 1e-12")
-    if not (np.isfinite(tol) and 0 < tol < 1):
-        raise ParameterError(f"tol = {tol!r} must be in (0, 1), e.g. 1e-12")
-    return float(tol)
-
-
-DEFAULT_MAX_STEPS = 100_000_000
-
 _KINDS = {"density": 0, "survival": 1, "cdf": 2}
-
-
-def check_max_steps(max_steps) -> int:
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 1:
-        raise ParameterError(f"max_steps = {max_steps!r} must be a positive integer, e.g. 10**8")
-    return int(max_steps)
-
-
-def _raise(ga: GraphArrays, theta: FloatArray, times: FloatArray, status, max_steps: int) -> None:
-    code, where, b = status
-    if code == 4:
-        raise ParameterError(
-            f"discrete model: out-probabilities of state {ga.states[where].tolist()} sum to > 1 "
-            f"at θ = {theta[b].tolist()}; weights of a discrete model are jump probabilities"
-        )
-    if code == 5:
-        raise ParameterError(
-            f"the uniformization series at θ = {theta[b].tolist()} needs about {where:.3g} steps "
-            f"(largest rate × largest time = {float(np.max(times, initial=0)):.6g} time units × "
-            f"rate), over max_steps = {max_steps:.3g}; pass a larger max_steps (work and time "
-            "grow with it; memory does not) or rescale time"
-        )
-    if code == 6:
-        raise ParameterError(f"time {times[where]!r} must be finite and >= 0")
-    raise_status(ga, theta, status)
 
 
 def series(
@@ -98,8 +71,7 @@ def series(
         defect = np.clip(1.0 - alpha.sum(axis=1), 0.0, 1.0)
     defect = np.ascontiguousarray(np.broadcast_to(defect, (theta.shape[0],)), dtype=np.float64)
     max_steps = check_max_steps(max_steps)
-    st = _core.series(
-        *ga.kernel_args(),
+    st = ga.native.series(
         theta,
         alpha,
         times,
@@ -110,7 +82,7 @@ def series(
         check_tol(tol),
         max_steps,
     )
-    _raise(ga, theta, times, st, max_steps)
+    raise_status(ga, theta, st, times, max_steps)
     return out
 
 
@@ -132,8 +104,7 @@ def series_state(
     """
     out = np.empty((theta.shape[0], times.shape[0], ga.n_transient))
     max_steps = check_max_steps(max_steps)
-    st = _core.series_state(
-        *ga.kernel_args(),
+    st = ga.native.series_state(
         theta,
         np.ascontiguousarray(alpha, dtype=np.float64),
         times,
@@ -143,5 +114,5 @@ def series_state(
         check_tol(tol),
         max_steps,
     )
-    _raise(ga, theta, times, st, max_steps)
+    raise_status(ga, theta, st, times, max_steps)
     return out

@@ -13,8 +13,8 @@ import numpy as np
 import jax
 
 from .._errors import ParameterError, PhasicError
-from ..graph._moments import moment_chain
-from ..graph._series import DEFAULT_MAX_STEPS, check_max_steps, check_tol
+from .._moment_chain import moment_chain
+from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from ._ops import ops_for
 
 if TYPE_CHECKING:
@@ -60,12 +60,6 @@ def _times(times, discrete: bool):
                 f"jumps must be non-negative integers; got {tv.ravel().tolist()[:8]}"
             )
     return t
-
-
-def _rewards(graph: Graph, ga, rewards):
-    if rewards is None:
-        return np.ones((ga.n_transient, 1)), True
-    return graph._rewards(ga, rewards)
 
 
 def pmf_from_graph(
@@ -138,7 +132,7 @@ def moments_from_graph(
         raise ParameterError(f"nr_moments = {nr_moments!r} must be an integer >= 1")
     ga = graph.compile()
     ops = ops_for(ga, backend)
-    r_np, squeeze = _rewards(graph, ga, rewards)
+    r_np, squeeze = ga.reward_matrix(rewards, graph.vertices_length())
     r = jnp.asarray(r_np)
     p = ga.param_length
 
@@ -146,24 +140,19 @@ def moments_from_graph(
 
     def fn(theta=None):
         th = _theta(jnp.zeros(0) if theta is None else theta, p)
-        if discrete:
-            ys = moment_chain(
-                lambda b: ops.solve(th, b),
-                lambda x: ops.matvec(th, x),
-                r,
-                jnp.ones_like(r),
-                nr_moments,
-                discrete,
-            )
-            out = jnp.stack([ops.alpha_dot(th, y) for y in ys[1:]])
-        else:
-            # y_j = j U (r ∘ y_{j-1}) = j! z_j with z_j = U (r ∘ z_{j-1}): the factorials go on
-            # the moments, so no (n, R)-sized array is scaled per θ (they dominate large batches).
-            z, out = jnp.ones_like(r), []
-            for j in range(1, nr_moments + 1):
-                z = ops.solve(th, z if plain else r * z)
-                out.append(math.factorial(j) * ops.alpha_dot(th, z))
-            out = jnp.stack(out)
+        # Continuous: z_j = y_j / j!, the factorials go on the moments, so no (n, R)-sized array
+        # is scaled per θ (they dominate large batches).
+        ys = moment_chain(
+            lambda b: ops.solve(th, b),
+            lambda x: ops.matvec(th, x),
+            None if plain else r,
+            jnp.ones_like(r),
+            nr_moments,
+            discrete,
+            scaled=True,
+        )
+        scale = [1 if discrete else math.factorial(j) for j in range(nr_moments + 1)]
+        out = jnp.stack([scale[j] * ops.alpha_dot(th, y) for j, y in enumerate(ys) if j])
         return out[:, 0] if squeeze else out
 
     fn.phasic_fingerprint = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (

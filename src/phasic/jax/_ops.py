@@ -228,7 +228,9 @@ class DenseOps(_Base):
         self._coef = jnp.asarray(ga.coef)
 
     def weights(self, theta):
-        return self._base + self._coef @ theta
+        """Edge weights (E,); all NaN when one is negative or NaN (the native path's NaN row)."""
+        w = self._base + self._coef @ theta
+        return jnp.where(jnp.all(w >= 0), w, jnp.nan)
 
     def matrix(self, theta):
         """A = D - W (n, n) and exit weights (n,)."""
@@ -278,7 +280,3 @@ def ops_for(ga: GraphArrays, backend: str = "auto"):
     if backend == "jax":
         return DenseOps(ga)
     raise ValueError(f"backend = {backend!r}; choose 'auto', 'ffi' or 'jax'")
-
-
-def _as_np(x) -> np.ndarray:
-    return np.asarray(x)
