@@ -29,7 +29,7 @@ import scipy.sparse.linalg as spla  # noqa: E402
 from _timing import best_time  # noqa: E402
 
 from phasic import Graph  # noqa: E402
-from phasic.graph import _kernels, _series  # noqa: E402
+from phasic.graph import _native, _series  # noqa: E402
 from phasic.models import block_counting, kingman  # noqa: E402
 from phasic.models import two_island_migration as two_island  # noqa: E402
 
@@ -41,13 +41,13 @@ def bench(name, g, theta, times, dense_ok):
     w = ga.weights(th)[0]
     lam = np.add.reduceat(w, ga.indptr[:-1]).max()
     K = lam * times.max()
-    alpha, _ = _kernels.initial_distribution(ga, th)
+    alpha, _ = _native.initial_distribution(ga, th)
     t1 = best_time(lambda: _series.series(ga, th, alpha, times, discrete=False, kind="density"))
     row = {"model": name, "edges": E, "steps": K, "pdf100_ms": t1 * 1e3}
     row["ns_edge_step"] = t1 / (E * K) * 1e9
     B = 8
     thB = th * np.linspace(0.9, 1.1, B)[:, None] ** (th.shape[1] > 0)
-    aB, _ = _kernels.initial_distribution(ga, thB)
+    aB, _ = _native.initial_distribution(ga, thB)
     tB = best_time(lambda: _series.series(ga, thB, aB, times, discrete=False, kind="density"))
     lamB = np.add.reduceat(ga.weights(thB).max(axis=0), ga.indptr[:-1]).max()
     row["ns_edge_step_theta8"] = tB / (E * lamB * times.max() * B) * 1e9
@@ -114,7 +114,7 @@ def horizon_sweep(n: int = 30):
     g = block_counting(n)
     ga = g.compile()
     th = np.array([[1.0]])
-    alpha, _ = _kernels.initial_distribution(ga, th)
+    alpha, _ = _native.initial_distribution(ga, th)
     Ssp = sparse_S(ga, th)
     print(f"\nhorizon sweep, block counting n={n}, 100 points on [0.08, t_max], eager g.pdf:")
     print("t_max | pdf_ms | ratio to t_max=2 | expm_multiply_ms (survival vector) | speed-up")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 from _timing import best_time
 
-from phasic.graph import _kernels, _moments
+from phasic.graph import _moments, _native
 from phasic.models import block_counting
 from phasic.models import two_island_migration as two_island
 
@@ -32,14 +32,14 @@ def bench(name, build, theta1, dense_ok):
 
     th1 = np.asarray(theta1, float)[None, :]
     ones1 = np.ones((n, 1, 1))
-    t_kernel = best_time(lambda: _kernels.solve(ga, th1, ones1))
+    t_kernel = best_time(lambda: _native.solve(ga, th1, ones1))
     row["ns_edge_1"] = t_kernel / E * 1e9
     t_eager = best_time(lambda: g.expectation(theta=theta1))
     row["eager_us"] = t_eager * 1e6
     for B in (8, 64):
         thB = th1 * rng.uniform(0.5, 1.5, size=(B, p))
         onesB = np.ones((n, B, 1))
-        tb = best_time(lambda thB=thB, onesB=onesB: _kernels.solve(ga, thB, onesB))
+        tb = best_time(lambda thB=thB, onesB=onesB: _native.solve(ga, thB, onesB))
         row[f"ns_edge_theta_{B}"] = tb / E / B * 1e9
     r = np.ones((n, 1))
     t_val = best_time(lambda: _moments.raw_moments(ga, th1, 1, r))

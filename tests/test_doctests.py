@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "phasic.graph._graph",
-    "phasic.graph._compiled",
+    "phasic.graph._frozen",
     "phasic.distributed._hostlist",
 ]
 

@@ -71,7 +71,7 @@ Graph view(const I64& indptr, const I32& indices, const F64& base, const F64& co
 
 // Under jit a row that fails (a negative or NaN weight, an unreachable absorption, a bad time,
 // too many steps) comes back NaN and the call goes on, so a sampler can reject the point; the
-// messages for eager calls live in one Python table (phasic.graph._kernels). A status reaching
+// messages for eager calls live in one Python table (phasic.graph._native). A status reaching
 // here is a bug in a kernel, not bad input.
 ffi::Error unexpected(const Status& s) {
   if (s.code == kOk) return ffi::Error::Success();

@@ -33,7 +33,7 @@ struct GraphView {
   const int64_t* scc_ptr = nullptr;  // n_scc + 1
 };
 
-// Mirrored in Python as phasic._core.STATUS; messages live in phasic.graph._kernels.
+// Mirrored in Python as phasic._core.STATUS; messages live in phasic.graph._native.
 enum StatusCode : int32_t {
   kOk = 0,
   kBadWeight = 1,   // negative or NaN edge weight: where = edge, batch = theta row

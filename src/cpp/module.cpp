@@ -67,7 +67,7 @@ struct NativeGraph {
 };
 
 // Returns (code, where, batch); the Python layer turns a non-zero code into a PhasicError that
-// names the vertex, edge and theta involved (one table: phasic.graph._kernels).
+// names the vertex, edge and theta involved (one table: phasic.graph._native).
 nb::tuple status_tuple(const phasic::Status& s) { return nb::make_tuple(s.code, s.where, s.batch); }
 
 int64_t batch_of(const phasic::GraphView& g, const In<double>& theta) {

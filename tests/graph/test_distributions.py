@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg as sl
 from hypothesis import HealthCheck, given, settings
 
-from phasic import Graph, ParameterError
+from phasic import Graph, GraphArrays, ParameterError
 from random_models import models
 from reference_models import kingman, rabbits, two_island_migration
 
@@ -172,3 +172,20 @@ def test_compiled_graph_sweeps_parameters():
     # the compiled model is frozen: later graph edits do not change it
     g.find_or_create_vertex([99]).add_edge(g.find_or_create_vertex([1]), 1.0)
     assert cg.vertices_length() == 7
+
+
+def test_one_abstract_base_and_new_graphs_only_from_graph():
+    # issue 15 item 2: FrozenGraph.discretize / .from_matrices were inherited and crashed
+    from phasic.graph import FrozenGraph, PhaseTypeModel
+
+    g = kingman(4)
+    fg = g.symbolic_elimination()
+    assert isinstance(g, PhaseTypeModel) and isinstance(fg, PhaseTypeModel)
+    assert isinstance(fg, FrozenGraph) and not isinstance(fg, Graph)
+    for name in ("discretize", "from_matrices", "reward_transform", "reward_transform_discrete"):
+        assert hasattr(g, name) and not hasattr(fg, name), name
+    with pytest.raises(TypeError, match="abstract"):
+        PhaseTypeModel()
+    assert isinstance(g.compile(), GraphArrays) and fg.compile() is g.compile()
+    fg.update_weights([2.0])
+    assert fg.expectation() == pytest.approx(g.expectation(theta=[2.0]), rel=1e-14)

@@ -19,8 +19,8 @@ from phasic.inference import (
     svgd_step,
 )
 from phasic.inference._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from phasic.inference._kernels import resolve_kernel
 from phasic.inference._loop import block_length, run_blocks
+from phasic.inference._stein_kernels import resolve_kernel
 from phasic.inference._transforms import resolve_transform
 
 

@@ -1,25 +1,24 @@
 """The graph layer: phase-type models as state-space graphs, compiled to kernel-ready arrays.
 
-`Graph` inherits its numerical methods from `GraphNumerics` (moments, rewards, transforms,
-sampling) and `GraphDistributions` (densities and probabilities); `CompiledGraph` has the same
-methods on a frozen model.
+`PhaseTypeModel` is the abstract base of the numerical methods; `Graph` (built from rules, editable)
+and `FrozenGraph` (``Graph.symbolic_elimination()``: a compiled snapshot for parameter sweeps) are
+its final subclasses. `Graph.compile()` gives the `GraphArrays` every kernel reads.
 """
 
 from ._arrays import GraphArrays
-from ._compiled import CompiledGraph
-from ._distributions import GraphDistributions
+from ._frozen import FrozenGraph
 from ._graph import Edge, Graph, Vertex
-from ._numerics import GraphNumerics, MomentGradients
+from ._model import PhaseTypeModel
+from ._moments import MomentGradients
 from ._transform import MatrixRepresentation
 
 __all__ = [
-    "CompiledGraph",
     "Edge",
+    "FrozenGraph",
     "Graph",
     "GraphArrays",
-    "GraphDistributions",
-    "GraphNumerics",
     "MatrixRepresentation",
     "MomentGradients",
+    "PhaseTypeModel",
     "Vertex",
 ]

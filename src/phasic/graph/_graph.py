@@ -10,167 +10,26 @@ from __future__ import annotations
 
 import numbers
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, final
 
 import numpy as np
 
 from .._errors import GraphError, ParameterError, VertexNotFoundError
-from .._typing import FloatArray, IntArray, State, Theta
-from ._distributions import GraphDistributions
-from ._numerics import GraphNumerics
+from .._typing import ArrayLike, FloatArray, IntArray, State, Theta
+from . import _transform
+from ._arrays import GraphArrays, compile_graph
+from ._model import PhaseTypeModel
+from ._vertex import Edge, Vertex, _as_state, _as_weight
+
+if TYPE_CHECKING:
+    from ._frozen import FrozenGraph
 
 __all__ = ["Edge", "Graph", "Vertex"]
 
 
-class Edge(NamedTuple):
-    """An edge as the user sees it.
-
-    Attributes
-    ----------
-    to : Vertex
-        Target vertex.
-    weight : float
-        Weight at the graph's current θ (``base_weight`` when no θ has been set).
-    base_weight : float
-        Constant part of the weight.
-    coefficients : numpy.ndarray, shape (p,)
-        Coefficients multiplying θ (empty for a graph that is not parameterized).
-    """
-
-    to: Vertex
-    weight: float
-    base_weight: float
-    coefficients: FloatArray
-
-
-class Vertex:
-    """A handle on one vertex of a `Graph` (cheap; compare with ``==``)."""
-
-    __slots__ = ("_graph", "_index")
-
-    def __init__(self, graph: Graph, index: int) -> None:
-        self._graph = graph
-        self._index = index
-
-    @property
-    def index(self) -> int:
-        """Position of the vertex in `Graph.vertices()` (0 is the start)."""
-        return self._index
-
-    @property
-    def graph(self) -> Graph:
-        return self._graph
-
-    def state(self) -> IntArray:
-        """The state vector, shape (state_length,), int64 (empty for the start vertex)."""
-        return np.array(self._graph._states[self._index], dtype=np.int64)
-
-    def is_start(self) -> bool:
-        return self._index == 0
-
-    def is_absorbing(self) -> bool:
-        """True for a vertex other than the start with no out-edges."""
-        return self._index != 0 and not self._graph._to[self._index]
-
-    def add_edge(self, to: Vertex, weight: float) -> None:
-        """Add an edge of constant ``weight`` (≥ 0) to ``to``."""
-        self._graph._add_edge(self._index, to, weight, None)
-
-    def add_edge_parameterized(
-        self, to: Vertex, base_weight: float, coefficients: Sequence[float]
-    ) -> None:
-        """Add an edge of weight ``base_weight + coefficients · θ``; shape of coefficients (p,)."""
-        self._graph._add_edge(self._index, to, base_weight, coefficients)
-
-    def edges(self) -> list[Edge]:
-        """The out-edges with their current weights."""
-        g = self._graph
-        out = []
-        theta = g._theta
-        for to, base, coef in zip(
-            g._to[self._index], g._base[self._index], g._coef[self._index], strict=True
-        ):
-            c = np.asarray(coef, dtype=np.float64)
-            w = base + float(c @ theta) if theta is not None and c.size else base
-            out.append(Edge(Vertex(g, to), float(w), float(base), c))
-        return out
-
-    def rate(self, theta: Theta | None = None) -> float:
-        """Total out-weight at θ (the exit rate of a continuous model)."""
-        g = self._graph
-        th = g._resolve_theta(theta) if g._parameterized else None
-        if th is not None:
-            if th.shape[0] != 1:
-                raise ParameterError("Vertex.rate takes one θ of shape (p,), not a batch")
-            th = th[0]
-        total = 0.0
-        for base, coef in zip(g._base[self._index], g._coef[self._index], strict=True):
-            total += base + (float(np.dot(coef, th)) if th is not None else 0.0)
-        return total
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Vertex)
-            and other._graph is self._graph
-            and other._index == self._index
-        )
-
-    def __hash__(self) -> int:
-        return hash((id(self._graph), self._index))
-
-    def __repr__(self) -> str:
-        if self._index == 0:
-            return "Vertex(start)"
-        return f"Vertex({self._index}, state={list(self._graph._states[self._index])})"
-
-
-def _as_state(state: Any, state_length: int | None, where: str) -> tuple[int, ...]:
-    """Validate a state and return it as a tuple of Python ints."""
-    try:
-        arr = np.asarray(state)
-    except ValueError as exc:  # ragged nesting
-        raise GraphError(f"{where}: state {state!r} must be a flat sequence of integers") from exc
-    if arr.ndim != 1:
-        raise GraphError(
-            f"{where}: a state must be a 1-D sequence of integers, got {state!r} "
-            f"with shape {arr.shape}"
-        )
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind != "f" or not np.all(np.isfinite(arr) & (arr == np.round(arr))):
-            raise GraphError(
-                f"{where}: state {state!r} must hold integers (got dtype {arr.dtype}); "
-                "use integer lineage counts / labels"
-            )
-        if np.any(np.abs(arr) >= 2.0**63):
-            raise GraphError(f"{where}: state {state!r} holds a value outside the int64 range")
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise GraphError(
-            f"{where}: state {state!r} holds {int(arr.max())} >= 2**63; states are int64 values"
-        )
-    if arr.size == 0:
-        raise GraphError(f"{where}: empty state; only the start vertex has no state")
-    if state_length is not None and arr.size != state_length:
-        raise GraphError(
-            f"{where}: state {arr.tolist()} has length {arr.size}, but this graph's states have "
-            f"length {state_length}"
-        )
-    return tuple(int(v) for v in arr)
-
-
-def _as_weight(w: Any, where: str) -> float:
-    if isinstance(w, bool) or not isinstance(w, numbers.Real | np.ndarray):
-        raise GraphError(f"{where}: weight {w!r} is not a real number")
-    if isinstance(w, np.ndarray) and w.size != 1:
-        raise GraphError(f"{where}: weight {w!r} must be one number, not an array of {w.size}")
-    wf = float(w)
-    if not np.isfinite(wf) or wf < 0:
-        raise GraphError(f"{where}: weight {w!r} must be finite and >= 0")
-    return wf
-
-
-class Graph(GraphNumerics, GraphDistributions):
+@final
+class Graph(PhaseTypeModel):
     """A phase-type distribution as a state-space graph.
 
     Parameters
@@ -458,9 +317,8 @@ class Graph(GraphNumerics, GraphDistributions):
         return resolve_theta(theta, self._parameterized, self.param_length(), self._theta)
 
     # ---------------------------------------------------------------- compile / persist
-    def compile(self) -> Any:
+    def compile(self) -> GraphArrays:
         """Freeze the graph into `GraphArrays` (cached until the graph changes)."""
-        from ._arrays import compile_graph
 
         if self._compiled is None or self._compiled[0] != self._version:
             self._compiled = (self._version, compile_graph(self))
@@ -492,11 +350,65 @@ class Graph(GraphNumerics, GraphDistributions):
 
         return pmf_and_moments_from_graph(graph, nr_moments, discrete, **kwargs)
 
-    def symbolic_elimination(self) -> Any:
-        """Compile the structure once for fast parameter sweeps; returns a `CompiledGraph`."""
-        from ._compiled import CompiledGraph
+    # ------------------------------------------------------------------ new graphs from this one
+    @classmethod
+    def from_matrices(
+        cls, alpha: ArrayLike, S: ArrayLike, states: ArrayLike | None = None, discrete: bool = False
+    ) -> Graph:
+        """A graph from an initial vector (shape (n,), sum <= 1) and a sub-intensity matrix (n, n).
 
-        return CompiledGraph(self)
+        A defect ``1 - sum(alpha)`` becomes a start edge to the absorbing vertex. States default
+        to ``[i]`` for row i and ``[n]`` for the absorbing vertex.
+        """
+        return _transform.from_matrices(cls, alpha, S, states, discrete)  # type: ignore[arg-type]
+
+    def reward_transform(self, rewards: ArrayLike, theta: Theta | None = None) -> Graph:
+        """The graph whose absorption time is the accumulated reward (continuous, rewards >= 0).
+
+        Vertices with zero reward are bypassed. The result is a constant graph at the given θ.
+        """
+        ga, th, r, batched, sq = self._prepare(theta, rewards, nonneg=True)
+        if batched or not sq:
+            raise ParameterError("reward_transform takes one θ and one reward vector")
+        return _transform.reward_transform(self, ga, th, r[:, 0], discrete=False)
+
+    def reward_transform_discrete(self, rewards: ArrayLike, theta: Theta | None = None) -> Graph:
+        """The discrete graph whose number of jumps is the accumulated integer reward."""
+        ga, th, r, batched, sq = self._prepare(theta, rewards, nonneg=True)
+        if batched or not sq:
+            raise ParameterError("reward_transform_discrete takes one θ and one reward vector")
+        if not np.all(r == np.round(r)):
+            raise ParameterError("reward_transform_discrete: rewards must be integers")
+        self._check_discrete(ga, th)
+        return _transform.reward_transform(self, ga, th, r[:, 0], discrete=True)
+
+    def discretize(self, reward_rates: ArrayLike, theta: Theta | None = None):
+        """Discrete model counting events that occur at ``reward_rates`` per unit time.
+
+        Parameters
+        ----------
+        reward_rates : (vertices_length(),) or (vertices_length(), R), >= 0
+            Event rate of each type in each vertex (e.g. mutation rate × lineages of a class).
+
+        Returns
+        -------
+        graph : Graph
+            Discrete model; the accumulated reward of a column counts events of that type.
+        rewards : (graph.vertices_length(), R) float array
+            Its reward matrix (squeezed to a vector for 1-D ``reward_rates``). E.g. the discrete
+            site frequency spectrum: ``g2.reward_transform_discrete(rewards[:, i]).pmf_discrete(k)``.
+        """
+        ga, th, r, batched, sq = self._prepare(theta, reward_rates, nonneg=True)
+        if batched:
+            raise ParameterError("discretize takes one θ of shape (p,), not a batch")
+        g, rew = _transform.discretize(self, ga, th, r)
+        return g, (rew[:, 0] if sq else rew)
+
+    def symbolic_elimination(self) -> FrozenGraph:
+        """A `FrozenGraph`: this graph compiled once, for fast parameter sweeps."""
+        from ._frozen import FrozenGraph
+
+        return FrozenGraph(self)
 
     def plot(self, filename: str | None = None, max_vertices: int = 200) -> Any:
         """Draw a small graph with graphviz; returns a ``graphviz.Digraph``.

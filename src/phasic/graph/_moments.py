@@ -12,14 +12,36 @@ Arrays are laid out (n, B, K): transient vertex, θ row, right-hand-side column.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._moment_chain import moment_chain
 from .._typing import FloatArray
 from ._arrays import GraphArrays
-from ._kernels import edge_grad, initial_distribution, matvec, solve
+from ._native import edge_grad, initial_distribution, matvec, solve
 
-__all__ = ["covariance_matrix", "moments_gradient", "raw_moments"]
+__all__ = ["MomentGradients", "covariance_matrix", "moments_gradient", "raw_moments"]
+
+
+class MomentGradients(NamedTuple):
+    """Raw moments with their exact gradients (adjoint sweeps).
+
+    Attributes
+    ----------
+    moments : shape (k,) [+ (R,)]
+        E[Y^j], j = 1..k.
+    d_theta : shape (k, [R,] p)
+        d E[Y^j] / d θ.
+    d_rewards : shape (k, [R,] vertices_length())
+        d E[Y^j] / d reward of each vertex (0 for start and absorbing vertices).
+
+    With a θ batch every field gains a leading axis of length B.
+    """
+
+    moments: FloatArray
+    d_theta: FloatArray
+    d_rewards: FloatArray
 
 
 def _forward(

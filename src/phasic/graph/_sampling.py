@@ -6,7 +6,7 @@ import numpy as np
 
 from .._typing import FloatArray
 from ._arrays import GraphArrays
-from ._kernels import initial_distribution
+from ._native import initial_distribution
 
 __all__ = ["as_generator", "simulate"]
 

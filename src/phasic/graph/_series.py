@@ -13,7 +13,7 @@ from .._errors import ParameterError
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from .._typing import FloatArray
 from ._arrays import GraphArrays
-from ._kernels import raise_status
+from ._native import raise_status
 
 __all__ = [
     "DEFAULT_MAX_STEPS",

@@ -11,7 +11,7 @@ import scipy.sparse.linalg as spla
 from .._errors import GraphError, ParameterError
 from .._typing import FloatArray, IntArray
 from ._arrays import GraphArrays
-from ._kernels import initial_distribution
+from ._native import initial_distribution
 
 if TYPE_CHECKING:
     from ._graph import Graph

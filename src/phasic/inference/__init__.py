@@ -1,10 +1,10 @@
 """Bayesian inference: likelihood families, the target they compose into, and SVGD on it."""
 
 from ._fit import SVGD
-from ._kernels import Kernel, imq, median_bandwidth, rbf
 from ._likelihood_density import density_log_likelihood
 from ._likelihood_gaussian import gaussian_log_likelihood
 from ._posterior import ParticlePosterior
+from ._stein_kernels import Kernel, imq, median_bandwidth, rbf
 from ._svgd import SVGDInfo, SVGDState, make_block_runner, svgd_direction, svgd_init, svgd_step
 from ._target import make_logdensity
 from ._transforms import Transform

@@ -19,9 +19,9 @@ import jax
 from .._errors import ParameterError, PhasicError
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._fingerprint import identity
-from ._kernels import resolve_kernel
 from ._loop import block_length, run_blocks
 from ._posterior import ParticlePosterior
+from ._stein_kernels import resolve_kernel
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
 from ._target import (
     LIKELIHOODS,

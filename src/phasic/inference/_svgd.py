@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import jax
 
-from ._kernels import Kernel
+from ._stein_kernels import Kernel
 
 __all__ = [
     "SVGDInfo",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from phasic import AbsorptionError, ParameterError
-from phasic.graph import _kernels as kernels
+from phasic.graph import _native as kernels
 from random_models import make_model
 from reference_models import block_counting, two_island_migration
 

@@ -1,25 +1,26 @@
-"""`CompiledGraph`: a frozen model for fast parameter sweeps (``Graph.symbolic_elimination()``)."""
+"""`FrozenGraph`: a compiled snapshot of a graph for fast parameter sweeps
+(``Graph.symbolic_elimination()``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import numpy as np
 
 from .._errors import ParameterError
 from .._typing import FloatArray, Theta
 from ._arrays import GraphArrays
-from ._distributions import GraphDistributions
 from ._graph import _check_theta, resolve_theta
-from ._numerics import GraphNumerics
+from ._model import PhaseTypeModel
 
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["CompiledGraph"]
+__all__ = ["FrozenGraph"]
 
 
-class CompiledGraph(GraphNumerics, GraphDistributions):
+@final
+class FrozenGraph(PhaseTypeModel):
     """A graph compiled once, evaluated at many θ without rebuilding anything.
 
     What it caches: the `GraphArrays` of the source graph — transient vertices in SCC order, CSR
@@ -29,8 +30,10 @@ class CompiledGraph(GraphNumerics, GraphDistributions):
     density), so `update_weights` is O(p) and a new θ costs exactly one kernel call. Later changes
     to the source graph do not affect it.
 
-    It has the numerical methods of `Graph` (moments, expectation, variance, covariance, pdf, cdf,
-    survival, pmf_discrete, sampling, ...), with rewards indexed by the source graph's vertices.
+    It has the numerical methods of `Graph` (those of `PhaseTypeModel`: moments, expectation,
+    variance, covariance, pdf, cdf, survival, pmf_discrete, sampling, ...), with rewards indexed by
+    the source graph's vertices. Methods that build a new graph (`Graph.reward_transform`,
+    `Graph.discretize`, `Graph.from_matrices`) belong to `Graph` only.
 
     Examples
     --------
@@ -76,7 +79,7 @@ class CompiledGraph(GraphNumerics, GraphDistributions):
     def update_weights(self, theta: Theta) -> None:
         """Set the current θ, shape (p,)."""
         if not self._parameterized:
-            raise ParameterError("update_weights: the compiled graph is not parameterized")
+            raise ParameterError("update_weights: this FrozenGraph is not parameterized")
         th = np.asarray(theta, dtype=np.float64)
         if th.ndim != 1:
             raise ParameterError(f"update_weights: θ must have shape (p,), got {th.shape}")
@@ -85,13 +88,6 @@ class CompiledGraph(GraphNumerics, GraphDistributions):
     def _resolve_theta(self, theta: Theta | None) -> FloatArray:
         return resolve_theta(theta, self._parameterized, self._p, self._theta)
 
-    def reward_transform(self, rewards, theta=None):  # pragma: no cover - explicit refusal
-        raise ParameterError("reward_transform needs the source Graph, not a CompiledGraph")
-
-    reward_transform_discrete = reward_transform
-
     def __repr__(self) -> str:
         ga = self._ga
-        return (
-            f"CompiledGraph({ga.n_transient} transient vertices, {ga.n_edges} edges, p={self._p})"
-        )
+        return f"FrozenGraph({ga.n_transient} transient vertices, {ga.n_edges} edges, p={self._p})"

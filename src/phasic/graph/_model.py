@@ -1,0 +1,493 @@
+"""`PhaseTypeModel`: the one abstract base of the numerical methods (numpy in, numpy out).
+
+`Graph` (mutable, built from rules) and `FrozenGraph` (a compiled snapshot for parameter sweeps)
+are its two final subclasses; what a subclass provides is declared abstract below.
+
+Conventions shared by every method:
+
+* ``theta``: shape (p,) for one parameter vector or (B, p) for a batch; the result then gains a
+  leading axis of length B. Omitted, the θ set by `Graph.update_weights` is used.
+* ``rewards``: shape (vertices_length(),) — one reward per vertex in `Graph.vertices` order,
+  entries of the start and absorbing vertices ignored — or (vertices_length(), R) for R reward
+  columns at once (the result then gains a trailing axis of length R). Omitted, every transient
+  vertex has reward 1 (the absorption time / number of jumps).
+* Continuous models read edge weights as rates; discrete models read them as jump probabilities
+  whose shortfall from 1 at each vertex is a self-loop.
+Time-inhomogeneous models take piecewise-constant parameters: ``theta`` of shape (n_epochs, p)
+with ``epochs`` the increasing start times (the first must be 0).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+from .._errors import ParameterError
+from .._typing import ArrayLike, FloatArray, Theta
+from . import _moments, _sampling, _series, _transform
+from ._arrays import GraphArrays, edge_arrays
+from ._epochs import by_epoch, defect, epoch_plan, flows_into
+from ._moments import MomentGradients
+from ._native import initial_distribution
+
+__all__ = ["PhaseTypeModel"]
+
+DEFAULT_TOL = 1e-12
+DEFAULT_MAX_STEPS = _series.DEFAULT_MAX_STEPS
+
+
+class PhaseTypeModel(abc.ABC):
+    """Abstract: a phase-type model with exact moments, distributions, gradients and sampling.
+
+    See the module docstring for the conventions every method follows (θ batches, rewards,
+    epochs).
+    """
+
+    @abc.abstractmethod
+    def compile(self) -> GraphArrays:
+        """The frozen, kernel-ready arrays of the model."""
+
+    @property
+    @abc.abstractmethod
+    def parameterized(self) -> bool:
+        """Whether edge weights are ``base + coefficients · θ``."""
+
+    @abc.abstractmethod
+    def param_length(self) -> int:
+        """p, the length of θ (0 for a constant model)."""
+
+    @abc.abstractmethod
+    def vertices_length(self) -> int:
+        """Number of vertices, the start and absorbing vertices included."""
+
+    @abc.abstractmethod
+    def _describe(self, v: int) -> str:
+        """Vertex ``v`` for error messages (its state, or "start")."""
+
+    @abc.abstractmethod
+    def _resolve_theta(self, theta: Theta | None) -> FloatArray:
+        """θ as a checked (B, p) array (the current θ when None)."""
+
+    # ------------------------------------------------------------------ helpers
+    def _prepare(
+        self, theta: Theta | None, rewards: ArrayLike | None = None, *, nonneg: bool = False
+    ) -> tuple[GraphArrays, FloatArray, FloatArray, bool, bool]:
+        ga = self.compile()
+        th = self._resolve_theta(theta)
+        batched = theta is not None and np.ndim(theta) == 2
+        r, squeeze_r = self._rewards(ga, rewards, nonneg=nonneg)
+        return ga, th, r, batched, squeeze_r
+
+    def _rewards(
+        self, ga: GraphArrays, rewards: ArrayLike | None, *, nonneg: bool = False
+    ) -> tuple[FloatArray, bool]:
+        return ga.reward_matrix(rewards, self.vertices_length(), nonneg=nonneg)
+
+    @staticmethod
+    def _shape(out: FloatArray, batched: bool, squeeze_r: bool, r_axis: int = -1) -> Any:
+        if squeeze_r:
+            out = np.take(out, 0, axis=r_axis)
+        if not batched:
+            out = out[0]
+        return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
+
+    def _to_vertices(self, ga: GraphArrays, values: FloatArray) -> FloatArray:
+        """Scatter (..., n_transient) values to (..., vertices_length()) with zeros elsewhere."""
+        out = np.zeros(values.shape[:-1] + (self.vertices_length(),))
+        out[..., ga.vertex_index] = values
+        return out
+
+    def _check_discrete(self, ga: GraphArrays, th: FloatArray) -> None:
+        w = ga.weights(th)
+        if ga.n_edges:
+            d = np.add.reduceat(w, ga.indptr[:-1], axis=1)
+            if np.any(d > 1 + 1e-12):
+                b, i = np.argwhere(d > 1 + 1e-12)[0]
+                raise ParameterError(
+                    f"discrete model: out-weights of state {ga.states[i].tolist()} sum to "
+                    f"{d[b, i]:.6g} > 1 at θ = {th[b].tolist()}; they are jump probabilities"
+                )
+
+    # ------------------------------------------------------------------ moments
+    def moments(self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None):
+        """Raw moments E[Y^j], j = 1..k, of the accumulated reward (Bladt–Nielsen).
+
+        Returns
+        -------
+        float64 array, shape ([B,] k [, R])
+        """
+        return self._moments(k, rewards, theta, discrete=False)
+
+    def moments_discrete(
+        self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ):
+        """Raw moments of a discrete phase-type reward (first-step recursion); shape ([B,] k [, R])."""
+        return self._moments(k, rewards, theta, discrete=True)
+
+    def _moments(self, k: int, rewards, theta, discrete: bool):
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ParameterError(f"k = {k!r}: the number of moments must be an integer >= 1")
+        ga, th, r, batched, sq = self._prepare(theta, rewards)
+        if discrete:
+            self._check_discrete(ga, th)
+        out = _moments.raw_moments(ga, th, int(k), r, discrete=discrete)
+        return self._shape(out, batched, sq)
+
+    def expectation(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+        """E[Y]: expected absorption time, or expected accumulated reward; shape ([B,] [R])."""
+        return self._expectation(rewards, theta, discrete=False)
+
+    def expectation_discrete(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+        """E[Y] of a discrete model (expected number of jumps by default); shape ([B,] [R])."""
+        return self._expectation(rewards, theta, discrete=True)
+
+    def _expectation(self, rewards, theta, discrete: bool):
+        ga, th, r, batched, sq = self._prepare(theta, rewards)
+        if discrete:
+            self._check_discrete(ga, th)
+        out = _moments.raw_moments(ga, th, 1, r, discrete=discrete)[:, 0]
+        return self._shape(out, batched, sq)
+
+    def variance(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+        """Var[Y]; shape ([B,] [R])."""
+        return self._variance(rewards, theta, discrete=False)
+
+    def variance_discrete(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+        """Var[Y] of a discrete model; shape ([B,] [R])."""
+        return self._variance(rewards, theta, discrete=True)
+
+    def _variance(self, rewards, theta, discrete: bool):
+        ga, th, r, batched, sq = self._prepare(theta, rewards)
+        if discrete:
+            self._check_discrete(ga, th)
+        m = _moments.raw_moments(ga, th, 2, r, discrete=discrete)
+        return self._shape(m[:, 1] - m[:, 0] ** 2, batched, sq)
+
+    def covariance(
+        self,
+        rewards1: ArrayLike,
+        rewards2: ArrayLike | None = None,
+        theta: Theta | None = None,
+    ):
+        """Cov[Y1, Y2] of two reward vectors, or the (R, R) covariance matrix of a reward matrix.
+
+        Parameters
+        ----------
+        rewards1 : shape (vertices_length(),) or (vertices_length(), R)
+        rewards2 : shape (vertices_length(),), optional
+            Omit to get the covariance matrix of the columns of ``rewards1``.
+        """
+        return self._covariance(rewards1, rewards2, theta, discrete=False)
+
+    def covariance_discrete(self, rewards1, rewards2=None, theta: Theta | None = None):
+        """Covariance of rewards accumulated by a discrete model (see `covariance`)."""
+        return self._covariance(rewards1, rewards2, theta, discrete=True)
+
+    def _covariance(self, rewards1, rewards2, theta, discrete: bool):
+        if rewards2 is not None:
+            r1, r2 = np.asarray(rewards1, dtype=float), np.asarray(rewards2, dtype=float)
+            if r1.ndim != 1 or r2.ndim != 1:
+                raise ParameterError("covariance(r1, r2) takes two 1-D reward vectors")
+            if r1.shape != r2.shape:
+                raise ParameterError(
+                    f"covariance(r1, r2): r1 has {r1.size} entries and r2 {r2.size}; give one "
+                    f"reward per vertex ({self.vertices_length()}) in both"
+                )
+            ga, th, r, batched, _ = self._prepare(theta, np.stack([r1, r2], axis=1))
+            if discrete:
+                self._check_discrete(ga, th)
+            cov = _moments.covariance_matrix(ga, th, r, discrete)[:, 0, 1]
+            return self._shape(cov, batched, False)
+        ga, th, r, batched, sq = self._prepare(theta, rewards1)
+        if discrete:
+            self._check_discrete(ga, th)
+        cov = _moments.covariance_matrix(ga, th, r, discrete)
+        return self._shape(cov, batched, False)
+
+    def expected_waiting_time(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+        """Expected remaining accumulated reward from each vertex, shape ([B,] vertices_length() [, R]).
+
+        The start vertex's entry is the expectation; absorbing vertices have 0.
+        """
+        ga, th, r, batched, sq = self._prepare(theta, rewards)
+        x = _moments.expected_visits(ga, th, r)  # (n, B, R)
+        alpha, _ = initial_distribution(ga, th)
+        out = self._to_vertices(ga, np.moveaxis(x, 0, -1))  # (B, R, nv)
+        out[..., 0] = np.einsum("bn,nbr->br", alpha, x)
+        return self._shape(np.moveaxis(out, 1, -1), batched, sq)
+
+    def expected_residence_time(self, theta: Theta | None = None):
+        """Expected total time spent in each vertex, shape ([B,] vertices_length()); 0 off transient."""
+        ga, th, _, batched, _ = self._prepare(theta)
+        alpha, _ = initial_distribution(ga, th)
+        tau = _moments.expected_visits(ga, th, alpha.T[:, :, None], transpose=True)[:, :, 0]
+        return self._shape(self._to_vertices(ga, tau.T), batched, False)
+
+    def moments_gradient(
+        self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ) -> MomentGradients:
+        """Raw moments of a continuous model with exact gradients w.r.t. θ and rewards.
+
+        One forward chain of k solves and k adjoint (transposed) sweeps; see `MomentGradients`.
+        """
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ParameterError(f"k = {k!r}: the number of moments must be an integer >= 1")
+        ga, th, r, batched, sq = self._prepare(theta, rewards)
+        mu, dth, dr = _moments.moments_gradient(ga, th, int(k), r)
+        dr_v = self._to_vertices(ga, dr)
+        return MomentGradients(
+            self._shape(mu, batched, sq),
+            self._shape(dth, batched, sq, r_axis=2),
+            self._shape(dr_v, batched, sq, r_axis=2),
+        )
+
+    # ------------------------------------------------------------------ matrices, transforms
+    def as_matrices(self, theta: Theta | None = None, discrete: bool = False):
+        """(alpha, S, states, vertex_index) at one θ; rows are transient vertices by vertex index.
+
+        ``S`` is the sub-intensity matrix, or the sub-transition matrix with ``discrete=True``.
+        """
+        ga, th, _, batched, _ = self._prepare(theta)
+        if batched:
+            raise ParameterError("as_matrices takes one θ of shape (p,), not a batch")
+        if discrete:
+            self._check_discrete(ga, th)
+        return _transform.as_matrices(ga, th, discrete)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(
+        self,
+        n: int,
+        rewards: ArrayLike | None = None,
+        rng: np.random.Generator | int | None = None,
+        theta: Theta | None = None,
+    ) -> FloatArray:
+        """``n`` exact draws of the absorption time (or accumulated reward), shape (n,)."""
+        return self._sample(n, rewards, rng, theta, discrete=False, multi=False)
+
+    def sample_discrete(
+        self,
+        n: int,
+        rewards: ArrayLike | None = None,
+        rng: np.random.Generator | int | None = None,
+        theta: Theta | None = None,
+    ) -> FloatArray:
+        """``n`` draws of the number of jumps (or accumulated reward) of a discrete model."""
+        return self._sample(n, rewards, rng, theta, discrete=True, multi=False)
+
+    def sample_multivariate(
+        self,
+        n: int,
+        rewards: ArrayLike,
+        rng: np.random.Generator | int | None = None,
+        theta: Theta | None = None,
+        discrete: bool = False,
+    ) -> FloatArray:
+        """``n`` joint draws of the R rewards of a reward matrix (vertices_length(), R); (n, R)."""
+        return self._sample(n, rewards, rng, theta, discrete=discrete, multi=True)
+
+    def _sample(self, n, rewards, rng, theta, discrete: bool, multi: bool) -> FloatArray:
+        if not isinstance(n, int | np.integer) or n < 0:
+            raise ParameterError(f"n = {n!r}: the number of samples must be an integer >= 0")
+        ga, th, r, batched, sq = self._prepare(theta, rewards)
+        if batched:
+            raise ParameterError("sampling takes one θ of shape (p,), not a batch")
+        if multi and sq:
+            r = r.reshape(-1, 1)
+        if discrete:
+            self._check_discrete(ga, th)
+        out = _sampling.simulate(ga, th, int(n), r, _sampling.as_generator(rng), discrete)
+        return out if multi else out[:, 0]
+
+    def _continuous(self, times, theta, epochs, tol: float, kind: str, max_steps: int):
+        """Density, survival or cdf of a continuous model at ``times``, with epochs."""
+        t = _series.check_times(times)
+
+        def fn(ga, th, alpha, absorbed, tt):
+            return _series.series(
+                ga,
+                th,
+                alpha,
+                tt,
+                discrete=False,
+                kind=kind,
+                tol=tol,
+                defect=absorbed,
+                max_steps=max_steps,
+            )
+
+        out, batched = by_epoch(self, theta, epochs, t, fn, tol, max_steps, kind == "cdf")
+        return self._finish(out, batched, np.ndim(times) == 0)
+
+    @staticmethod
+    def _finish(out: FloatArray, batched: bool, scalar_t: bool) -> Any:
+        if scalar_t:
+            out = out[:, 0]
+        if not batched:
+            out = out[0]
+        return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
+
+    # ------------------------------------------------------------------ continuous
+    def pdf(
+        self,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ):
+        """Density of the absorption time, by uniformization.
+
+        Parameters
+        ----------
+        times : float or (T,) array, >= 0
+        theta : (p,), (B, p), or (n_epochs, p) with ``epochs``
+        epochs : (n_epochs,) increasing start times from 0, optional
+        tol : float
+            Bound on the truncation error of every value, both absolute and relative to the
+            value. Rounding adds up to about ``1e-16 · λt`` relative (λ the largest total
+            out-rate, t the time): values stay relative-accurate in far tails, down to ~1e-290.
+        max_steps : int
+            Most uniformization steps (about λ · max(times)) a call may take; beyond it a clear
+            error. Work grows with the steps, memory does not.
+
+        Returns
+        -------
+        float64 array of shape ([B,] T) (a scalar per row for scalar ``times``)
+        """
+        return self._continuous(times, theta, epochs, tol, "density", max_steps)
+
+    def survival(
+        self,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ):
+        """P(T > t), shape ([B,] T), in [0, 1]; accurate relative to itself (see `pdf`)."""
+        return self._continuous(times, theta, epochs, tol, "survival", max_steps)
+
+    def cdf(
+        self,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ):
+        """P(T <= t), shape ([B,] T), in [0, 1]; a defect is absorbed at time 0.
+
+        Summed from the absorbed mass (not 1 - survival), so it is accurate relative to itself
+        in the left tail as well (see `pdf`).
+        """
+        return self._continuous(times, theta, epochs, tol, "cdf", max_steps)
+
+    def stop_probability(
+        self,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ):
+        """Probability of being in each vertex at time t, shape ([B,] [T,] vertices_length()).
+
+        Transient vertices: the state distribution. Absorbing vertices: the probability of having
+        been absorbed there by time t (defect included). The start vertex: 0. Every component is
+        accurate relative to itself, whatever other times the call holds (full Poisson windows).
+        """
+        t = _series.check_times(times)
+        ga, th, ep, batched = epoch_plan(self, theta, epochs)
+        thetas, starts = ([th], np.zeros(1)) if ep is None else (th, ep)
+        counts, src, dst, base, coef = edge_arrays(self)
+        absorbing = np.flatnonzero(counts == 0)
+        absorbing = absorbing[absorbing != 0]
+        alpha, total = initial_distribution(ga, thetas[0])
+        # Absorbed mass per absorbing vertex: the start edges into it, plus the time spent in each
+        # transient vertex times its rate into it, carried across epochs.
+        carried = flows_into(absorbing, src == 0, dst, base, coef, thetas[0]) / total[:, None]
+        row = np.full(self.vertices_length(), -1)
+        row[ga.vertex_index] = np.arange(ga.n_transient)
+        inner = row[src] >= 0
+        out = np.zeros((alpha.shape[0], t.size, self.vertices_length()))
+        which = np.searchsorted(starts, t, side="right") - 1
+        for e, th_e in enumerate(thetas):
+            sel = np.flatnonzero(which == e)
+            last = e + 1 == len(thetas)
+            # the epoch's own time points, then (to carry on) its end
+            span = np.r_[t[sel] - starts[e], [] if last else [starts[e + 1] - starts[e]]]
+            span = np.ascontiguousarray(span)
+            kw = dict(discrete=False, tol=tol, max_steps=max_steps)
+            state = _series.series_state(ga, th_e, alpha, span, **kw)
+            acc = _series.series_state(ga, th_e, alpha, span, accumulated=True, **kw)
+            flows = flows_into(absorbing, inner, dst, base, coef, th_e, row[src], ga.n_transient)
+            absorbed = carried[:, None, :] + np.einsum("btn,bna->bta", acc, flows)
+            out[:, sel[:, None], ga.vertex_index] = state[:, : sel.size]
+            out[:, sel[:, None], absorbing] = absorbed[:, : sel.size]
+            if not last:
+                alpha, carried = state[:, -1], absorbed[:, -1]
+        return self._finish(out, batched, np.ndim(times) == 0)
+
+    def accumulated_visiting_time(
+        self,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ):
+        """Expected time spent in each vertex during [0, t], shape ([B,] [T,] vertices_length()).
+
+        Summed as (1/λ) Σ_k Pois(k; λt) (u_0 + … + u_(k-1)) with u_k = α P^k: non-negative terms,
+        so every component is accurate relative to itself (not (α - π(t)) U, which cancels).
+        """
+        t = _series.check_times(times)
+        ga, th, _, batched = epoch_plan(self, theta, None)
+        alpha, _ = initial_distribution(ga, th)
+        acc = _series.series_state(
+            ga, th, alpha, t, discrete=False, accumulated=True, tol=tol, max_steps=max_steps
+        )
+        return self._finish(self._to_vertices(ga, acc), batched, np.ndim(times) == 0)
+
+    # ------------------------------------------------------------------ discrete
+    def _discrete(self, jumps, theta, kind: str):
+        k = _series.check_jumps(jumps)
+        ga = self.compile()
+        th = self._resolve_theta(theta)
+        batched = theta is not None and np.ndim(theta) == 2
+        alpha, _ = initial_distribution(ga, th)
+        d0 = defect(ga, th)
+        out = _series.series(ga, th, alpha, k, discrete=True, kind=kind, defect=d0)
+        if kind == "density":  # P(τ = 0) is the defect: start edges into absorbing vertices
+            out[:, k == 0] = d0[:, None]
+        return out, batched
+
+    def pmf_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+        """P(τ = k) of a discrete model, shape ([B,] K); ``jumps`` non-negative integers."""
+        out, batched = self._discrete(jumps, theta, "density")
+        return self._finish(out, batched, np.ndim(jumps) == 0)
+
+    def cdf_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+        """P(τ <= k) of a discrete model, shape ([B,] K): a sum of non-negative terms (accurate
+        relative to itself in the left tail)."""
+        out, batched = self._discrete(jumps, theta, "cdf")
+        return self._finish(out, batched, np.ndim(jumps) == 0)
+
+    def survival_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+        """P(τ > k) of a discrete model, shape ([B,] K): α P^k 1, accurate relative to itself in
+        the right tail (not 1 - cdf)."""
+        out, batched = self._discrete(jumps, theta, "survival")
+        return self._finish(out, batched, np.ndim(jumps) == 0)
+
+    def stop_probability_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+        """Probability of being in each transient vertex after k jumps, shape
+        ([B,] [K,] vertices_length()); absorbing and start vertices hold 0."""
+        k = _series.check_jumps(jumps)
+        ga = self.compile()
+        th = self._resolve_theta(theta)
+        batched = theta is not None and np.ndim(theta) == 2
+        alpha, _ = initial_distribution(ga, th)
+        out = _series.series_state(ga, th, alpha, k, discrete=True)
+        return self._finish(self._to_vertices(ga, out), batched, np.ndim(jumps) == 0)
