@@ -189,3 +189,45 @@ def test_one_abstract_base_and_new_graphs_only_from_graph():
     assert isinstance(g.compile(), GraphArrays) and fg.compile() is g.compile()
     fg.update_weights([2.0])
     assert fg.expectation() == pytest.approx(g.expectation(theta=[2.0]), rel=1e-14)
+    # every numerical method runs on the frozen model (stop_probability read Graph internals)
+    t = [0.3, 1.0]
+    np.testing.assert_array_equal(fg.stop_probability(t), g.stop_probability(t, theta=[2.0]))
+
+
+_CONTINUOUS_CALLS = [
+    ("expectation", (), {}),
+    ("variance", (), {}),
+    ("covariance", (np.arange(5.0), np.ones(5)), {}),
+    ("moments", (3,), {}),
+    ("expected_waiting_time", (), {}),
+    ("expected_residence_time", (), {}),
+    ("moments_gradient", (2,), {}),
+    ("pdf", ([0.2, 1.0],), {}),
+    ("cdf", ([0.2, 1.0],), {}),
+    ("survival", ([0.2, 1.0],), {}),
+    ("stop_probability", ([0.2, 1.0],), {}),
+    ("accumulated_visiting_time", ([0.2, 1.0],), {}),
+    ("sample", (4,), {"rng": 1}),
+    ("as_matrices", (), {}),
+]
+
+
+@pytest.mark.parametrize("name,args,kw", _CONTINUOUS_CALLS)
+def test_every_method_gives_the_same_on_the_frozen_model(name, args, kw):
+    g = kingman(4)
+    fg = g.symbolic_elimination()
+    fg.update_weights([1.5])
+    got, want = getattr(fg, name)(*args, **kw), getattr(g, name)(*args, theta=[1.5], **kw)
+    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "name", ["pmf_discrete", "cdf_discrete", "survival_discrete", "stop_probability_discrete"]
+)
+def test_discrete_methods_on_the_frozen_model(name):
+    g = Graph.from_matrices([0.6, 0.4], [[0.2, 0.5], [0.1, 0.3]], discrete=True)
+    np.testing.assert_array_equal(
+        getattr(g.symbolic_elimination(), name)([0, 1, 3]), getattr(g, name)([0, 1, 3])
+    )

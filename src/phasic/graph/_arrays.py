@@ -245,7 +245,11 @@ class GraphArrays:
         return out
 
 
-def edge_arrays(graph: Graph) -> tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray]:
+# (out-edge counts (nv,), src (E,), dst (E,), base (E,), coef (E, p))
+EdgeArrays = tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray]
+
+
+def edge_arrays(graph: Graph) -> EdgeArrays:
     """All edges of a graph in vertex order: (out-edge counts (nv,), src, dst, base, coef (E, p))."""
     nv = graph.vertices_length()
     p = graph.param_length()

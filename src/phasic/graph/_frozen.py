@@ -9,7 +9,7 @@ import numpy as np
 
 from .._errors import ParameterError
 from .._typing import FloatArray, Theta
-from ._arrays import GraphArrays
+from ._arrays import EdgeArrays, GraphArrays, edge_arrays
 from ._graph import _check_theta, resolve_theta
 from ._model import PhaseTypeModel
 
@@ -56,12 +56,16 @@ class FrozenGraph(PhaseTypeModel):
         self._p = graph.param_length()
         self._nv = graph.vertices_length()
         self._states = graph.states()
+        self._edges = edge_arrays(graph)
         self._theta: FloatArray | None = (
             None if graph._theta is None else np.array(graph._theta, dtype=np.float64)
         )
 
     def compile(self) -> GraphArrays:
         return self._ga
+
+    def _edge_arrays(self) -> EdgeArrays:
+        return self._edges
 
     @property
     def parameterized(self) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 from .._errors import GraphError, ParameterError, VertexNotFoundError
 from .._typing import ArrayLike, FloatArray, IntArray, State, Theta
 from . import _transform
-from ._arrays import GraphArrays, compile_graph
+from ._arrays import EdgeArrays, GraphArrays, compile_graph, edge_arrays
 from ._model import PhaseTypeModel
 from ._vertex import Edge, Vertex, _as_state, _as_weight
 
@@ -317,6 +317,9 @@ class Graph(PhaseTypeModel):
         return resolve_theta(theta, self._parameterized, self.param_length(), self._theta)
 
     # ---------------------------------------------------------------- compile / persist
+    def _edge_arrays(self) -> EdgeArrays:
+        return edge_arrays(self)
+
     def compile(self) -> GraphArrays:
         """Freeze the graph into `GraphArrays` (cached until the graph changes)."""
 

@@ -27,7 +27,7 @@ import numpy as np
 from .._errors import ParameterError
 from .._typing import ArrayLike, FloatArray, Theta
 from . import _moments, _sampling, _series, _transform
-from ._arrays import GraphArrays, edge_arrays
+from ._arrays import EdgeArrays, GraphArrays
 from ._epochs import by_epoch, defect, epoch_plan, flows_into
 from ._moments import MomentGradients
 from ._native import initial_distribution
@@ -65,6 +65,10 @@ class PhaseTypeModel(abc.ABC):
     @abc.abstractmethod
     def _describe(self, v: int) -> str:
         """Vertex ``v`` for error messages (its state, or "start")."""
+
+    @abc.abstractmethod
+    def _edge_arrays(self) -> EdgeArrays:
+        """Every edge in vertex order (absorbing targets kept apart, unlike `GraphArrays`)."""
 
     @abc.abstractmethod
     def _resolve_theta(self, theta: Theta | None) -> FloatArray:
@@ -402,7 +406,7 @@ class PhaseTypeModel(abc.ABC):
         t = _series.check_times(times)
         ga, th, ep, batched = epoch_plan(self, theta, epochs)
         thetas, starts = ([th], np.zeros(1)) if ep is None else (th, ep)
-        counts, src, dst, base, coef = edge_arrays(self)
+        counts, src, dst, base, coef = self._edge_arrays()
         absorbing = np.flatnonzero(counts == 0)
         absorbing = absorbing[absorbing != 0]
         alpha, total = initial_distribution(ga, thetas[0])
