@@ -19,6 +19,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples generate_slurm_script.py --exclude examples/seed_tutorial.py
 	$(VENV)/bin/ruff format --check src tests bench examples generate_slurm_script.py --exclude examples/seed_tutorial.py
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest -q

@@ -48,8 +48,10 @@ def moment_chain(
             y = solve(ys[-1] if r is None else r * ys[-1])
             ys.append(y if scaled else j * y)
         return ys
+    if matvec is None:
+        raise ValueError("the discrete recursion needs matvec")
     r = ones if r is None else r
-    Pm = []
+    Pm: list[Any] = []
     for j in range(1, k + 1):
         b = ones * r**j
         for l in range(1, j):

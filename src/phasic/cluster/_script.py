@@ -78,7 +78,9 @@ def generate_script(cfg: ClusterConfig, script: str, script_args: list[str] | No
     return "\n".join(lines)
 
 
-def suggest_layouts(n_particles: int, max_nodes: int = 16, cpus_options=(4, 8, 16, 32, 64)):
+def suggest_layouts(
+    n_particles: int, max_nodes: int = 16, cpus_options=(4, 8, 16, 32, 64)
+) -> list[tuple[int, int, int]]:
     """Layouts (nodes, cpus_per_node, particles per device) whose devices divide ``n_particles``."""
     out = []
     for nodes in range(1, max_nodes + 1):

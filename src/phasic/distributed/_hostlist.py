@@ -12,7 +12,9 @@ __all__ = ["expand_hostlist", "iter_hostlist"]
 
 
 def _split_top(s: str) -> list[str]:
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in s:
         if ch == "[":
             depth += 1

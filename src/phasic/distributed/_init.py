@@ -61,7 +61,9 @@ def _env_int(name: str, env, minimum: int = 1) -> int | None:
     return out
 
 
-def slurm_layout(env=None, coordinator_port: int = 12345, cpus_per_task: int | None = None):
+def slurm_layout(
+    env=None, coordinator_port: int = 12345, cpus_per_task: int | None = None
+) -> tuple[str, int, int, int | None, str | None] | None:
     """(job_id, process_id, num_processes, cpus, coordinator_address) from SLURM variables."""
     env = os.environ if env is None else env
     job = env.get("SLURM_JOB_ID")
@@ -171,8 +173,8 @@ def initialize_distributed(
         job, rank, nproc, coord = None, 0, 1, None
         cpus = cpus_per_task or len(os.sched_getaffinity(0))
     else:
-        job, rank, nproc, cpus, coord = layout
-        cpus = cpus or len(os.sched_getaffinity(0))
+        job, rank, nproc, slurm_cpus, coord = layout
+        cpus = slurm_cpus or len(os.sched_getaffinity(0))
     if enable_x64:
         jax.config.update("jax_enable_x64", True)
     if platform == "cpu":
@@ -190,7 +192,7 @@ def initialize_distributed(
             if nproc > 1:
                 jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if nproc > 1:
-        if rank > 0:
+        if rank > 0 and coord is not None:
             _wait_for_coordinator(coord, timeout, rank)
         try:
             jax.distributed.initialize(

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, fields
 from functools import cached_property
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -15,7 +15,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from .. import _core
 from .._errors import AbsorptionError, GraphError, ParameterError
-from .._typing import FloatArray, IntArray
+from .._typing import ArrayLike, FloatArray, IntArray
 
 if TYPE_CHECKING:
     from ._graph import Graph
@@ -144,7 +144,7 @@ class GraphArrays:
                 raise bad(f"{name} holds NaN or infinite values")
 
     def reward_matrix(
-        self, rewards: object, n_vertices: int, *, nonneg: bool = False
+        self, rewards: ArrayLike | None, n_vertices: int, *, nonneg: bool = False
     ) -> tuple[FloatArray, bool]:
         """Rewards given per graph vertex, checked and laid out for the kernels.
 
@@ -216,8 +216,9 @@ class GraphArrays:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the arrays to ``path`` (``.npz``)."""
-        data = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
-        np.savez(path, format_version=np.int64(_FORMAT_VERSION), **data)
+        data: dict[str, Any] = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        data["format_version"] = np.int64(_FORMAT_VERSION)
+        np.savez(path, **data)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> GraphArrays:

@@ -108,8 +108,8 @@ def flows_into(targets, keep, dst, base, coef, th, src_row=None, n=None) -> Floa
     w = base[keep][None, :] + th @ coef[keep].T  # (B, E')
     if src_row is None:
         out = np.zeros((th.shape[0], targets.size))
-        np.add.at(out, (slice(None), col[dst[keep]]), w)
+        np.add.at(out, (slice(None), col[dst[keep]]), w)  # type: ignore[arg-type]
         return out
     out = np.zeros((th.shape[0], n, targets.size))
-    np.add.at(out, (slice(None), src_row[keep], col[dst[keep]]), w)
+    np.add.at(out, (slice(None), src_row[keep], col[dst[keep]]), w)  # type: ignore[arg-type]
     return out

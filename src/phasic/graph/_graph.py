@@ -81,7 +81,7 @@ class Graph(PhaseTypeModel):
             or (max_vertices < 1)
         ):
             raise GraphError(f"max_vertices={max_vertices!r} must be a positive integer")
-        self._max_vertices = int(max_vertices)
+        self._max_vertices: int = int(max_vertices)
         if state_length is not None and (
             not isinstance(state_length, numbers.Integral) or state_length < 1
         ):
@@ -91,7 +91,7 @@ class Graph(PhaseTypeModel):
                 f"keyword arguments {sorted(kwargs)} are passed to a callback, but none was given"
             )
         self._state_length: int | None = None if state_length is None else int(state_length)
-        self._parameterized = bool(parameterized)
+        self._parameterized: bool = bool(parameterized)
         self._param_length: int | None = None if parameterized else 0
         self._states: list[tuple[int, ...]] = [()]
         self._index: dict[tuple[int, ...], int] = {}
@@ -99,7 +99,7 @@ class Graph(PhaseTypeModel):
         self._base: list[list[float]] = [[]]
         self._coef: list[list[FloatArray]] = [[]]
         self._theta: FloatArray | None = None
-        self._version = 0
+        self._version: int = 0
         self._compiled: tuple[int, Any] | None = None
         if callback is not None:
             self._explore(callback, kwargs)
@@ -385,7 +385,9 @@ class Graph(PhaseTypeModel):
         self._check_discrete(ga, th)
         return _transform.reward_transform(self, ga, th, r[:, 0], discrete=True)
 
-    def discretize(self, reward_rates: ArrayLike, theta: Theta | None = None):
+    def discretize(
+        self, reward_rates: ArrayLike, theta: Theta | None = None
+    ) -> tuple[Graph, FloatArray]:
         """Discrete model counting events that occur at ``reward_rates`` per unit time.
 
         Parameters

@@ -115,7 +115,9 @@ class PhaseTypeModel(abc.ABC):
                 )
 
     # ------------------------------------------------------------------ moments
-    def moments(self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None):
+    def moments(
+        self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ) -> FloatArray | float:
         """Raw moments E[Y^j], j = 1..k, of the accumulated reward (Bladt–Nielsen).
 
         Returns
@@ -126,7 +128,7 @@ class PhaseTypeModel(abc.ABC):
 
     def moments_discrete(
         self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None
-    ):
+    ) -> FloatArray | float:
         """Raw moments of a discrete phase-type reward (first-step recursion); shape ([B,] k [, R])."""
         return self._moments(k, rewards, theta, discrete=True)
 
@@ -139,11 +141,15 @@ class PhaseTypeModel(abc.ABC):
         out = _moments.raw_moments(ga, th, int(k), r, discrete=discrete)
         return self._shape(out, batched, sq)
 
-    def expectation(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+    def expectation(
+        self, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ) -> FloatArray | float:
         """E[Y]: expected absorption time, or expected accumulated reward; shape ([B,] [R])."""
         return self._expectation(rewards, theta, discrete=False)
 
-    def expectation_discrete(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+    def expectation_discrete(
+        self, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ) -> FloatArray | float:
         """E[Y] of a discrete model (expected number of jumps by default); shape ([B,] [R])."""
         return self._expectation(rewards, theta, discrete=True)
 
@@ -154,11 +160,15 @@ class PhaseTypeModel(abc.ABC):
         out = _moments.raw_moments(ga, th, 1, r, discrete=discrete)[:, 0]
         return self._shape(out, batched, sq)
 
-    def variance(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+    def variance(
+        self, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ) -> FloatArray | float:
         """Var[Y]; shape ([B,] [R])."""
         return self._variance(rewards, theta, discrete=False)
 
-    def variance_discrete(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+    def variance_discrete(
+        self, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ) -> FloatArray | float:
         """Var[Y] of a discrete model; shape ([B,] [R])."""
         return self._variance(rewards, theta, discrete=True)
 
@@ -174,7 +184,7 @@ class PhaseTypeModel(abc.ABC):
         rewards1: ArrayLike,
         rewards2: ArrayLike | None = None,
         theta: Theta | None = None,
-    ):
+    ) -> FloatArray | float:
         """Cov[Y1, Y2] of two reward vectors, or the (R, R) covariance matrix of a reward matrix.
 
         Parameters
@@ -185,7 +195,9 @@ class PhaseTypeModel(abc.ABC):
         """
         return self._covariance(rewards1, rewards2, theta, discrete=False)
 
-    def covariance_discrete(self, rewards1, rewards2=None, theta: Theta | None = None):
+    def covariance_discrete(
+        self, rewards1, rewards2=None, theta: Theta | None = None
+    ) -> FloatArray | float:
         """Covariance of rewards accumulated by a discrete model (see `covariance`)."""
         return self._covariance(rewards1, rewards2, theta, discrete=True)
 
@@ -210,7 +222,9 @@ class PhaseTypeModel(abc.ABC):
         cov = _moments.covariance_matrix(ga, th, r, discrete)
         return self._shape(cov, batched, False)
 
-    def expected_waiting_time(self, rewards: ArrayLike | None = None, theta: Theta | None = None):
+    def expected_waiting_time(
+        self, rewards: ArrayLike | None = None, theta: Theta | None = None
+    ) -> FloatArray | float:
         """Expected remaining accumulated reward from each vertex, shape ([B,] vertices_length() [, R]).
 
         The start vertex's entry is the expectation; absorbing vertices have 0.
@@ -222,7 +236,7 @@ class PhaseTypeModel(abc.ABC):
         out[..., 0] = np.einsum("bn,nbr->br", alpha, x)
         return self._shape(np.moveaxis(out, 1, -1), batched, sq)
 
-    def expected_residence_time(self, theta: Theta | None = None):
+    def expected_residence_time(self, theta: Theta | None = None) -> FloatArray | float:
         """Expected total time spent in each vertex, shape ([B,] vertices_length()); 0 off transient."""
         ga, th, _, batched, _ = self._prepare(theta)
         alpha, _ = initial_distribution(ga, th)
@@ -248,7 +262,9 @@ class PhaseTypeModel(abc.ABC):
         )
 
     # ------------------------------------------------------------------ matrices, transforms
-    def as_matrices(self, theta: Theta | None = None, discrete: bool = False):
+    def as_matrices(
+        self, theta: Theta | None = None, discrete: bool = False
+    ) -> _transform.MatrixRepresentation:
         """(alpha, S, states, vertex_index) at one θ; rows are transient vertices by vertex index.
 
         ``S`` is the sub-intensity matrix, or the sub-transition matrix with ``discrete=True``.
@@ -341,7 +357,7 @@ class PhaseTypeModel(abc.ABC):
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
         max_steps: int = DEFAULT_MAX_STEPS,
-    ):
+    ) -> FloatArray | float:
         """Density of the absorption time, by uniformization.
 
         Parameters
@@ -370,7 +386,7 @@ class PhaseTypeModel(abc.ABC):
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
         max_steps: int = DEFAULT_MAX_STEPS,
-    ):
+    ) -> FloatArray | float:
         """P(T > t), shape ([B,] T), in [0, 1]; accurate relative to itself (see `pdf`)."""
         return self._continuous(times, theta, epochs, tol, "survival", max_steps)
 
@@ -381,7 +397,7 @@ class PhaseTypeModel(abc.ABC):
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
         max_steps: int = DEFAULT_MAX_STEPS,
-    ):
+    ) -> FloatArray | float:
         """P(T <= t), shape ([B,] T), in [0, 1]; a defect is absorbed at time 0.
 
         Summed from the absorbed mass (not 1 - survival), so it is accurate relative to itself
@@ -396,7 +412,7 @@ class PhaseTypeModel(abc.ABC):
         epochs: ArrayLike | None = None,
         tol: float = DEFAULT_TOL,
         max_steps: int = DEFAULT_MAX_STEPS,
-    ):
+    ) -> FloatArray | float:
         """Probability of being in each vertex at time t, shape ([B,] [T,] vertices_length()).
 
         Transient vertices: the state distribution. Absorbing vertices: the probability of having
@@ -424,7 +440,7 @@ class PhaseTypeModel(abc.ABC):
             # the epoch's own time points, then (to carry on) its end
             span = np.r_[t[sel] - starts[e], [] if last else [starts[e + 1] - starts[e]]]
             span = np.ascontiguousarray(span)
-            kw = dict(discrete=False, tol=tol, max_steps=max_steps)
+            kw: dict[str, Any] = dict(discrete=False, tol=tol, max_steps=max_steps)
             state = _series.series_state(ga, th_e, alpha, span, **kw)
             acc = _series.series_state(ga, th_e, alpha, span, accumulated=True, **kw)
             flows = flows_into(absorbing, inner, dst, base, coef, th_e, row[src], ga.n_transient)
@@ -441,7 +457,7 @@ class PhaseTypeModel(abc.ABC):
         theta: Theta | None = None,
         tol: float = DEFAULT_TOL,
         max_steps: int = DEFAULT_MAX_STEPS,
-    ):
+    ) -> FloatArray | float:
         """Expected time spent in each vertex during [0, t], shape ([B,] [T,] vertices_length()).
 
         Summed as (1/λ) Σ_k Pois(k; λt) (u_0 + … + u_(k-1)) with u_k = α P^k: non-negative terms,
@@ -468,24 +484,26 @@ class PhaseTypeModel(abc.ABC):
             out[:, k == 0] = d0[:, None]
         return out, batched
 
-    def pmf_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+    def pmf_discrete(self, jumps: ArrayLike, theta: Theta | None = None) -> FloatArray | float:
         """P(τ = k) of a discrete model, shape ([B,] K); ``jumps`` non-negative integers."""
         out, batched = self._discrete(jumps, theta, "density")
         return self._finish(out, batched, np.ndim(jumps) == 0)
 
-    def cdf_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+    def cdf_discrete(self, jumps: ArrayLike, theta: Theta | None = None) -> FloatArray | float:
         """P(τ <= k) of a discrete model, shape ([B,] K): a sum of non-negative terms (accurate
         relative to itself in the left tail)."""
         out, batched = self._discrete(jumps, theta, "cdf")
         return self._finish(out, batched, np.ndim(jumps) == 0)
 
-    def survival_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+    def survival_discrete(self, jumps: ArrayLike, theta: Theta | None = None) -> FloatArray | float:
         """P(τ > k) of a discrete model, shape ([B,] K): α P^k 1, accurate relative to itself in
         the right tail (not 1 - cdf)."""
         out, batched = self._discrete(jumps, theta, "survival")
         return self._finish(out, batched, np.ndim(jumps) == 0)
 
-    def stop_probability_discrete(self, jumps: ArrayLike, theta: Theta | None = None):
+    def stop_probability_discrete(
+        self, jumps: ArrayLike, theta: Theta | None = None
+    ) -> FloatArray | float:
         """Probability of being in each transient vertex after k jumps, shape
         ([B,] [K,] vertices_length()); absorbing and start vertices hold 0."""
         k = _series.check_jumps(jumps)

@@ -130,5 +130,5 @@ def initial_distribution(ga: GraphArrays, theta: FloatArray) -> tuple[FloatArray
             "give the start edges positive weight"
         )
     alpha = np.zeros((theta.shape[0], ga.n_transient + 1))
-    np.add.at(alpha, (slice(None), ga.start_indices), w)
+    np.add.at(alpha, (slice(None), ga.start_indices), w)  # type: ignore[arg-type]  # numpy stubs refuse tuple indices
     return alpha[:, : ga.n_transient] / total[:, None], total

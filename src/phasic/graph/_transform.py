@@ -200,7 +200,7 @@ def reward_transform(
         absv = g.find_or_create_vertex(abs_state)
         rate = d[P_idx] / rewards[P_idx]
         for t in range(P_idx.size):
-            for c in np.flatnonzero(Qp[t] > 0):
+            for c in np.flatnonzero(Qp[t] > 0).tolist():
                 to = absv if c == P_idx.size else vs[c]
                 if to != vs[t]:
                     vs[t].add_edge(to, float(rate[t] * Qp[t, c]))
@@ -208,7 +208,7 @@ def reward_transform(
     else:
         k = rewards.astype(np.int64)
         chains = []
-        for i, kk in zip(P_idx, k[P_idx], strict=True):
+        for i, kk in zip(P_idx.tolist(), k[P_idx].tolist(), strict=True):
             chains.append(
                 [g.find_or_create_vertex(np.append(ga.states[i], c)) for c in range(int(kk))]
             )
@@ -216,11 +216,11 @@ def reward_transform(
         for t, ch in enumerate(chains):
             for c in range(len(ch) - 1):
                 ch[c].add_edge(ch[c + 1], 1.0)
-            for c in np.flatnonzero(Qp[t] > 0):
-                to = absv if c == P_idx.size else chains[c][0]
-                ch[-1].add_edge(to, float(Qp[t, c]))
+            for c2 in np.flatnonzero(Qp[t] > 0).tolist():
+                to = absv if c2 == P_idx.size else chains[c2][0]
+                ch[-1].add_edge(to, float(Qp[t, c2]))
         firsts = [ch[0] for ch in chains]
-    for t in np.flatnonzero(ap[:-1] > 0):
+    for t in np.flatnonzero(ap[:-1] > 0).tolist():
         start.add_edge(firsts[t], float(ap[t]))
     if ap[-1] > 1e-15:
         start.add_edge(absv, float(ap[-1]))
@@ -265,17 +265,17 @@ def discretize(
     absv = g.find_or_create_vertex(np.append(_absorbing_state(graph), 0))
     rows = []
     for i in range(n):
-        for r in np.flatnonzero(rates[i] > 0):
+        for r in np.flatnonzero(rates[i] > 0).tolist():
             aux = g.find_or_create_vertex(np.append(ga.states[i], r + 1))
             main[i].add_edge(aux, float(rates[i, r] / total[i]))
             aux.add_edge(main[i], 1.0)
             rows.append((aux.index, r))
-    for e in np.flatnonzero(keep):
+    for e in np.flatnonzero(keep).tolist():
         i, j = int(src[e]), int(ga.indices[e])
         if w[e] > 0:
             main[i].add_edge(absv if j == n else main[j], float(w[e] / total[i]))
     start = g.starting_vertex()
-    for i in np.flatnonzero(alpha[0] > 0):
+    for i in np.flatnonzero(alpha[0] > 0).tolist():
         start.add_edge(main[i], float(alpha[0, i]))
     if alpha[0].sum() < 1 - 1e-15:
         start.add_edge(absv, float(1 - alpha[0].sum()))

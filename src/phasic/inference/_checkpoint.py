@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,22 +19,19 @@ class Checkpoint(NamedTuple):
 
     leaves: list[np.ndarray]
     iteration: int
-    history: list[np.ndarray]
+    history: np.ndarray | list[np.ndarray]
     diagnostics: dict[str, list[float]]
 
 
 def save_checkpoint(path: str | os.PathLike, fingerprint: str, checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` to ``path`` atomically (a crash leaves the previous file intact)."""
-    data = {f"leaf_{i}": np.asarray(a) for i, a in enumerate(checkpoint.leaves)}
+    data: dict[str, Any] = {f"leaf_{i}": np.asarray(a) for i, a in enumerate(checkpoint.leaves)}
     data["history"] = np.asarray(checkpoint.history)
+    data["fingerprint"] = np.array(fingerprint)
+    data["iteration"] = np.int64(checkpoint.iteration)
+    data.update({name: np.asarray(v) for name, v in checkpoint.diagnostics.items()})
     with atomic_write(path, binary=True) as fh:
-        np.savez(
-            fh,
-            fingerprint=np.array(fingerprint),
-            iteration=np.int64(checkpoint.iteration),
-            **{name: np.asarray(v) for name, v in checkpoint.diagnostics.items()},
-            **data,
-        )
+        np.savez(fh, **data)
 
 
 def load_checkpoint(

@@ -136,7 +136,7 @@ class SVGD(ParticlePosterior):
         moments_fn: Callable | None = None,
         block_size: int = 50,
     ) -> None:
-        if not jax.config.jax_enable_x64:
+        if not jax.config.read("jax_enable_x64"):
             raise PhasicError(
                 "SVGD computes in float64: call jax.config.update('jax_enable_x64', True) or "
                 "initialize_distributed(enable_x64=True) first"
@@ -399,7 +399,8 @@ class SVGD(ParticlePosterior):
         (or are computed from ``observed_times`` when omitted). Relative errors make every moment
         count alike whatever its scale.
         """
-        if self.moments_fn is None:
+        moments_fn = self.moments_fn
+        if moments_fn is None:
             raise ParameterError(
                 "fit_regularized needs moments_fn=... in SVGD(...), e.g. "
                 "Graph.moments_from_graph(graph, nr_moments=2)"
@@ -416,7 +417,7 @@ class SVGD(ParticlePosterior):
         lam = float(regularization)
 
         def penalty(theta):
-            m = jnp.ravel(self.moments_fn(theta))[: target.size]
+            m = jnp.ravel(moments_fn(theta))[: target.size]
             return -lam * jnp.sum(((m - target) / target) ** 2)
 
         self._extra_logp = penalty
@@ -438,13 +439,15 @@ class SVGD(ParticlePosterior):
         leaves = [np.asarray(self._replicate(a)) for a in jax.tree_util.tree_leaves(state)]
         if jax.process_index() != 0:
             return
-        hist = history if history else np.zeros((0, self.n_particles, self.theta_dim))
+        assert self.checkpoint_path is not None  # saving is only set up with a path
+        hist = np.asarray(history) if history else np.zeros((0, self.n_particles, self.theta_dim))
         save_checkpoint(
             self.checkpoint_path, self._fingerprint(), Checkpoint(leaves, it, hist, diag)
         )
 
     def _load_checkpoint(self, state: SVGDState, sharding: NamedSharding):
         like, treedef = jax.tree_util.tree_flatten(state)
+        assert self.checkpoint_path is not None  # loading is only tried with a path
         cp = load_checkpoint(
             self.checkpoint_path,
             self._fingerprint(),
@@ -462,7 +465,9 @@ class SVGD(ParticlePosterior):
         return state, cp.iteration, cp.history, cp.diagnostics
 
     # ------------------------------------------------------------------ results
-    def plot_predictive(self, path: str | os.PathLike, x=None, n_draws: int = 50):
+    def plot_predictive(
+        self, path: str | os.PathLike, x=None, n_draws: int = 50
+    ) -> str | os.PathLike:
         """Posterior predictive curves over the observed data (``model(theta)`` models only)."""
         if self.likelihood != "gaussian":
             raise ParameterError("plot_predictive needs a model(theta) predicting observed_data")

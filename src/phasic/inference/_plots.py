@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from ._fit import SVGD
+    from ._posterior import ParticlePosterior
 
 
 def _plt():
@@ -24,7 +25,7 @@ def _plt():
     return plt
 
 
-def plot_posterior(svgd: SVGD, path, level=0.95, true_theta=None):
+def plot_posterior(svgd: ParticlePosterior, path, level=0.95, true_theta=None) -> Any:
     plt = _plt()
     p = svgd._require_fit()
     lo, hi = svgd.credible_interval(level)
@@ -44,7 +45,7 @@ def plot_posterior(svgd: SVGD, path, level=0.95, true_theta=None):
     return path
 
 
-def plot_trace(svgd: SVGD, path, n_traces=20):
+def plot_trace(svgd: ParticlePosterior, path, n_traces=20) -> Any:
     plt = _plt()
     if svgd.history is None:
         raise ValueError("no history: call fit(return_history=True)")
@@ -64,7 +65,7 @@ def plot_trace(svgd: SVGD, path, n_traces=20):
     return path
 
 
-def plot_pairs(svgd: SVGD, path):
+def plot_pairs(svgd: ParticlePosterior, path) -> Any:
     """Pairwise scatter of the particles (histograms on the diagonal)."""
     plt = _plt()
     p = svgd._require_fit()
@@ -87,19 +88,22 @@ def plot_pairs(svgd: SVGD, path):
     return path
 
 
-def plot_predictive(svgd: SVGD, path, x=None, n_draws=50, seed=0):
+def plot_predictive(svgd: SVGD, path, x=None, n_draws=50, seed=0) -> Any:
     """Model predictions of posterior particles over the observed data (Gaussian likelihood)."""
     import jax.numpy as jnp
 
     plt = _plt()
     p = svgd._require_fit()
+    model = svgd.model
+    if model is None:
+        raise ValueError("plot_predictive needs the model(theta) the fit used")
     obs = np.asarray(svgd.observed_data)
     x = np.arange(obs.size) if x is None else np.asarray(x)
     rng = np.random.default_rng(seed)
     fig, ax = plt.subplots(figsize=(8, 4))
     for idx in rng.choice(p.shape[0], min(n_draws, p.shape[0]), replace=False):
-        ax.plot(x, np.asarray(svgd.model(jnp.asarray(p[idx]))), color="steelblue", alpha=0.1)
-    ax.plot(x, np.asarray(svgd.model(jnp.asarray(p.mean(axis=0)))), "g--", label="posterior mean")
+        ax.plot(x, np.asarray(model(jnp.asarray(p[idx]))), color="steelblue", alpha=0.1)
+    ax.plot(x, np.asarray(model(jnp.asarray(p.mean(axis=0)))), "g--", label="posterior mean")
     ax.scatter(x, obs, color="black", s=15, label="observed")
     ax.legend()
     fig.tight_layout()

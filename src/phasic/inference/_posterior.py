@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,7 @@ class ParticlePosterior:
 
     particles: np.ndarray | None = None
     history: np.ndarray | None = None
+    history_every: int = 1  # iterations between the saved history rows
 
     def _require_fit(self) -> np.ndarray:
         if self.particles is None:
@@ -70,7 +72,7 @@ class ParticlePosterior:
 
         return plot_pairs(self, path)
 
-    def to_arviz(self):
+    def to_arviz(self) -> Any:
         """The particles as an ``arviz.InferenceData`` posterior (one chain, draws = particles)."""
         try:
             with warnings.catch_warnings():

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 
+import jax
+
 __all__ = ["Kernel", "imq", "median_bandwidth", "rbf", "resolve_kernel"]
 
 
@@ -22,14 +24,14 @@ def _sqdist(x, y):
     return diff, jnp.sum(diff**2, axis=-1)
 
 
-def rbf(x, y, h):
+def rbf(x, y, h) -> tuple[jax.Array, jax.Array]:
     """Gaussian kernel exp(-|x - y|^2 / h)."""
     diff, d2 = _sqdist(x, y)
     k = jnp.exp(-d2 / h)
     return k, -2.0 / h * diff * k[..., None]
 
 
-def imq(x, y, h):
+def imq(x, y, h) -> tuple[jax.Array, jax.Array]:
     """Inverse multiquadric kernel (1 + |x - y|^2 / h)^(-1/2): heavy tails, keeps far particles
     interacting."""
     diff, d2 = _sqdist(x, y)
@@ -41,7 +43,7 @@ def imq(x, y, h):
 MEDIAN_SUBSET = 256
 
 
-def median_bandwidth(x, weights=None):
+def median_bandwidth(x, weights=None) -> jax.Array:
     """Median heuristic of Liu & Wang (2016): h = med(|x_i - x_j|^2) / log(n + 1).
 
     ``weights`` (n,) of 0/1 excludes padding particles. With more than 256 particles the median
@@ -91,7 +93,7 @@ class Kernel:
     smoothing: float = 0.0
     name: str = "median"
 
-    def bandwidth_of(self, x, weights, previous):
+    def bandwidth_of(self, x, weights, previous) -> jax.Array:
         if self.bandwidth is not None:
             return jnp.asarray(self.bandwidth, dtype=x.dtype)
         h = median_bandwidth(x, weights)

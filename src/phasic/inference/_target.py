@@ -28,6 +28,12 @@ __all__ = [
 LIKELIHOODS = ("gaussian", "density", "custom")
 
 
+def _required(value: Any, message: str) -> Any:
+    if value is None:
+        raise ParameterError(message)
+    return value
+
+
 def log_likelihood_of(
     likelihood: str,
     model: Callable | None,
@@ -43,11 +49,13 @@ def log_likelihood_of(
     'density': `density_log_likelihood` of ``model(theta, observed)``; 'custom': ``custom``.
     """
     if likelihood == "custom":
-        return custom
-    if likelihood == "density":
-        return lambda theta: density_log_likelihood(model(theta, observed), weights)
-    if likelihood == "gaussian":
-        return lambda theta: gaussian_log_likelihood(model(theta), observed, noise_scale)
+        return _required(custom, "likelihood='custom' needs log_likelihood=callable")
+    if likelihood in ("density", "gaussian"):
+        m = _required(model, f"likelihood='{likelihood}' needs a model")
+        y = _required(observed, f"likelihood='{likelihood}' needs observed_data")
+        if likelihood == "density":
+            return lambda theta: density_log_likelihood(m(theta, y), weights)
+        return lambda theta: gaussian_log_likelihood(m(theta), y, noise_scale)
     raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
 
 
@@ -62,27 +70,30 @@ def check_log_likelihood(
 ) -> None:
     """Raise a ParameterError naming the mismatch when θ of shape (theta_dim,) does not fit."""
     th = jax.ShapeDtypeStruct((theta_dim,), jnp.float64)
+    if likelihood == "custom":
+        fn = _required(custom, "likelihood='custom' needs log_likelihood=callable")
+    else:
+        m = _required(model, f"likelihood='{likelihood}' needs a model")
+        y = _required(observed, f"likelihood='{likelihood}' needs observed_data")
     try:
         if likelihood == "gaussian":
-            out = jax.eval_shape(model, th)
-            if out.shape != observed.shape:
+            out = jax.eval_shape(m, th)
+            if out.shape != y.shape:
                 raise ParameterError(
                     f"model(theta) has shape {out.shape} but observed_data has shape "
-                    f"{observed.shape}; they must match for the Gaussian likelihood"
+                    f"{y.shape}; they must match for the Gaussian likelihood"
                 )
         elif likelihood == "density":
-            out = jax.eval_shape(lambda t: model(t, observed), th)
-            if out.shape != observed.shape:
+            out = jax.eval_shape(lambda t: m(t, y), th)
+            if out.shape != y.shape:
                 raise ParameterError(
                     f"model(theta, observed_data) has shape {out.shape}; expected "
-                    f"{observed.shape} (one density value per observation)"
+                    f"{y.shape} (one density value per observation)"
                 )
-            if weights is not None and weights.shape != observed.shape:
-                raise ParameterError(
-                    f"weights has shape {weights.shape}; expected {observed.shape}"
-                )
+            if weights is not None and weights.shape != y.shape:
+                raise ParameterError(f"weights has shape {weights.shape}; expected {y.shape}")
         else:
-            out = jax.eval_shape(custom, th)
+            out = jax.eval_shape(fn, th)
             if out.shape != ():
                 raise ParameterError("log_likelihood(theta) must return a scalar")
     except ParameterError:
@@ -97,12 +108,14 @@ def infer_theta_dim(
     likelihood: str, model: Callable | None, observed: Any, custom: Callable | None
 ) -> int:
     """The smallest θ length the model accepts (probing 1..16; prefer passing theta_dim)."""
+    fn: Callable
     if likelihood == "custom":
-        fn = custom
+        fn = _required(custom, "likelihood='custom' needs log_likelihood=callable")
     elif likelihood == "density":
-        fn = lambda th: model(th, observed)  # noqa: E731
+        m = _required(model, "likelihood='density' needs a model")
+        fn = lambda th: m(th, observed)  # noqa: E731
     else:
-        fn = model
+        fn = _required(model, "the Gaussian likelihood needs a model")
     for d in range(1, 17):
         try:
             jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), jnp.float64))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -15,9 +16,9 @@ class Transform(NamedTuple):
     """A bijection θ = forward(z) with ``log_det_jacobian(z) = sum log |dθ/dz|``."""
 
     name: str
-    forward: object
-    inverse: object
-    log_det_jacobian: object
+    forward: Callable[[jax.Array], jax.Array]
+    inverse: Callable[[jax.Array], jax.Array]
+    log_det_jacobian: Callable[[jax.Array], jax.Array]
 
 
 IDENTITY = Transform("identity", lambda z: z, lambda t: t, lambda z: jnp.zeros(()))

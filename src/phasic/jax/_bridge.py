@@ -24,7 +24,7 @@ __all__ = ["moments_from_graph", "pmf_and_moments_from_graph", "pmf_from_graph"]
 
 
 def _require_x64() -> None:
-    if not jax.config.jax_enable_x64:
+    if not jax.config.read("jax_enable_x64"):
         raise PhasicError(
             "phasic's JAX functions compute in float64, but JAX is in 32-bit mode: call "
             "jax.config.update('jax_enable_x64', True) or initialize_distributed(enable_x64=True) "
@@ -102,7 +102,7 @@ def pmf_from_graph(
     ops = ops_for(ga, backend)
     p = ga.param_length
 
-    def model(theta, times):
+    def model(theta, times) -> jax.Array:
         th = _theta(theta, p)
         t = _times(times, discrete)
         t1 = jnp.atleast_1d(t)
@@ -113,7 +113,7 @@ def pmf_from_graph(
 
     tag = f"pmf:{ga.fingerprint()}:{discrete}:{tol}:{max_steps}"
     out = model if graph.parameterized else (lambda times: model(jnp.zeros(0), times))
-    out.phasic_fingerprint = tag  # identifies the model in SVGD checkpoints
+    vars(out)["phasic_fingerprint"] = tag  # identifies the model in SVGD checkpoints
     return out
 
 
@@ -138,7 +138,7 @@ def moments_from_graph(
 
     plain = rewards is None  # r = 1: no reward products in the chain
 
-    def fn(theta=None):
+    def fn(theta=None) -> jax.Array:
         th = _theta(jnp.zeros(0) if theta is None else theta, p)
         # Continuous: z_j = y_j / j!, the factorials go on the moments, so no (n, R)-sized array
         # is scaled per θ (they dominate large batches).
@@ -155,7 +155,7 @@ def moments_from_graph(
         out = jnp.stack([scale[j] * ops.alpha_dot(th, y) for j, y in enumerate(ys) if j])
         return out[:, 0] if squeeze else out
 
-    fn.phasic_fingerprint = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (
+    vars(fn)["phasic_fingerprint"] = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (
         "ones"
         if rewards is None
         else hashlib.sha1(np.ascontiguousarray(r_np).tobytes()).hexdigest()

@@ -1,0 +1,55 @@
+"""Type stub of the native module (src/cpp/module.cpp)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+DEFAULT_MAX_STEPS: int
+STATUS: tuple[tuple[str, int], ...]
+
+_Status = tuple[int, int, int]
+_F = NDArray[np.float64]
+
+def scc_order(
+    indptr: NDArray[np.int64], indices: NDArray[np.int32], perm: NDArray[np.int64]
+) -> list[int]: ...
+def ffi_targets() -> Mapping[str, Any]: ...
+
+class NativeGraph:
+    n: int
+    def __init__(
+        self,
+        indptr: NDArray[np.int64],
+        indices: NDArray[np.int32],
+        base: _F,
+        coef: _F,
+        scc_ptr: NDArray[np.int64],
+    ) -> None: ...
+    def series(
+        self,
+        theta: _F,
+        alpha: _F,
+        times: _F,
+        defect: _F,
+        out: _F,
+        discrete: bool,
+        kind: int,
+        tol: float,
+        max_steps: int,
+    ) -> _Status: ...
+    def series_state(
+        self,
+        theta: _F,
+        alpha: _F,
+        times: _F,
+        out: _F,
+        discrete: bool,
+        accumulated: bool,
+        tol: float,
+        max_steps: int,
+    ) -> _Status: ...
+    def solve(self, theta: _F, rhs: _F, out: _F, transpose: bool = False) -> _Status: ...
+    def matvec(self, theta: _F, x: _F, out: _F, transpose: bool = False) -> _Status: ...
+    def edge_grad(self, theta: _F, lam: _F, x: _F, grad: _F) -> _Status: ...
