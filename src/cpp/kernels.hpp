@@ -20,34 +20,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "graph_view.hpp"
+
 namespace phasic {
-
-struct GraphView {
-  int64_t n = 0;                     // transient vertices
-  const int64_t* indptr = nullptr;   // n + 1
-  const int32_t* indices = nullptr;  // E, in [0, n]
-  const double* base = nullptr;      // E
-  const double* coef = nullptr;      // E * p, row-major
-  int64_t p = 0;                     // parameters
-  int64_t n_scc = 0;
-  const int64_t* scc_ptr = nullptr;  // n_scc + 1
-};
-
-// Mirrored in Python as phasic._core.STATUS; messages live in phasic.graph._native.
-enum StatusCode : int32_t {
-  kOk = 0,
-  kBadWeight = 1,   // negative or NaN edge weight: where = edge, batch = theta row
-  kSingular = 2,    // absorption unreachable (zero out-rate or singular SCC block): where = vertex
-  kBadProbability = 4,  // discrete model: out-probabilities of vertex `where` sum to > 1
-  kTooManySteps = 5,    // the series needs more steps (where) than the limit
-  kBadTime = 6,         // a time (where) is NaN, infinite or negative (or not an integer jump)
-};
-
-struct Status {
-  int32_t code = kOk;
-  int64_t where = -1;
-  int64_t batch = -1;
-};
 
 // x may alias r. theta has shape (B, p) row-major (ignored when p == 0). With batch_major, r and x
 // have shape (B, n, K) instead of (n, B, K) (the layout of a vmapped JAX operand); with

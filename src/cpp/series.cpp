@@ -35,13 +35,8 @@
 
 #include "kernels.hpp"
 
-// The gather steps are compiled for several instruction sets and picked at load time (as in
-// kernels.cpp): the lane loops over theta rows vectorize 4 or 8 wide where the CPU allows.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-#define PHASIC_SERIES_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PHASIC_SERIES_MULTIVERSION
-#endif
+// The gather steps are multiversioned (PHASIC_MULTIVERSION, graph_view.hpp): the lane loops over
+// theta rows vectorize 4 or 8 wide where the CPU allows.
 
 namespace phasic {
 namespace {
@@ -239,7 +234,7 @@ void prepare_chunk(const GraphView& g, const double* theta, const SeriesSpec& sp
 }
 
 // next = u P (row vector), u and next (n, Bc), as a gather over in-edges.
-PHASIC_SERIES_MULTIVERSION
+PHASIC_MULTIVERSION
 void step_forward(const GraphView& g, const Chunk& c, const double* u, double* next) {
   const int64_t n = g.n, Bc = c.Bc;
   const int64_t* tp = c.tptr.data();
@@ -268,7 +263,7 @@ void step_forward(const GraphView& g, const Chunk& c, const double* u, double* n
 
 // next = uq P + u (dS / dtheta_q) / lambda: one step of the tangent of u_k along theta_q (lambda
 // held fixed), as one gather. (u dS_q)_j = sum over in-edges i -> j of c_q u_i - u_j csum_jq.
-PHASIC_SERIES_MULTIVERSION
+PHASIC_MULTIVERSION
 void step_tangent(const GraphView& g, const Chunk& c, int64_t q, const double* uq, const double* u,
                   double* next) {
   const int64_t n = g.n, Bc = c.Bc, p = g.p;

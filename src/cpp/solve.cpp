@@ -1,57 +1,25 @@
-#include "kernels.hpp"
-
+// The absorption sweep: solve A x = r (or A^T x = r) in SCC order, scalar updates for singleton
+// SCCs (one theta row, 8 rows in vector registers, or any batch) and a banded LU for cyclic
+// ones; and y = A x.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
-// Hot kernels are compiled for several instruction sets and picked at load time (GCC function
-// multi-versioning): portable wheels, yet AVX-512/AVX2 where the CPU has them.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-#define PHASIC_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PHASIC_MULTIVERSION
-#endif
+#include "kernels.hpp"
+#include "simd.hpp"
 
 namespace phasic {
 namespace {
 
-// theta (B, p) -> (p, B) so that weights for all theta rows of one edge are a contiguous loop.
-std::vector<double> transpose_theta(const double* theta, int64_t B, int64_t p) {
-  std::vector<double> t(static_cast<size_t>(p * B));
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t q = 0; q < p; ++q) t[q * B + b] = theta[b * p + q];
-  return t;
-}
-
-// w[b] = base[e] + coef[e, :] . theta[b, :], for b in [0, B). Returns false on a negative/NaN weight.
-inline bool edge_weights(const GraphView& g, const double* thT, int64_t B, int64_t e, double* w) {
-  const double w0 = g.base[e];
-  for (int64_t b = 0; b < B; ++b) w[b] = w0;
-  const double* c = g.coef + e * g.p;
-  for (int64_t q = 0; q < g.p; ++q) {
-    const double cq = c[q];
-    if (cq == 0.0) continue;
-    const double* t = thT + q * B;
-    for (int64_t b = 0; b < B; ++b) w[b] += cq * t[b];
-  }
-  bool ok = true;
-  for (int64_t b = 0; b < B; ++b) ok &= (w[b] >= 0.0);  // false for NaN too
-  return ok;
-}
-
-inline Status bad_weight(const double* w, int64_t B, int64_t e) {
-  for (int64_t b = 0; b < B; ++b)
-    if (!(w[b] >= 0.0)) return Status{kBadWeight, e, b};
-  return Status{kBadWeight, e, 0};
-}
-
-inline double edge_weight_scalar(const GraphView& g, const double* theta, int64_t b, int64_t e) {
-  double w = g.base[e];
-  const double* c = g.coef + e * g.p;
-  const double* t = theta + b * g.p;
-  for (int64_t q = 0; q < g.p; ++q) w += c[q] * t[q];
-  return w;
-}
+using detail::bad_weight;
+using detail::edge_weight_scalar;
+using detail::edge_weights;
+using detail::transpose_theta;
+using simd::load8;
+using simd::store8;
+using simd::v8d;
+using simd::v8l;
 
 // Banded LU without pivoting of a cyclic SCC block.  A block of A = D - W is a nonsingular
 // M-matrix (diagonally dominant, non-positive off-diagonal) whenever absorption is reachable, so
@@ -370,16 +338,6 @@ __attribute__((always_inline)) inline Status singleton_batch(const GraphView& g,
 // AVX-512, AVX2 or SSE2 in the respective clones of `solve`. thT points at the first of the 8
 // rows in a (p, tstride) transposed theta; rows of x are ld apart. A failed status carries a
 // batch index in [0, 8).
-typedef double v8d __attribute__((vector_size(64)));
-typedef int64_t v8l __attribute__((vector_size(64)));
-
-inline v8d load8(const double* p) {
-  v8d v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(double* p, v8d v) { std::memcpy(p, &v, sizeof v); }
-
 inline v8d weights8(const GraphView& g, const double* thT, int64_t tstride, int64_t e) {
   v8d w = v8d{} + g.base[e];
   for (int64_t q = 0; q < g.p; ++q) w += g.coef[e * g.p + q] * load8(thT + q * tstride);
@@ -562,173 +520,6 @@ Status matvec(const GraphView& g, const double* theta, int64_t B, const double* 
       for (int64_t k = 0; k < K; ++k) yi[b * K + k] += diag[b] * xi[b * K + k];
   }
   return Status{};
-}
-
-PHASIC_MULTIVERSION
-Status edge_grad(const GraphView& g, const double* theta, int64_t B, const double* lam,
-                 const double* x, int64_t K, double* grad) {
-  const int64_t n = g.n, BK = B * K, p = g.p;
-  std::memset(grad, 0, sizeof(double) * static_cast<size_t>(BK * p));
-  if (p == 0 || n == 0) return Status{};
-  (void)theta;
-  // Padded copy of x (row n = absorption = 0): no branch on the edge target.
-  std::vector<double> xb(static_cast<size_t>((n + 1) * BK), 0.0);
-  std::memcpy(xb.data(), x, sizeof(double) * static_cast<size_t>(n * BK));
-  if (p == 1 && BK == 1) {
-    double acc = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double li = lam[i], xi = xb[i];
-      double s = 0.0;
-      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e)
-        s += g.coef[e] * (xi - xb[g.indices[e]]);  // a self-loop contributes xi - xi = 0
-      acc -= li * s;
-    }
-    grad[0] = acc;
-    return Status{};
-  }
-  std::vector<double> ge(static_cast<size_t>(BK));
-  for (int64_t i = 0; i < n; ++i) {
-    const double* li = lam + i * BK;
-    const double* xi = xb.data() + i * BK;
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const double* c = g.coef + e * p;
-      bool any = false;
-      for (int64_t q = 0; q < p; ++q) any |= (c[q] != 0.0);
-      if (!any) continue;
-      const double* xj = xb.data() + static_cast<int64_t>(g.indices[e]) * BK;
-      for (int64_t t = 0; t < BK; ++t) ge[t] = -li[t] * (xi[t] - xj[t]);
-      for (int64_t t = 0; t < BK; ++t) {
-        double* gt = grad + t * p;
-        const double gv = ge[t];
-        for (int64_t q = 0; q < p; ++q) gt[q] += c[q] * gv;
-      }
-    }
-  }
-  return Status{};
-}
-
-PHASIC_MULTIVERSION
-void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out) {
-  const int64_t n = g.n, p = g.p, Kp = K * p;
-  std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * n * Kp));
-  if (p == 0) return;
-  if (K == 1 && p <= 8 && B > 1) {  // 8 theta rows at a time, transposed into a packed (n, 8)
-    std::vector<double> buf(static_cast<size_t>(n * 8));
-    v8d acc[8];
-    for (int64_t b0 = 0; b0 < B; b0 += 8) {
-      const int64_t Bc = std::min<int64_t>(8, B - b0);
-      for (int64_t b = 0; b < 8; ++b) {
-        const double* xr = x + (b0 + std::min(b, Bc - 1)) * n;
-        for (int64_t i = 0; i < n; ++i) buf[i * 8 + b] = xr[i];
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        const v8d xi = load8(buf.data() + i * 8);
-        for (int64_t q = 0; q < p; ++q) acc[q] = v8d{};
-        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-          const int64_t j = g.indices[e];  // a self-loop gives xi - xi = 0
-          const v8d d = j < n ? xi - load8(buf.data() + j * 8) : xi;
-          for (int64_t q = 0; q < p; ++q) acc[q] += g.coef[e * p + q] * d;
-        }
-        for (int64_t b = 0; b < Bc; ++b)
-          for (int64_t q = 0; q < p; ++q) out[((b0 + b) * n + i) * p + q] = acc[q][b];
-      }
-    }
-    return;
-  }
-  for (int64_t b = 0; b < B; ++b) {
-    const double* xb = x + b * n * K;
-    double* ob = out + b * n * Kp;
-    for (int64_t i = 0; i < n; ++i) {
-      const double* xi = xb + i * K;
-      double* oi = ob + i * Kp;
-      if (Kp == 1) {  // one parameter, one column: a CSR row sum
-        double acc = 0.0;
-        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-          const int64_t j = g.indices[e];
-          acc += g.coef[e] * (xi[0] - (j < n ? xb[j] : 0.0));  // a self-loop gives 0
-        }
-        oi[0] = acc;
-        continue;
-      }
-      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-        const int64_t j = g.indices[e];
-        if (j == i) continue;
-        const double* c = g.coef + e * p;
-        for (int64_t k = 0; k < K; ++k) {
-          const double d = xi[k] - (j < n ? xb[j * K + k] : 0.0);
-          for (int64_t q = 0; q < p; ++q) oi[k * p + q] += c[q] * d;
-        }
-      }
-    }
-  }
-}
-
-std::vector<int64_t> scc_order(int64_t n, const int64_t* indptr, const int32_t* indices,
-                               int64_t* perm) {
-  // Iterative Tarjan. SCCs are emitted sinks first; reversed at the end.
-  std::vector<int64_t> index(n, -1), low(n, 0), stack, comps_flat, comp_sizes;
-  std::vector<char> on_stack(n, 0);
-  std::vector<std::pair<int64_t, int64_t>> call;  // (vertex, next edge)
-  stack.reserve(n);
-  comps_flat.reserve(n);
-  int64_t counter = 0;
-  for (int64_t root = 0; root < n; ++root) {
-    if (index[root] >= 0) continue;
-    call.emplace_back(root, indptr[root]);
-    index[root] = low[root] = counter++;
-    stack.push_back(root);
-    on_stack[root] = 1;
-    while (!call.empty()) {
-      auto& [v, e] = call.back();
-      bool descended = false;
-      while (e < indptr[v + 1]) {
-        const int64_t w = indices[e++];
-        if (w < 0 || w >= n) continue;
-        if (index[w] < 0) {
-          index[w] = low[w] = counter++;
-          stack.push_back(w);
-          on_stack[w] = 1;
-          call.emplace_back(w, indptr[w]);
-          descended = true;
-          break;
-        } else if (on_stack[w]) {
-          low[v] = std::min(low[v], index[w]);
-        }
-      }
-      if (descended) continue;
-      const int64_t vv = v;
-      if (low[vv] == index[vv]) {
-        int64_t size = 0, w;
-        do {
-          w = stack.back();
-          stack.pop_back();
-          on_stack[w] = 0;
-          comps_flat.push_back(w);
-          ++size;
-        } while (w != vv);
-        comp_sizes.push_back(size);
-      }
-      call.pop_back();
-      if (!call.empty()) {
-        const int64_t parent = call.back().first;
-        low[parent] = std::min(low[parent], low[vv]);
-      }
-    }
-  }
-  // Reverse the component order (sources first); keep vertices of a component contiguous.
-  const int64_t nc = static_cast<int64_t>(comp_sizes.size());
-  std::vector<int64_t> scc_ptr(nc + 1, 0);
-  int64_t pos = 0, end = n;
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t sz = comp_sizes[nc - 1 - c];
-    const int64_t start = end - sz;
-    // components in comps_flat are stored in emission order; the last emitted ends at n
-    for (int64_t t = 0; t < sz; ++t) perm[pos + t] = comps_flat[start + sz - 1 - t];
-    end = start;
-    pos += sz;
-    scc_ptr[c + 1] = pos;
-  }
-  return scc_ptr;
 }
 
 }  // namespace phasic
