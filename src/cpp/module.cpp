@@ -101,6 +101,34 @@ phasic::SeriesSpec make_spec(const In<double>& times, bool discrete, double tol,
   return spec;
 }
 
+using NbkKernel = phasic::Status (*)(const phasic::GraphView&, const double*, int64_t,
+                                     const double*, int64_t, double*, bool);
+
+phasic::Status phasic_solve(const phasic::GraphView& g, const double* theta, int64_t B,
+                            const double* r, int64_t K, double* x, bool transpose) {
+  return phasic::solve(g, theta, B, r, K, x, transpose);
+}
+
+// A binding of a kernel mapping (n, B, K) to (n, B, K) at a theta batch (B, p): solve, matvec.
+auto nbk_binding(NbkKernel kernel) {
+  return [kernel](const NativeGraph& G, const In<double>& theta, const In<double>& x,
+                  Out<double> out, bool transpose) {
+    const auto& g = G.g;
+    const int64_t B = batch_of(g, theta);
+    check_nbk(g, B, x, "the input");
+    check_nbk(g, B, out, "out");
+    const int64_t K = static_cast<int64_t>(x.shape(2));
+    if (static_cast<int64_t>(out.shape(2)) != K)
+      throw std::invalid_argument("out must have the shape of the input");
+    phasic::Status st;
+    {
+      nb::gil_scoped_release release;
+      st = kernel(g, theta.data(), B, x.data(), K, out.data(), transpose);
+    }
+    return status_tuple(st);
+  };
+}
+
 template <typename T>
 nb::capsule encapsulate(T* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
@@ -203,46 +231,10 @@ NB_MODULE(_core, m) {
           "theta"_a, "alpha"_a, "times"_a, "out"_a, "discrete"_a, "accumulated"_a, "tol"_a,
           "max_steps"_a,
           "State distribution (or accumulated time) at each time point: out (B, T, n).")
-      .def(
-          "solve",
-          [](const NativeGraph& G, const In<double>& theta, const In<double>& rhs, Out<double> out,
-             bool transpose) {
-            const auto& g = G.g;
-            const int64_t B = batch_of(g, theta);
-            check_nbk(g, B, rhs, "rhs");
-            check_nbk(g, B, out, "out");
-            const int64_t K = static_cast<int64_t>(rhs.shape(2));
-            if (static_cast<int64_t>(out.shape(2)) != K)
-              throw std::invalid_argument("out must have the shape of rhs");
-            phasic::Status st;
-            {
-              nb::gil_scoped_release release;
-              st = phasic::solve(g, theta.data(), B, rhs.data(), K, out.data(), transpose);
-            }
-            return status_tuple(st);
-          },
-          "theta"_a, "rhs"_a, "out"_a, "transpose"_a = false,
-          "Solve A x = rhs (A = D - W) or its transpose; returns a status.")
-      .def(
-          "matvec",
-          [](const NativeGraph& G, const In<double>& theta, const In<double>& x, Out<double> out,
-             bool transpose) {
-            const auto& g = G.g;
-            const int64_t B = batch_of(g, theta);
-            check_nbk(g, B, x, "x");
-            check_nbk(g, B, out, "out");
-            const int64_t K = static_cast<int64_t>(x.shape(2));
-            if (static_cast<int64_t>(out.shape(2)) != K)
-              throw std::invalid_argument("out must have the shape of x");
-            phasic::Status st;
-            {
-              nb::gil_scoped_release release;
-              st = phasic::matvec(g, theta.data(), B, x.data(), K, out.data(), transpose);
-            }
-            return status_tuple(st);
-          },
-          "theta"_a, "x"_a, "out"_a, "transpose"_a = false,
-          "y = A x (A = D - W) or A^T x; returns a status.")
+      .def("solve", nbk_binding(phasic_solve), "theta"_a, "rhs"_a, "out"_a, "transpose"_a = false,
+           "Solve A x = rhs (A = D - W) or its transpose, shapes (n, B, K); returns a status.")
+      .def("matvec", nbk_binding(phasic::matvec), "theta"_a, "x"_a, "out"_a,
+           "transpose"_a = false, "y = A x (A = D - W) or A^T x, shapes (n, B, K); returns a status.")
       .def(
           "edge_grad",
           [](const NativeGraph& G, const In<double>& theta, const In<double>& lam,

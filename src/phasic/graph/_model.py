@@ -132,52 +132,41 @@ class PhaseTypeModel(abc.ABC):
         """Raw moments of a discrete phase-type reward (first-step recursion); shape ([B,] k [, R])."""
         return self._moments(k, rewards, theta, discrete=True)
 
-    def _moments(self, k: int, rewards, theta, discrete: bool):
+    def _moments(
+        self, k: int, rewards, theta, discrete: bool, pick: Any = None
+    ) -> FloatArray | float:
+        """Raw moments (B, k, R) of either model type, ``pick(m)`` of them, shaped for the user."""
         if not isinstance(k, int | np.integer) or k < 1:
             raise ParameterError(f"k = {k!r}: the number of moments must be an integer >= 1")
         ga, th, r, batched, sq = self._prepare(theta, rewards)
         if discrete:
             self._check_discrete(ga, th)
         out = _moments.raw_moments(ga, th, int(k), r, discrete=discrete)
-        return self._shape(out, batched, sq)
+        return self._shape(out if pick is None else pick(out), batched, sq)
 
     def expectation(
         self, rewards: ArrayLike | None = None, theta: Theta | None = None
     ) -> FloatArray | float:
         """E[Y]: expected absorption time, or expected accumulated reward; shape ([B,] [R])."""
-        return self._expectation(rewards, theta, discrete=False)
+        return self._moments(1, rewards, theta, False, lambda m: m[:, 0])
 
     def expectation_discrete(
         self, rewards: ArrayLike | None = None, theta: Theta | None = None
     ) -> FloatArray | float:
         """E[Y] of a discrete model (expected number of jumps by default); shape ([B,] [R])."""
-        return self._expectation(rewards, theta, discrete=True)
-
-    def _expectation(self, rewards, theta, discrete: bool):
-        ga, th, r, batched, sq = self._prepare(theta, rewards)
-        if discrete:
-            self._check_discrete(ga, th)
-        out = _moments.raw_moments(ga, th, 1, r, discrete=discrete)[:, 0]
-        return self._shape(out, batched, sq)
+        return self._moments(1, rewards, theta, True, lambda m: m[:, 0])
 
     def variance(
         self, rewards: ArrayLike | None = None, theta: Theta | None = None
     ) -> FloatArray | float:
         """Var[Y]; shape ([B,] [R])."""
-        return self._variance(rewards, theta, discrete=False)
+        return self._moments(2, rewards, theta, False, _variance_of)
 
     def variance_discrete(
         self, rewards: ArrayLike | None = None, theta: Theta | None = None
     ) -> FloatArray | float:
         """Var[Y] of a discrete model; shape ([B,] [R])."""
-        return self._variance(rewards, theta, discrete=True)
-
-    def _variance(self, rewards, theta, discrete: bool):
-        ga, th, r, batched, sq = self._prepare(theta, rewards)
-        if discrete:
-            self._check_discrete(ga, th)
-        m = _moments.raw_moments(ga, th, 2, r, discrete=discrete)
-        return self._shape(m[:, 1] - m[:, 0] ** 2, batched, sq)
+        return self._moments(2, rewards, theta, True, _variance_of)
 
     def covariance(
         self,
@@ -513,3 +502,8 @@ class PhaseTypeModel(abc.ABC):
         alpha, _ = initial_distribution(ga, th)
         out = _series.series_state(ga, th, alpha, k, discrete=True)
         return self._finish(self._to_vertices(ga, out), batched, np.ndim(jumps) == 0)
+
+
+def _variance_of(m: FloatArray) -> FloatArray:
+    """Var[Y] = E[Y²] - E[Y]² from raw moments (B, 2, R)."""
+    return m[:, 1] - m[:, 0] ** 2

@@ -74,26 +74,26 @@ def _check_batch(ga: GraphArrays, theta: FloatArray, arr: FloatArray, name: str)
         )
 
 
+def _nbk(ga: GraphArrays, theta: FloatArray, x: FloatArray, kernel, transpose: bool) -> FloatArray:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    _check_batch(ga, theta, x, "the right-hand side")
+    out = np.empty_like(x)
+    raise_status(ga, theta, kernel(theta, x, out, transpose))
+    return out
+
+
 def solve(
     ga: GraphArrays, theta: FloatArray, rhs: FloatArray, transpose: bool = False
 ) -> FloatArray:
     """x with ``A x = rhs`` (``A^T x = rhs`` if ``transpose``); shapes (n, B, K), A = D - W."""
-    rhs = np.ascontiguousarray(rhs, dtype=np.float64)
-    _check_batch(ga, theta, rhs, "rhs")
-    out = np.empty_like(rhs)
-    raise_status(ga, theta, ga.native.solve(theta, rhs, out, transpose))
-    return out
+    return _nbk(ga, theta, rhs, ga.native.solve, transpose)
 
 
 def matvec(
     ga: GraphArrays, theta: FloatArray, x: FloatArray, transpose: bool = False
 ) -> FloatArray:
     """``A x`` (or ``A^T x``), shapes (n, B, K)."""
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    _check_batch(ga, theta, x, "x")
-    out = np.empty_like(x)
-    raise_status(ga, theta, ga.native.matvec(theta, x, out, transpose))
-    return out
+    return _nbk(ga, theta, x, ga.native.matvec, transpose)
 
 
 def edge_grad(ga: GraphArrays, theta: FloatArray, lam: FloatArray, x: FloatArray) -> FloatArray:
