@@ -277,6 +277,8 @@ def test_fit_regularized_uses_moments():
         SVGD(
             lambda th: model(th, t), obs, theta_dim=1, n_particles=4, verbose=False
         ).fit_regularized(observed_moments=target)
+    with pytest.raises(ParameterError, match=r"observed_moments = \[nan, .*finite"):
+        s.fit_regularized(observed_moments=[np.nan, 1.0])
 
 
 def test_posterior_exports_to_arviz():
@@ -366,3 +368,17 @@ def test_bad_observed_data_is_named_up_front(data):
     model = Graph.pmf_from_graph(kingman(4))
     with pytest.raises(ParameterError, match="observed_data"):
         SVGD(lambda th: model(th, jnp.ones(3)), np.asarray(data), theta_dim=1, verbose=False)
+
+
+@pytest.mark.parametrize("lr", [100.0, 1e6])
+def test_a_runaway_step_is_stopped_with_a_message(lr):
+    # issue 14 item 5: with every score finite, particles ran to θ = 1e-44 (lr 100) or 1e6 and
+    # the fit returned them as a posterior
+    x = jnp.array([0.3, 1.2, 0.7, 2.0, 0.4])
+    kw = dict(likelihood="density", theta_dim=1, n_particles=8, verbose=False, transform="softplus")
+    exp_pdf = lambda th, t: th[0] * jnp.exp(-th[0] * t)  # noqa: E731
+    with pytest.raises(PhasicError, match=r"SVGD diverged: .* lower learning_rate \(now "):
+        SVGD(exp_pdf, x, n_iterations=300, learning_rate=lr, **kw).fit()
+    ok = SVGD(exp_pdf, x, n_iterations=300, learning_rate=0.01, **kw).fit()
+    lp = ok.diagnostics["logdensity"]
+    assert lp.shape == (300,) and np.max(lp) - lp[-1] < 5  # the guard is far from a sound run

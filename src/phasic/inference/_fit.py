@@ -34,6 +34,9 @@ from ._transforms import resolve_transform
 
 __all__ = ["SVGD"]
 
+# Per-iteration diagnostics kept in `SVGD.diagnostics` and in checkpoints.
+_DIAGNOSTICS = ("movement", "bandwidth", "logdensity")
+
 _OPTIMIZERS = {
     # The original SVGD code's "AdaGrad" keeps an exponential average of squared gradients
     # (decay 0.9), i.e. RMSprop: steps stay ~learning_rate instead of shrinking like 1/sqrt(t).
@@ -315,7 +318,7 @@ class SVGD(ParticlePosterior):
         self._replicate = jax.jit(lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
         history: list[np.ndarray] = []
-        diag: dict[str, list[float]] = {"movement": [], "bandwidth": []}
+        diag: dict[str, list[float]] = {name: [] for name in _DIAGNOSTICS}
         start = 0
         if self.checkpoint_path and os.path.exists(self.checkpoint_path):
             state, start, history, diag = self._load_checkpoint(state, sharding)
@@ -348,8 +351,11 @@ class SVGD(ParticlePosterior):
                 if return_history and (it + k + 1) % self.history_every == 0:
                     history.append(xs[k, : self.n_particles])
             last[0] = xs[take - 1]
+            self._last_particles = xs[take - 1, : self.n_particles]
             diag["movement"].extend(np.asarray(info.movement)[:take].tolist())
             diag["bandwidth"].extend(np.asarray(info.bandwidth)[:take].tolist())
+            diag["logdensity"].extend(np.asarray(info.logdensity)[:take].tolist())
+            self._check_divergence(diag["logdensity"])
             tol = self.early_stop_tol
             return tol is not None and diag["movement"][-1] < tol
 
@@ -412,6 +418,10 @@ class SVGD(ParticlePosterior):
             k = nr_moments or 2
             observed_moments = [np.mean(t**j) for j in range(1, k + 1)]
         target = jnp.asarray(observed_moments, dtype=jnp.float64)
+        if not np.all(np.isfinite(np.asarray(target))):
+            raise ParameterError(
+                f"observed_moments = {np.asarray(target).tolist()} must be finite numbers"
+            )
         if not np.all(np.asarray(target) != 0):
             raise ParameterError("observed_moments must be non-zero (they scale the penalty)")
         lam = float(regularization)
@@ -433,6 +443,30 @@ class SVGD(ParticlePosterior):
             self._extra_logp = None
             self._extra_key = None
 
+    def _check_divergence(self, logdensity: list[float]) -> None:
+        """Stop when the particles' mean log density has fallen far below its best.
+
+        Particles spreading over a posterior lose about d/2 nats of mean log density from the
+        mode, whatever the data; a fall of 100 + 10 d nats is a step running away (a learning
+        rate too large for the target), even when every score stays finite.
+        """
+        lp = np.asarray(logdensity)
+        if lp.size == 0 or not np.isfinite(lp[-1]) and not lp[-1] == -np.inf:
+            return
+        finite = np.where(np.isfinite(lp), lp, -np.inf)
+        best = int(np.argmax(finite))
+        fall = finite[best] - lp[-1]
+        if np.isfinite(finite[best]) and fall > 100 + 10 * self.theta_dim:
+            th = self.transform.forward(jnp.asarray(self._last_particles))
+            lo, hi = float(jnp.min(th)), float(jnp.max(th))
+            rate = "a schedule" if callable(self.learning_rate) else repr(self.learning_rate)
+            raise PhasicError(
+                f"SVGD diverged: the particles' mean log density fell from {finite[best]:.6g} "
+                f"(iteration {best + 1}) to {lp[-1]:.6g} (iteration {lp.size}), with θ now in "
+                f"[{lo:.3g}, {hi:.3g}]; the step is too large for this target: lower "
+                f"learning_rate (now {rate}) or use a decaying schedule"
+            )
+
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, state: SVGDState, it: int, history, diag) -> None:
         # every process gathers (a collective); only the coordinator writes
@@ -452,7 +486,7 @@ class SVGD(ParticlePosterior):
             self.checkpoint_path,
             self._fingerprint(),
             like,
-            ("movement", "bandwidth"),
+            _DIAGNOSTICS,
             self.n_iterations,
         )
         placed = [

@@ -48,11 +48,13 @@ class SVGDState(NamedTuple):
 
 
 class SVGDInfo(NamedTuple):
-    """Per-iteration diagnostics: bandwidth, mean particle movement, first non-finite score."""
+    """Per-iteration diagnostics: bandwidth, mean particle movement, first non-finite score, and
+    the particles' mean log density (before the move; a steady fall means divergence)."""
 
     bandwidth: jax.Array
     movement: jax.Array
     bad_particle: jax.Array  # global index of the first particle with a non-finite score, or -1
+    logdensity: jax.Array
 
 
 def svgd_init(particles: jax.Array, optimizer: optax.GradientTransformation) -> SVGDState:
@@ -114,7 +116,8 @@ def svgd_step(
     def total(a):
         return a if axis_name is None else jax.lax.psum(a, axis_name)
 
-    s = jax.vmap(jax.grad(logdensity))(x)  # once per particle, outside the pairwise sums
+    # once per particle, outside the pairwise sums; the value comes with the gradient for free
+    lp, s = jax.vmap(jax.value_and_grad(logdensity))(x)
     finite = jnp.all(jnp.isfinite(s), axis=1)
     s = jnp.where(finite[:, None], s, 0.0)
     x_all, s_all, w_all = gather(x), gather(s), gather(w)
@@ -125,7 +128,8 @@ def svgd_step(
     x_new = jnp.where(w[:, None] > 0, optax.apply_updates(x, updates), x)
     move = total(jnp.sum(jnp.abs(x_new - x) * w[:, None])) / jnp.sum(w_all)
     bad = jnp.where(jnp.all(f_all), -1, jnp.argmin(f_all))
-    return SVGDState(x_new, opt_state, h, state.iteration + 1), SVGDInfo(h, move, bad)
+    mean_lp = total(jnp.sum(jnp.where(w > 0, lp, 0.0) * w)) / jnp.sum(w_all)
+    return SVGDState(x_new, opt_state, h, state.iteration + 1), SVGDInfo(h, move, bad, mean_lp)
 
 
 def make_block_runner(
