@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jax
-from phasic import Graph, GraphError
+from phasic import Graph, GraphError, ParameterError
 from reference_models import kingman, two_island_migration
 
 
@@ -141,8 +141,8 @@ def test_traced_moments_at_an_invalid_theta_are_nan_rows_not_an_exception():
         for b in (0, 3):
             np.testing.assert_allclose(out[b], g.moments(2, theta=np.asarray(th[b])), rtol=1e-12)
     one = Graph.moments_from_graph(g, 1)
-    grad = jax.grad(lambda t: one(t)[0])(jnp.array([-1.0, 1.0, 0.5]))
-    assert np.all(np.isnan(np.asarray(grad)))
+    value, grad = jax.value_and_grad(lambda t: one(t)[0])(jnp.array([-1.0, 1.0, 0.5]))
+    assert np.isnan(value) and np.all(np.asarray(grad) == 0)  # NaN value, zero derivative
     # nested vmap over θ
     rew = jnp.asarray(np.ones((g.vertices_length(), 1)))
     e = Graph.moments_from_graph(g, 1, rewards=rew)
@@ -167,3 +167,29 @@ def test_the_native_graph_object_checks_crafted_arrays():
         _core.NativeGraph(bad_ptr, *args[1:])
     with pytest.raises(ValueError, match="scc_ptr"):
         _core.NativeGraph(*args[:4], np.array([0, 1], dtype=np.int64))
+
+
+def test_outside_the_support_log_likelihoods_are_minus_inf_with_zero_gradient():
+    # issue 12 item 4: NaN (or an XLA error) before; now -inf with a finite gradient under
+    # jit, vmap and grad, for the density and Gaussian families on native and pure-JAX paths
+    from phasic.inference import density_log_likelihood, gaussian_log_likelihood
+
+    g = two_island_migration(2)
+    t = jnp.array([0.5, 1.0, 2.0])
+    for backend in ("ffi", "jax"):
+        pdf = Graph.pmf_from_graph(g, backend=backend)
+        mom = Graph.moments_from_graph(g, 2, backend=backend)
+        lls = (
+            lambda th: density_log_likelihood(pdf(th, t)),  # noqa: B023
+            lambda th: gaussian_log_likelihood(mom(th), jnp.array([1.0, 3.0]), 0.5),  # noqa: B023
+        )
+        thetas = jnp.array([[1.0, 1.0, 0.5], [-1.0, 1.0, 0.5], [1.0, jnp.nan, 0.5]])
+        for ll in lls:
+            vals = jax.jit(jax.vmap(ll))(thetas)
+            grads = jax.jit(jax.vmap(jax.grad(ll)))(thetas)
+            assert np.isfinite(vals[0]) and np.all(np.asarray(vals[1:]) == -np.inf), backend
+            assert np.all(np.isfinite(grads[0])) and np.all(np.asarray(grads[1:]) == 0), backend
+            np.testing.assert_allclose(grads[0], jax.grad(ll)(thetas[0]), rtol=1e-12)
+    # eager calls keep their clear error
+    with pytest.raises(ParameterError, match="rates must be >= 0"):
+        g.pdf(1.0, theta=[-1.0, 1.0, 0.5])

@@ -13,7 +13,7 @@ import optax
 import pytest
 
 from phasic import SVGD, Graph, ParameterError, PhasicError
-from reference_models import kingman
+from reference_models import kingman, two_island_migration
 
 
 def loglik_gaussian(mean, cov):
@@ -382,3 +382,32 @@ def test_a_runaway_step_is_stopped_with_a_message(lr):
     ok = SVGD(exp_pdf, x, n_iterations=300, learning_rate=0.01, **kw).fit()
     lp = ok.diagnostics["logdensity"]
     assert lp.shape == (300,) and np.max(lp) - lp[-1] < 5  # the guard is far from a sound run
+
+
+def test_a_particle_outside_the_support_is_named():
+    # θ < 0 used to end the run with XLA INVALID_ARGUMENT ("edge 0 has a negative weight")
+    model = Graph.pmf_from_graph(kingman(4))
+    t = jnp.array([0.5, 1.0, 1.5])
+    with pytest.raises(PhasicError, match=r"particle \d+ left the model's support .* θ = \[-"):
+        SVGD(
+            model,
+            t,
+            likelihood="density",
+            theta_init=np.array([[-0.5], [0.5], [1.0], [2.0]]),
+            n_iterations=10,
+            verbose=False,
+        ).fit()
+
+
+def test_theta_dim_is_asked_for_when_the_model_broadcasts():
+    # issue 12 item 2: a 10-d target was silently fitted as 1-d
+    ll = lambda th: -0.5 * jnp.sum((th - jnp.arange(10.0)) ** 2)  # noqa: E731
+    with pytest.raises(ParameterError, match=r"accepts θ of length 1 and 10 .* pass theta_dim="):
+        SVGD(None, None, log_likelihood=ll, verbose=False)
+    s = SVGD(None, None, log_likelihood=ll, theta_dim=10, n_particles=4, verbose=False)
+    assert s.theta_dim == 10
+    model = Graph.pmf_from_graph(two_island_migration(2))  # one length fits: read from the model
+    t = jnp.array([0.5, 1.0])
+    assert SVGD(model, t, likelihood="density", verbose=False).theta_dim == 3
+    with pytest.raises(ParameterError, match=r"times must be finite and >= 0"):
+        SVGD(model, jnp.array([0.5, -1.0]), likelihood="density", verbose=False)

@@ -21,16 +21,10 @@ from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._fingerprint import identity
 from ._loop import block_length, run_blocks
 from ._posterior import ParticlePosterior
+from ._problem import define_problem, start_points
 from ._stein_kernels import resolve_kernel
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
-from ._target import (
-    LIKELIHOODS,
-    check_log_likelihood,
-    infer_theta_dim,
-    log_likelihood_of,
-    make_logdensity,
-)
-from ._transforms import resolve_transform
+from ._target import make_logdensity
 
 __all__ = ["SVGD"]
 
@@ -139,26 +133,27 @@ class SVGD(ParticlePosterior):
         moments_fn: Callable | None = None,
         block_size: int = 50,
     ) -> None:
-        if not jax.config.read("jax_enable_x64"):
-            raise PhasicError(
-                "SVGD computes in float64: call jax.config.update('jax_enable_x64', True) or "
-                "initialize_distributed(enable_x64=True) first"
-            )
+        problem = define_problem(
+            "SVGD",
+            model,
+            observed_data,
+            prior,
+            likelihood=likelihood,
+            noise_scale=noise_scale,
+            weights=weights,
+            log_likelihood=log_likelihood,
+            transform=transform,
+        )
+        self._problem = problem
         self.model = model
-        if observed_data is not None:
-            obs = np.asarray(observed_data, dtype=np.float64)
-            if obs.size == 0 or not np.all(np.isfinite(obs)):
-                bad = "is empty" if obs.size == 0 else "holds NaN or infinite values"
-                raise ParameterError(f"observed_data {bad}; pass finite observations")
-        self.observed_data = None if observed_data is None else jnp.asarray(observed_data)
+        self.observed_data = problem.observed_data
         self.prior = prior
+        self.likelihood = problem.likelihood
+        self.noise_scale = noise_scale
+        self.transform = problem.transform
+        self._weights = problem.weights
+        self._user_loglik = log_likelihood
         self.n_iterations = _positive_int("n_iterations", n_iterations)
-        if noise_scale is not None and not (np.isfinite(noise_scale) and noise_scale > 0):
-            raise ParameterError(f"noise_scale = {noise_scale!r} must be a finite number > 0")
-        if weights is not None:
-            w = np.asarray(weights, dtype=np.float64)
-            if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise ParameterError("weights must be finite and >= 0")
         history_every = _positive_int("history_every", history_every)
         block_size = _positive_int("block_size", block_size)
         if checkpoint_every is not None:
@@ -167,23 +162,12 @@ class SVGD(ParticlePosterior):
         self.kernel = resolve_kernel(kernel)
         self.seed = int(seed)
         self.verbose = bool(verbose)
-        self.noise_scale = noise_scale
-        self.transform = resolve_transform(transform)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
         self.checkpoint_every = checkpoint_every
         self.history_every = int(history_every)
         self.early_stop_tol = early_stop_tol
         self.moments_fn = moments_fn
         self.block_size = int(block_size)
-        self._weights = None if weights is None else jnp.asarray(weights, dtype=jnp.float64)
-        self._user_loglik = log_likelihood
-        if likelihood is None:
-            likelihood = "custom" if log_likelihood is not None else "gaussian"
-        if likelihood not in LIKELIHOODS:
-            raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
-        if likelihood == "custom" and log_likelihood is None:
-            raise ParameterError("likelihood='custom' needs log_likelihood=callable")
-        self.likelihood = likelihood
         if isinstance(optimizer, str):
             if optimizer not in _OPTIMIZERS:
                 raise ParameterError(f"optimizer = {optimizer!r}; choose {sorted(_OPTIMIZERS)}")
@@ -192,53 +176,8 @@ class SVGD(ParticlePosterior):
         else:
             self._optimizer_name = type(optimizer).__name__
             self.optimizer = optimizer
-
-        # particles
-        if theta_init is not None:
-            ti = np.asarray(theta_init, dtype=np.float64)
-            if ti.ndim == 1:
-                ti = ti[:, None]
-            if ti.ndim != 2:
-                raise ParameterError(f"theta_init must be (n_particles, theta_dim), got {ti.shape}")
-            if theta_dim is not None and ti.shape[1] != theta_dim:
-                raise ParameterError(
-                    f"theta_init has {ti.shape[1]} columns but theta_dim = {theta_dim}"
-                )
-            if n_particles is not None and ti.shape[0] != n_particles:
-                raise ParameterError(
-                    f"theta_init has {ti.shape[0]} rows but n_particles = {n_particles}"
-                )
-            theta_dim = ti.shape[1]
-            n_particles = ti.shape[0]
-        if theta_dim is None:
-            theta_dim = infer_theta_dim(
-                self.likelihood, model, self.observed_data, self._user_loglik
-            )
-        self.theta_dim = int(theta_dim)
-        self.n_particles = int(n_particles if n_particles is not None else 50)
-        if self.n_particles < 2:
-            raise ParameterError(f"n_particles = {self.n_particles} must be >= 2")
-        if theta_init is None:
-            rng = np.random.default_rng(self.seed)
-            ti = rng.uniform(0.5, 2.0, size=(self.n_particles, self.theta_dim))
-        if not np.all(np.isfinite(ti)):
-            raise ParameterError("theta_init holds NaN or infinite values")
-        _, first, counts = np.unique(ti, axis=0, return_index=True, return_counts=True)
-        if np.any(counts > 1):
-            row = int(first[np.argmax(counts > 1)])
-            raise ParameterError(
-                f"theta_init row {row} = {ti[row].tolist()} appears more than once; identical "
-                "particles feel no repulsion and never separate: start from distinct points"
-            )
-        self.theta_init = ti
-        check_log_likelihood(
-            self.likelihood,
-            model,
-            self.observed_data,
-            self.theta_dim,
-            weights=self._weights,
-            custom=self._user_loglik,
-        )
+        self.theta_init = start_points(problem, theta_init, theta_dim, n_particles, self.seed)
+        self.n_particles, self.theta_dim = self.theta_init.shape
 
         self.particles: np.ndarray | None = None
         self.history: np.ndarray | None = None
@@ -250,14 +189,7 @@ class SVGD(ParticlePosterior):
     # ------------------------------------------------------------------ target density
     def log_likelihood(self, theta: jax.Array) -> jax.Array:
         """Log-likelihood at θ (d,) on the natural scale (a scalar, up to a constant)."""
-        return log_likelihood_of(
-            self.likelihood,
-            self.model,
-            self.observed_data,
-            noise_scale=self.noise_scale,
-            weights=self._weights,
-            custom=self._user_loglik,
-        )(theta)
+        return self._problem.log_likelihood()(theta)
 
     def _logdensity(self) -> Callable[[jax.Array], jax.Array]:
         return make_logdensity(self.log_likelihood, self.transform, self.prior, self._extra_logp)
@@ -453,12 +385,22 @@ class SVGD(ParticlePosterior):
         lp = np.asarray(logdensity)
         if lp.size == 0 or not np.isfinite(lp[-1]) and not lp[-1] == -np.inf:
             return
+        if lp[-1] == -np.inf:  # some particle sits outside the support (zero score there)
+            z = jnp.asarray(self._last_particles)
+            outside = np.flatnonzero(np.asarray(jax.vmap(self._logdensity())(z)) == -np.inf)
+            if outside.size:
+                th = np.asarray(self.transform.forward(z[outside[0]]))
+                raise PhasicError(
+                    f"particle {outside[0]} left the model's support by iteration {lp.size} "
+                    f"(log density -inf at θ = {th.tolist()}): use a positive transform "
+                    "(transform='softplus'), a prior that keeps θ inside, or a lower learning_rate"
+                )
         finite = np.where(np.isfinite(lp), lp, -np.inf)
         best = int(np.argmax(finite))
         fall = finite[best] - lp[-1]
         if np.isfinite(finite[best]) and fall > 100 + 10 * self.theta_dim:
-            th = self.transform.forward(jnp.asarray(self._last_particles))
-            lo, hi = float(jnp.min(th)), float(jnp.max(th))
+            now = self.transform.forward(jnp.asarray(self._last_particles))
+            lo, hi = float(jnp.min(now)), float(jnp.max(now))
             rate = "a schedule" if callable(self.learning_rate) else repr(self.learning_rate)
             raise PhasicError(
                 f"SVGD diverged: the particles' mean log density fell from {finite[best]:.6g} "

@@ -24,10 +24,14 @@ def gaussian_log_likelihood(
 
     Returns
     -------
-    scalar array, up to an additive constant.
+    scalar array, up to an additive constant; -inf (with a zero gradient) when the prediction
+    holds NaN: θ outside the model's support.
     """
-    resid = observed - prediction
+    outside = jnp.isnan(prediction)  # θ outside the model's support: -inf, zero gradient
+    resid = observed - jnp.where(outside, 0.0, prediction)
     if noise_scale is not None:
-        return -0.5 * jnp.sum(resid**2) / noise_scale**2
-    n = resid.size
-    return -0.5 * n * jnp.log(jnp.sum(resid**2) / n)
+        ll = -0.5 * jnp.sum(resid**2) / noise_scale**2
+    else:
+        n = resid.size
+        ll = -0.5 * n * jnp.log(jnp.sum(resid**2) / n)
+    return jnp.where(jnp.any(outside), -jnp.inf, ll)

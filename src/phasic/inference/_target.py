@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 import jax
 
-from .._errors import ParameterError
+from .._errors import ParameterError, PhasicError
 from ._likelihood_density import density_log_likelihood
 from ._likelihood_gaussian import gaussian_log_likelihood
 from ._transforms import Transform
@@ -107,7 +107,8 @@ def check_log_likelihood(
 def infer_theta_dim(
     likelihood: str, model: Callable | None, observed: Any, custom: Callable | None
 ) -> int:
-    """The smallest θ length the model accepts (probing 1..16; prefer passing theta_dim)."""
+    """The one θ length (1..16) the model accepts; an error when several fit (a broadcasting
+    model) or none does (naming the model's own error when it is about the data)."""
     fn: Callable
     if likelihood == "custom":
         fn = _required(custom, "likelihood='custom' needs log_likelihood=callable")
@@ -116,13 +117,27 @@ def infer_theta_dim(
         fn = lambda th: m(th, observed)  # noqa: E731
     else:
         fn = _required(model, "the Gaussian likelihood needs a model")
+    fits, failures = [], []
     for d in range(1, 17):
         try:
             jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), jnp.float64))
-            return d
-        except Exception:  # noqa: BLE001 - probing shapes: any failure means "not this d"
-            continue
-    raise ParameterError("could not infer theta_dim from the model; pass theta_dim=")
+            fits.append(d)
+        except Exception as exc:  # noqa: BLE001 - probing shapes: a failure means "not this d"
+            failures.append(exc)
+        if len(fits) == 2:
+            raise ParameterError(
+                f"the model accepts θ of length {fits[0]} and {fits[1]} (it broadcasts), so the "
+                "number of parameters is ambiguous: pass theta_dim= (or theta_init)"
+            )
+    if fits:
+        return fits[0]
+    about_data = [e for e in failures if isinstance(e, PhasicError) and "θ has shape" not in str(e)]
+    if about_data:  # the model refuses the data, not θ: say that, not "theta_dim"
+        raise ParameterError(f"evaluating the model failed: {about_data[0]}") from about_data[0]
+    raise ParameterError(
+        "could not infer theta_dim: the model failed for θ of every length 1..16; pass "
+        f"theta_dim= (the last error: {failures[-1]})"
+    )
 
 
 def make_logdensity(

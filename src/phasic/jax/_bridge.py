@@ -106,10 +106,14 @@ def pmf_from_graph(
         th = _theta(theta, p)
         t = _times(times, discrete)
         t1 = jnp.atleast_1d(t)
-        out = ops.series(th, t1, discrete, True, tol, max_steps)
-        if discrete:  # P(τ = 0) is the defect
-            out = jnp.where(t1 == 0, ops.defect(th), out)
-        return out.reshape(t.shape)
+
+        def pmf(th):
+            out = ops.series(th, t1, discrete, True, tol, max_steps)
+            if discrete:  # P(τ = 0) is the defect
+                out = jnp.where(t1 == 0, ops.defect(th), out)
+            return out
+
+        return ops.guard(th, pmf).reshape(t.shape)
 
     tag = f"pmf:{ga.fingerprint()}:{discrete}:{tol}:{max_steps}"
     out = model if graph.parameterized else (lambda times: model(jnp.zeros(0), times))
@@ -138,8 +142,7 @@ def moments_from_graph(
 
     plain = rewards is None  # r = 1: no reward products in the chain
 
-    def fn(theta=None) -> jax.Array:
-        th = _theta(jnp.zeros(0) if theta is None else theta, p)
+    def moments(th: jax.Array) -> jax.Array:
         # Continuous: z_j = y_j / j!, the factorials go on the moments, so no (n, R)-sized array
         # is scaled per θ (they dominate large batches).
         ys = moment_chain(
@@ -152,7 +155,10 @@ def moments_from_graph(
             scaled=True,
         )
         scale = [1 if discrete else math.factorial(j) for j in range(nr_moments + 1)]
-        out = jnp.stack([scale[j] * ops.alpha_dot(th, y) for j, y in enumerate(ys) if j])
+        return jnp.stack([scale[j] * ops.alpha_dot(th, y) for j, y in enumerate(ys) if j])
+
+    def fn(theta=None) -> jax.Array:
+        out = ops.guard(_theta(jnp.zeros(0) if theta is None else theta, p), moments)
         return out[:, 0] if squeeze else out
 
     vars(fn)["phasic_fingerprint"] = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (

@@ -17,6 +17,9 @@ lengths, and makes it an independent check of the native series.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -41,6 +44,19 @@ def _register() -> None:
     _REGISTERED = True
 
 
+def _support(ga: GraphArrays) -> tuple[tuple[jax.Array, jax.Array], jax.Array | None]:
+    """The distinct weight rows (base, coef) that bound the support in θ, and a stand-in θ
+    inside it (ones, when every base weight and coefficient is >= 0; else None)."""
+    rows = np.column_stack(
+        [np.concatenate([ga.base, ga.start_base]), np.concatenate([ga.coef, ga.start_coef])]
+    )
+    rows = rows[np.any(rows[:, 1:] != 0, axis=1) | (rows[:, 0] < 0)]  # constant >= 0: no bound
+    rows = np.unique(rows, axis=0) if rows.size else np.zeros((0, 1 + ga.param_length))
+    nonneg = bool(np.all(rows >= 0))
+    stand_in = jnp.ones(ga.param_length) if nonneg and ga.param_length else None
+    return (jnp.asarray(rows[:, 0]), jnp.asarray(rows[:, 1:])), stand_in
+
+
 class _Base:
     def __init__(self, ga: GraphArrays):
         self.ga = ga
@@ -49,6 +65,19 @@ class _Base:
         self._s_idx = jnp.asarray(ga.start_indices, dtype=jnp.int32)
         self._s_base = jnp.asarray(ga.start_base)
         self._s_coef = jnp.asarray(ga.start_coef)
+        self._support, self._stand_in = _support(ga)
+
+    def guard(self, theta: jax.Array, f: Callable[[jax.Array], Any]) -> Any:
+        """``f(theta)`` inside the support; outside it (a negative or NaN weight, a NaN θ) NaN
+        values whose derivative is exactly 0, so a log-likelihood can be -inf with a finite
+        gradient there. ``f`` then runs at a stand-in θ inside the support (when the graph has
+        one: all base weights and coefficients >= 0; otherwise f runs as is and fails to NaN)."""
+        if self._stand_in is None:
+            return f(theta)
+        base, coef = self._support
+        ok = jnp.all(base + coef @ theta >= 0) & jnp.all(jnp.isfinite(theta))
+        out = f(jnp.where(ok, theta, self._stand_in))
+        return jax.tree_util.tree_map(lambda o: jnp.where(ok, o, jnp.nan), out)
 
     def alpha(self, theta):
         """Initial distribution over transient vertices, shape (n,)."""

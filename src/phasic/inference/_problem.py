@@ -1,0 +1,156 @@
+"""What every sampler is asked: a model, its data, a likelihood family, a prior and a transform,
+checked once (`define_problem`), and the starting points (`start_points`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+import jax
+
+from .._errors import ParameterError, PhasicError
+from ._target import (
+    LIKELIHOODS,
+    check_log_likelihood,
+    infer_theta_dim,
+    log_likelihood_of,
+    make_logdensity,
+)
+from ._transforms import Transform, resolve_transform
+
+__all__ = ["Problem", "define_problem", "start_points"]
+
+
+class Problem(NamedTuple):
+    """A checked inference problem; `logdensity` is what a sampler moves on."""
+
+    model: Callable | None
+    observed_data: jax.Array | None
+    prior: Callable | None
+    likelihood: str  # one of LIKELIHOODS
+    noise_scale: float | None
+    weights: jax.Array | None
+    custom: Callable | None  # the user's log_likelihood(theta)
+    transform: Transform
+
+    def log_likelihood(self) -> Callable[[jax.Array], jax.Array]:
+        """``loglik(theta) -> scalar`` on the natural scale."""
+        return log_likelihood_of(
+            self.likelihood,
+            self.model,
+            self.observed_data,
+            noise_scale=self.noise_scale,
+            weights=self.weights,
+            custom=self.custom,
+        )
+
+    def logdensity(self, penalty: Callable | None = None) -> Callable[[jax.Array], jax.Array]:
+        """``logdensity(z)`` on the unconstrained scale (likelihood, Jacobian, prior, penalty)."""
+        return make_logdensity(self.log_likelihood(), self.transform, self.prior, penalty)
+
+
+def define_problem(
+    who: str,
+    model: Callable | None,
+    observed_data: Any,
+    prior: Callable | None,
+    *,
+    likelihood: str | None,
+    noise_scale: float | None,
+    weights: Any,
+    log_likelihood: Callable | None,
+    transform: Any,
+) -> Problem:
+    """Check what the user gave ``who`` (the sampler's name, for messages) and resolve defaults:
+    the likelihood is 'custom' with ``log_likelihood``, else 'gaussian'."""
+    if not jax.config.read("jax_enable_x64"):
+        raise PhasicError(
+            f"{who} computes in float64: call jax.config.update('jax_enable_x64', True) or "
+            "initialize_distributed(enable_x64=True) first"
+        )
+    if observed_data is not None:
+        obs = np.asarray(observed_data, dtype=np.float64)
+        if obs.size == 0 or not np.all(np.isfinite(obs)):
+            bad = "is empty" if obs.size == 0 else "holds NaN or infinite values"
+            raise ParameterError(f"observed_data {bad}; pass finite observations")
+    if noise_scale is not None and not (np.isfinite(noise_scale) and noise_scale > 0):
+        raise ParameterError(f"noise_scale = {noise_scale!r} must be a finite number > 0")
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ParameterError("weights must be finite and >= 0")
+    if likelihood is None:
+        likelihood = "custom" if log_likelihood is not None else "gaussian"
+    if likelihood not in LIKELIHOODS:
+        raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
+    if likelihood == "custom" and log_likelihood is None:
+        raise ParameterError("likelihood='custom' needs log_likelihood=callable")
+    return Problem(
+        model,
+        None if observed_data is None else jnp.asarray(observed_data),
+        prior,
+        likelihood,
+        noise_scale,
+        None if weights is None else jnp.asarray(weights, dtype=jnp.float64),
+        log_likelihood,
+        resolve_transform(transform),
+    )
+
+
+def start_points(
+    problem: Problem,
+    theta_init: Any,
+    theta_dim: int | None,
+    n: int | None,
+    seed: int,
+    *,
+    count_name: str = "n_particles",
+    default_n: int = 50,
+    distinct: bool = True,
+) -> np.ndarray:
+    """Starting points (n, theta_dim) on the natural scale: ``theta_init``, or Uniform(0.5, 2)
+    draws from ``seed``; theta_dim from theta_init, the argument, or the model (one length only).
+    The model is evaluated once (by shape) at theta_dim, so mismatches are named before fitting."""
+    if theta_init is not None:
+        ti = np.asarray(theta_init, dtype=np.float64)
+        if ti.ndim == 1:
+            ti = ti[:, None]
+        if ti.ndim != 2:
+            raise ParameterError(f"theta_init must be ({count_name}, theta_dim), got {ti.shape}")
+        if theta_dim is not None and ti.shape[1] != theta_dim:
+            raise ParameterError(
+                f"theta_init has {ti.shape[1]} columns but theta_dim = {theta_dim}"
+            )
+        if n is not None and ti.shape[0] != n:
+            raise ParameterError(f"theta_init has {ti.shape[0]} rows but {count_name} = {n}")
+        theta_dim, n = ti.shape[1], ti.shape[0]
+    if theta_dim is None:
+        theta_dim = infer_theta_dim(
+            problem.likelihood, problem.model, problem.observed_data, problem.custom
+        )
+    n = int(n if n is not None else default_n)
+    if n < (2 if distinct else 1):
+        raise ParameterError(f"{count_name} = {n} must be >= {2 if distinct else 1}")
+    if theta_init is None:
+        ti = np.random.default_rng(seed).uniform(0.5, 2.0, size=(n, int(theta_dim)))
+    if not np.all(np.isfinite(ti)):
+        raise ParameterError("theta_init holds NaN or infinite values")
+    _, first, counts = np.unique(ti, axis=0, return_index=True, return_counts=True)
+    if distinct and np.any(counts > 1):
+        row = int(first[np.argmax(counts > 1)])
+        raise ParameterError(
+            f"theta_init row {row} = {ti[row].tolist()} appears more than once; identical "
+            "particles feel no repulsion and never separate: start from distinct points"
+        )
+    check_log_likelihood(
+        problem.likelihood,
+        problem.model,
+        problem.observed_data,
+        int(theta_dim),
+        weights=problem.weights,
+        custom=problem.custom,
+    )
+    return ti
