@@ -8,11 +8,12 @@ from . import models
 from ._errors import AbsorptionError, GraphError, ParameterError, PhasicError, VertexNotFoundError
 from .distributed import DistributedConfig, initialize_distributed
 from .graph import Edge, Graph, GraphArrays, MatrixRepresentation, MomentGradients, Vertex
-from .inference import SVGD
+from .inference import NUTS, SVGD
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "NUTS",
     "SVGD",
     "AbsorptionError",
     "DistributedConfig",

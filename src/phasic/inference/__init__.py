@@ -3,6 +3,7 @@
 from ._fit import SVGD
 from ._likelihood_density import density_log_likelihood
 from ._likelihood_gaussian import gaussian_log_likelihood
+from ._nuts import NUTS
 from ._posterior import ParticlePosterior
 from ._stein_kernels import Kernel, imq, median_bandwidth, rbf
 from ._svgd import SVGDInfo, SVGDState, make_block_runner, svgd_direction, svgd_init, svgd_step
@@ -10,6 +11,7 @@ from ._target import make_logdensity
 from ._transforms import Transform
 
 __all__ = [
+    "NUTS",
     "SVGD",
     "Kernel",
     "ParticlePosterior",

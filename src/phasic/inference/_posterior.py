@@ -74,13 +74,18 @@ class ParticlePosterior:
 
     def to_arviz(self) -> Any:
         """The particles as an ``arviz.InferenceData`` posterior (one chain, draws = particles)."""
-        try:
-            with warnings.catch_warnings():
-                # arviz 0.2x warns once a day, on import, about its own coming refactor: noise
-                # that is not about this call (and an error under warnings-as-errors).
-                warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
-                import arviz as az
-        except ImportError as exc:
-            raise ImportError("to_arviz needs arviz: pip install arviz") from exc
+        az = _arviz()
         p = self._require_fit()
         return az.from_dict(posterior={f"theta_{i}": p[None, :, i] for i in range(p.shape[1])})
+
+
+def _arviz() -> Any:
+    try:
+        with warnings.catch_warnings():
+            # arviz 0.2x warns once a day, on import, about its own coming refactor: noise that
+            # is not about this call (and an error under warnings-as-errors).
+            warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+            import arviz as az
+    except ImportError as exc:
+        raise ImportError("to_arviz needs arviz: pip install 'phasic[posterior]'") from exc
+    return az

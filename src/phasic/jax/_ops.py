@@ -238,9 +238,12 @@ class FfiOps(_Base):
                 times[None],
                 **attrs,
             )
-            tangent = jac[0] @ dth
+            # A failed point (NaN value: a bad time, too many steps) has a zero derivative, so
+            # a likelihood reading it as -inf keeps a finite gradient.
+            failed = jnp.isnan(val[0])
+            tangent = jnp.where(failed[:, None], 0.0, jac[0]) @ dth
             if not discrete:
-                tangent = tangent + dfdt[0] * dt
+                tangent = tangent + jnp.where(failed, 0.0, dfdt[0]) * dt
             return val[0], tangent
 
         return series
