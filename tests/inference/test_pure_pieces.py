@@ -129,3 +129,17 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
         load_checkpoint(path, "fp", leaves, ("movement",), 5)
     with pytest.raises(PhasicError, match="wrong shape"):
         load_checkpoint(path, "fp", [np.zeros((2, 2)), np.float64(0)], ("movement",), 10)
+
+
+def test_a_prior_without_direction_is_refused_up_front():
+    # issue 14 item 15: a constant NaN or -inf prior was accepted and SVGD moved on repulsion only
+    from phasic import SVGD, ParameterError
+
+    ll = lambda th: -jnp.sum(th**2)  # noqa: E731
+    kw = dict(log_likelihood=ll, theta_dim=1, n_particles=4, verbose=False)
+    with pytest.raises(ParameterError, match=r"prior\(theta\) is NaN at θ = \["):
+        SVGD(None, None, prior=lambda th: jnp.nan * th[0], **kw)
+    with pytest.raises(ParameterError, match="-inf at every starting point"):
+        SVGD(None, None, prior=lambda th: -jnp.inf + 0 * th[0], **kw)
+    inside_some = lambda th: jnp.where(th[0] > 1.0, -jnp.inf, 0.0)  # noqa: E731
+    SVGD(None, None, prior=inside_some, theta_init=[[0.6], [0.8], [1.2], [1.4]], **kw)

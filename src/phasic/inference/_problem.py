@@ -153,4 +153,29 @@ def start_points(
         weights=problem.weights,
         custom=problem.custom,
     )
+    if problem.prior is not None:
+        _check_prior(problem.prior, ti)
     return ti
+
+
+def _check_prior(prior: Callable, points: np.ndarray) -> None:
+    """A prior that is NaN at a starting point, or -inf at all of them, gives no direction."""
+    try:
+        lp = np.asarray(jax.vmap(prior)(jnp.asarray(points)), dtype=np.float64)
+    except PhasicError:
+        raise
+    except Exception as exc:
+        raise ParameterError(f"evaluating prior(theta) at theta_init failed: {exc}") from exc
+    if lp.shape != (points.shape[0],):
+        raise ParameterError(f"prior(theta) must return a scalar, got shape {lp.shape[1:]}")
+    if np.any(np.isnan(lp)):
+        row = int(np.argmax(np.isnan(lp)))
+        raise ParameterError(
+            f"prior(theta) is NaN at θ = {points[row].tolist()} (starting point {row}); a log "
+            "prior must be a number or -inf"
+        )
+    if np.all(lp == -np.inf):
+        raise ParameterError(
+            "prior(theta) is -inf at every starting point: start inside the prior's support "
+            "(theta_init) or check the prior"
+        )
