@@ -21,10 +21,16 @@ from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._fingerprint import identity
 from ._loop import block_length, run_blocks
 from ._posterior import ParticlePosterior
-from ._problem import define_problem, start_points
+from ._problem import (
+    ProblemAttributes,
+    check_count,
+    define_problem,
+    on_mesh,
+    start_on_mesh,
+    start_points,
+)
 from ._stein_kernels import resolve_kernel
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
-from ._target import make_logdensity
 
 __all__ = ["SVGD"]
 
@@ -49,20 +55,7 @@ def _schedule(learning_rate) -> Callable | float:
     return lr
 
 
-def _global(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """A global array from host data that every process holds in full (multi-process safe)."""
-    host = np.asarray(host)
-    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
-
-
-def _positive_int(name: str, value: Any) -> int:
-    """``value`` as an int >= 1, or a ParameterError naming it (10.5 is not read as 10)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ParameterError(f"{name} = {value!r} must be an integer >= 1")
-    return int(value)
-
-
-class SVGD(ParticlePosterior):
+class SVGD(ProblemAttributes, ParticlePosterior):
     """Bayesian inference by Stein variational gradient descent.
 
     Parameters
@@ -145,19 +138,11 @@ class SVGD(ParticlePosterior):
             transform=transform,
         )
         self._problem = problem
-        self.model = model
-        self.observed_data = problem.observed_data
-        self.prior = prior
-        self.likelihood = problem.likelihood
-        self.noise_scale = noise_scale
-        self.transform = problem.transform
-        self._weights = problem.weights
-        self._user_loglik = log_likelihood
-        self.n_iterations = _positive_int("n_iterations", n_iterations)
-        history_every = _positive_int("history_every", history_every)
-        block_size = _positive_int("block_size", block_size)
+        self.n_iterations = check_count("n_iterations", n_iterations)
+        history_every = check_count("history_every", history_every)
+        block_size = check_count("block_size", block_size)
         if checkpoint_every is not None:
-            checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
+            checkpoint_every = check_count("checkpoint_every", checkpoint_every)
         self.learning_rate = learning_rate
         self.kernel = resolve_kernel(kernel)
         self.seed = int(seed)
@@ -192,7 +177,7 @@ class SVGD(ParticlePosterior):
         return self._problem.log_likelihood()(theta)
 
     def _logdensity(self) -> Callable[[jax.Array], jax.Array]:
-        return make_logdensity(self.log_likelihood, self.transform, self.prior, self._extra_logp)
+        return self._problem.logdensity(self._extra_logp)
 
     # ------------------------------------------------------------------ fitting
     def _mesh(self) -> Mesh:
@@ -209,44 +194,22 @@ class SVGD(ParticlePosterior):
             self.transform.name,
             self.block_size,
             hashlib.sha1(np.ascontiguousarray(self.theta_init).tobytes()).hexdigest(),
-            # the target: data, likelihood, model, prior and any penalty
-            identity(
-                self.observed_data,
-                self._weights,
-                self.likelihood,
-                repr(self.noise_scale),
-                self.model,
-                self.prior,
-                self._user_loglik,
-                self._extra_key,
-            ),
+            self._problem.identity(self._extra_key),  # the target, with any penalty
         ]
         return "|".join(map(str, parts))
 
     def fit(self, return_history: bool = True, history_every: int | None = None) -> SVGD:
         """Run SVGD; returns self with `particles`, `theta_mean`, `theta_std`, `history`."""
         if history_every is not None:
-            self.history_every = _positive_int("history_every", history_every)
+            self.history_every = check_count("history_every", history_every)
         mesh = self._mesh()
         n_dev = mesh.devices.size
         n_pad = -self.n_particles % n_dev
-        theta_init = self.theta_init
-        if jax.process_count() > 1:  # every process starts from the coordinator's particles
-            from jax.experimental import multihost_utils
-
-            theta_init = np.asarray(multihost_utils.broadcast_one_to_all(theta_init))
-            self.theta_init = theta_init
-        z0 = np.asarray(self.transform.inverse(jnp.asarray(theta_init)))
-        if not np.all(np.isfinite(z0)):
-            raise ParameterError(
-                f"theta_init is outside the domain of the '{self.transform.name}' transform"
-            )
-        if n_pad:
-            z0 = np.concatenate([z0, np.repeat(z0[-1:], n_pad, axis=0)])
+        self.theta_init, z0 = start_on_mesh(self.theta_init, self.transform, n_pad)
         w = np.concatenate([np.ones(self.n_particles), np.zeros(n_pad)])
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-        weights = _global(w, sharding)
-        state = svgd_init(_global(z0, sharding), self.optimizer)
+        weights = on_mesh(w, sharding)
+        state = svgd_init(on_mesh(z0, sharding), self.optimizer)
         self._replicate = jax.jit(lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
         history: list[np.ndarray] = []
@@ -265,14 +228,14 @@ class SVGD(ParticlePosterior):
                 )
             return runners[key](state, weights)
 
-        last = [z0]  # the particles before the current block (to name a failing particle's θ)
+        self._last_particles = z0  # before the current block (to name a failing particle's θ)
 
         def record(it: int, take: int, xs, info) -> bool:
             xs = np.asarray(xs)
             bad = np.asarray(info.bad_particle)[:take]
             if np.any(bad >= 0):
                 k = int(np.argmax(bad >= 0))
-                prev = xs[k - 1] if k else last[0]
+                prev = xs[k - 1] if k else self._last_particles
                 th = np.asarray(self.transform.forward(jnp.asarray(prev[bad[k]])))
                 raise PhasicError(
                     f"non-finite gradient at iteration {it + k} for particle {bad[k]} with "
@@ -282,8 +245,7 @@ class SVGD(ParticlePosterior):
             for k in range(take):
                 if return_history and (it + k + 1) % self.history_every == 0:
                     history.append(xs[k, : self.n_particles])
-            last[0] = xs[take - 1]
-            self._last_particles = xs[take - 1, : self.n_particles]
+            self._last_particles = xs[take - 1]
             diag["movement"].extend(np.asarray(info.movement)[:take].tolist())
             diag["bandwidth"].extend(np.asarray(info.bandwidth)[:take].tolist())
             diag["logdensity"].extend(np.asarray(info.logdensity)[:take].tolist())
@@ -386,7 +348,7 @@ class SVGD(ParticlePosterior):
         if lp.size == 0 or not np.isfinite(lp[-1]) and not lp[-1] == -np.inf:
             return
         if lp[-1] == -np.inf:  # some particle sits outside the support (zero score there)
-            z = jnp.asarray(self._last_particles)
+            z = jnp.asarray(self._last_particles[: self.n_particles])
             outside = np.flatnonzero(np.asarray(jax.vmap(self._logdensity())(z)) == -np.inf)
             if outside.size:
                 th = np.asarray(self.transform.forward(z[outside[0]]))
@@ -399,7 +361,7 @@ class SVGD(ParticlePosterior):
         best = int(np.argmax(finite))
         fall = finite[best] - lp[-1]
         if np.isfinite(finite[best]) and fall > 100 + 10 * self.theta_dim:
-            now = self.transform.forward(jnp.asarray(self._last_particles))
+            now = self.transform.forward(jnp.asarray(self._last_particles[: self.n_particles]))
             lo, hi = float(jnp.min(now)), float(jnp.max(now))
             rate = "a schedule" if callable(self.learning_rate) else repr(self.learning_rate)
             raise PhasicError(
@@ -432,7 +394,7 @@ class SVGD(ParticlePosterior):
             self.n_iterations,
         )
         placed = [
-            _global(
+            on_mesh(
                 a, sharding if np.ndim(a) >= 1 else NamedSharding(sharding.mesh, PartitionSpec())
             )
             for a in cp.leaves

@@ -25,10 +25,16 @@ import jax
 
 from .._errors import ParameterError, PhasicError
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ._fingerprint import identity
 from ._loop import block_length, run_blocks
 from ._posterior import ParticlePosterior, _arviz
-from ._problem import define_problem, start_points
+from ._problem import (
+    ProblemAttributes,
+    check_count,
+    define_problem,
+    on_mesh,
+    start_on_mesh,
+    start_points,
+)
 
 __all__ = ["NUTS"]
 
@@ -44,13 +50,7 @@ def _blackjax() -> Any:
     return blackjax
 
 
-def _count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ParameterError(f"{name} = {value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-class NUTS(ParticlePosterior):
+class NUTS(ProblemAttributes, ParticlePosterior):
     """Bayesian inference by the no-U-turn sampler, with `SVGD`'s interface.
 
     Parameters
@@ -114,13 +114,9 @@ class NUTS(ParticlePosterior):
             log_likelihood=log_likelihood,
             transform=transform,
         )
-        self.model = model
-        self.observed_data = self._problem.observed_data
-        self.transform = self._problem.transform
-        self.likelihood = self._problem.likelihood
-        self.n_warmup = _count("n_warmup", n_warmup, 1)
-        self.n_samples = _count("n_samples", n_samples, 1)
-        self.block_size = _count("block_size", block_size, 1)
+        self.n_warmup = check_count("n_warmup", n_warmup)
+        self.n_samples = check_count("n_samples", n_samples)
+        self.block_size = check_count("block_size", block_size)
         if not 0 < float(target_accept) < 1:
             raise ParameterError(f"target_accept = {target_accept!r} must be in (0, 1)")
         self.target_accept = float(target_accept)
@@ -143,33 +139,20 @@ class NUTS(ParticlePosterior):
 
     # ------------------------------------------------------------------ fitting
     def _fingerprint(self) -> str:
-        p = self._problem
-        return "|".join(
-            map(
-                str,
-                [
-                    "nuts",
-                    self.n_chains,
-                    self.theta_dim,
-                    self.n_warmup,
-                    self.n_samples,
-                    self.target_accept,
-                    self.transform.name,
-                    self.block_size,
-                    self.seed,
-                    hashlib.sha1(np.ascontiguousarray(self.theta_init).tobytes()).hexdigest(),
-                    identity(
-                        p.observed_data,
-                        p.weights,
-                        p.likelihood,
-                        repr(p.noise_scale),
-                        p.model,
-                        p.prior,
-                        p.custom,
-                    ),
-                ],
-            )
-        )
+        parts = [
+            "nuts",
+            self.n_chains,
+            self.theta_dim,
+            self.n_warmup,
+            self.n_samples,
+            self.target_accept,
+            self.transform.name,
+            self.block_size,
+            self.seed,
+            hashlib.sha1(np.ascontiguousarray(self.theta_init).tobytes()).hexdigest(),
+            self._problem.identity(),
+        ]
+        return "|".join(map(str, parts))
 
     def fit(self) -> NUTS:
         """Warm up, then draw; returns self with `draws`, `particles` and `diagnostics`."""
@@ -184,20 +167,9 @@ class NUTS(ParticlePosterior):
         replicate = jax.jit(lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
         def place(host: np.ndarray) -> jax.Array:
-            host = np.asarray(host)
-            return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+            return on_mesh(host, sharding)
 
-        theta0 = self.theta_init
-        if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
-
-            theta0 = np.asarray(multihost_utils.broadcast_one_to_all(theta0))
-        z0 = np.asarray(self.transform.inverse(jnp.asarray(theta0)))
-        if not np.all(np.isfinite(z0)):
-            raise ParameterError(
-                f"theta_init is outside the domain of the '{self.transform.name}' transform"
-            )
-        z0 = np.concatenate([z0, np.repeat(z0[-1:], n_pad, axis=0)])
+        self.theta_init, z0 = start_on_mesh(self.theta_init, self.transform, n_pad)
         keys = np.asarray(jax.random.split(jax.random.PRNGKey(self.seed), 2 * chains))
         warm_keys, keys = keys[:chains], keys[chains:]
 

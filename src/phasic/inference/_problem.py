@@ -1,5 +1,6 @@
 """What every sampler is asked: a model, its data, a likelihood family, a prior and a transform,
-checked once (`define_problem`), and the starting points (`start_points`)."""
+checked once (`define_problem`); the starting points (`start_points`) and their placement on the
+device mesh (`start_on_mesh`), shared by `SVGD` and `NUTS`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
 
 import jax
 
 from .._errors import ParameterError, PhasicError
+from ._fingerprint import identity
 from ._target import (
     LIKELIHOODS,
     check_log_likelihood,
@@ -21,7 +24,22 @@ from ._target import (
 )
 from ._transforms import Transform, resolve_transform
 
-__all__ = ["Problem", "define_problem", "start_points"]
+__all__ = [
+    "Problem",
+    "ProblemAttributes",
+    "check_count",
+    "define_problem",
+    "on_mesh",
+    "start_on_mesh",
+    "start_points",
+]
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int >= minimum, or a ParameterError naming it (10.5 is not read as 10)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ParameterError(f"{name} = {value!r} must be an integer >= {minimum}")
+    return int(value)
 
 
 class Problem(NamedTuple):
@@ -50,6 +68,50 @@ class Problem(NamedTuple):
     def logdensity(self, penalty: Callable | None = None) -> Callable[[jax.Array], jax.Array]:
         """``logdensity(z)`` on the unconstrained scale (likelihood, Jacobian, prior, penalty)."""
         return make_logdensity(self.log_likelihood(), self.transform, self.prior, penalty)
+
+    def identity(self, *extra: Any) -> str:
+        """A digest of what defines the target (data, likelihood, model, prior, ``extra``), so a
+        checkpoint is never reused for another one."""
+        return identity(
+            self.observed_data,
+            self.weights,
+            self.likelihood,
+            repr(self.noise_scale),
+            self.model,
+            self.prior,
+            self.custom,
+            *extra,
+        )
+
+
+class ProblemAttributes:
+    """The problem's parts as a sampler's attributes (read from ``self._problem``, one copy)."""
+
+    _problem: Problem
+
+    @property
+    def model(self) -> Callable | None:
+        return self._problem.model
+
+    @property
+    def observed_data(self) -> jax.Array | None:
+        return self._problem.observed_data
+
+    @property
+    def prior(self) -> Callable | None:
+        return self._problem.prior
+
+    @property
+    def likelihood(self) -> str:
+        return self._problem.likelihood
+
+    @property
+    def noise_scale(self) -> float | None:
+        return self._problem.noise_scale
+
+    @property
+    def transform(self) -> Transform:
+        return self._problem.transform
 
 
 def define_problem(
@@ -179,3 +241,28 @@ def _check_prior(prior: Callable, points: np.ndarray) -> None:
             "prior(theta) is -inf at every starting point: start inside the prior's support "
             "(theta_init) or check the prior"
         )
+
+
+def on_mesh(host: Any, sharding: NamedSharding) -> jax.Array:
+    """A global array from host data that every process holds in full (multi-process safe)."""
+    host = np.asarray(host)
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
+def start_on_mesh(
+    theta_init: np.ndarray, transform: Transform, n_pad: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The coordinator's starting points (every process starts from them) and their unconstrained
+    values padded with ``n_pad`` copies of the last row, (n + n_pad, d), for sharding."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        theta_init = np.asarray(multihost_utils.broadcast_one_to_all(theta_init))
+    z0 = np.asarray(transform.inverse(jnp.asarray(theta_init)))
+    if not np.all(np.isfinite(z0)):
+        raise ParameterError(
+            f"theta_init is outside the domain of the '{transform.name}' transform"
+        )
+    if n_pad:
+        z0 = np.concatenate([z0, np.repeat(z0[-1:], n_pad, axis=0)])
+    return theta_init, z0

@@ -1,6 +1,6 @@
 """The target a sampler moves on: a likelihood family applied to a model, plus prior and transform.
 
-Samplers (`svgd_step`, and NUTS to come) take the returned ``logdensity(z)``, never the model.
+Samplers (`svgd_step`, `NUTS`) take the returned ``logdensity(z)``, never the model.
 """
 
 from __future__ import annotations
