@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import scipy.linalg as sl
+
 from phasic import Graph
 from phasic.models import block_counting, kingman, rabbits, sfs_rewards, two_island_migration
 
 __all__ = [
     "birth_death",
     "block_counting",
+    "dense_epoch_moments",
     "kingman",
     "rabbits",
     "sfs_rewards",
@@ -25,3 +31,49 @@ def birth_death(n_max: int, birth: float, death: float) -> Graph:
             vs[k].add_edge(vs[k + 1], birth * k)
         vs[k].add_edge(vs[k - 1], death * k)
     return g
+
+
+def _full_generator(graph: Graph, theta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alpha over transient + absorbing, full generator Q, vertex index of the transient rows)."""
+    m = graph.as_matrices(theta=np.atleast_1d(np.asarray(theta, dtype=float)))
+    n = m.S.shape[0]
+    Q = np.zeros((n + 1, n + 1))
+    Q[:n, :n] = m.S
+    Q[:n, n] = -m.S.sum(axis=1)
+    return np.append(m.alpha, 1 - m.alpha.sum()), Q, m.vertex_index
+
+
+def dense_epoch_moments(graph: Graph, rewards, thetas, starts, k: int, t_end: float = 80.0):
+    """E[Y^j] (j = 1..k) and, for two reward vectors, E[Y_a Y_b], under piecewise-constant θ,
+    by matrix exponentials of the forward moment generator of the full chain (absorbing state
+    kept): ``d/dt v_j = v_j Q + v_{j-1} R`` with v_j(t)_x = E[Y_t^j / j!; X_t = x], run past
+    ``t_end`` after the last start (when the chain has long been absorbed).
+
+    ``rewards`` is one vector (vertices,) or two columns (vertices, 2); for two columns the
+    result is (k moments of column 0, E[Y_0 Y_1])."""
+    r = np.asarray(rewards, dtype=float)
+    a0, _, vi = _full_generator(graph, thetas[0])
+    N = a0.size
+    ends = list(starts[1:]) + [starts[-1] + t_end]
+    if r.ndim == 1:
+        Rm = np.diag(np.append(r[vi], 0.0))
+        v = np.zeros((k + 1) * N)
+        v[:N] = a0
+        for e, th in enumerate(thetas):
+            _, Q, _ = _full_generator(graph, th)
+            G = np.kron(np.eye(k + 1), Q) + np.kron(np.eye(k + 1, k=1), Rm)
+            v = v @ sl.expm(G * (ends[e] - starts[e]))
+        return np.array([math.factorial(j) * v[j * N : (j + 1) * N].sum() for j in range(1, k + 1)])
+    # blocks: 1, Y_a, Y_b, Y_a Y_b
+    Ra, Rb = (np.diag(np.append(r[vi, c], 0.0)) for c in (0, 1))
+    v = np.zeros(4 * N)
+    v[:N] = a0
+    for e, th in enumerate(thetas):
+        _, Q, _ = _full_generator(graph, th)
+        G = np.kron(np.eye(4), Q)
+        G[:N, N : 2 * N] = Ra
+        G[:N, 2 * N : 3 * N] = Rb
+        G[N : 2 * N, 3 * N :] = Rb
+        G[2 * N : 3 * N, 3 * N :] = Ra
+        v = v @ sl.expm(G * (ends[e] - starts[e]))
+    return v[3 * N :].sum()

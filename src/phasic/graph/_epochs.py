@@ -1,5 +1,5 @@
-"""Epochs (piecewise-constant θ) for the eager distribution functions, and the probability flows
-they carry across epoch boundaries."""
+"""Epochs (piecewise-constant θ) for the eager distribution functions, the probability flows
+they carry across epoch boundaries, and the coupled moment stack carried across an epoch."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._epoch_chain import coupled_step, tail_bound
 from .._errors import ParameterError
 from .._typing import ArrayLike, FloatArray, Theta
 from . import _series
-from ._native import initial_distribution
+from ._native import STATUS, initial_distribution, matvec, raise_status
 
 if TYPE_CHECKING:
     from ._model import PhaseTypeModel
 
-__all__ = ["by_epoch", "defect", "epoch_plan", "flows_into"]
+__all__ = ["by_epoch", "defect", "epoch_plan", "flows_into", "propagate_stack"]
 
 
 def epoch_plan(model: PhaseTypeModel, theta: Theta | None, epochs: ArrayLike | None):
@@ -113,3 +114,46 @@ def flows_into(targets, keep, dst, base, coef, th, src_row=None, n=None) -> Floa
     out = np.zeros((th.shape[0], n, targets.size))
     np.add.at(out, (slice(None), src_row[keep], col[dst[keep]]), w)  # type: ignore[arg-type]
     return out
+
+
+def propagate_stack(
+    ga,
+    th: FloatArray,
+    u: FloatArray,
+    delta: float,
+    r: FloatArray,
+    scale: FloatArray,
+    tol: float,
+    max_steps: int,
+) -> FloatArray:
+    """exp(M Δ) u across one finite epoch at one θ (1, p), for a stack u (n, 1, k, R).
+
+    The numpy twin of `phasic.jax._epochs` (same step, same tail bound, see
+    `phasic._epoch_chain`): stops when the tail is below ``tol`` times the smallest entry of
+    ``scale`` (k, R) (floored at 1e-8 of the largest).
+    """
+    n, k = ga.n_transient, u.shape[2]
+    d = np.bincount(ga.edge_sources(), ga.weights(th)[0], minlength=n)
+    lam = max(float(d.max(initial=0.0)), 1e-300)
+    g = 1.0 + float(np.abs(r).max(initial=0.0)) / lam if k > 1 else 1.0
+    lt = lam * delta
+    floor = tol * max(float(scale.min()), 1e-8 * float(scale.max()))
+    rr = r[:, None, None, :]
+
+    def mv(x: FloatArray) -> FloatArray:
+        return matvec(ga, th, x.reshape(n, 1, -1)).reshape(x.shape)
+
+    m, x, logpi = 0, u, -lt
+    pi = np.exp(logpi)
+    acc = pi * u
+    while tail_bound(m, pi, np.abs(x).max(), lt, g, np) > floor:
+        if m >= max_steps:
+            raise_status(
+                ga, th, (STATUS["too_many_steps"], int(g * lt) + 1, 0), np.array([delta]), max_steps
+            )
+        x = coupled_step(mv, x, rr, lam, np)
+        m += 1
+        logpi += np.log(lt) - np.log(m)
+        pi = np.exp(logpi)
+        acc = acc + pi * x
+    return acc

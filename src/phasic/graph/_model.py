@@ -116,15 +116,32 @@ class PhaseTypeModel(abc.ABC):
 
     # ------------------------------------------------------------------ moments
     def moments(
-        self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None
+        self,
+        k: int,
+        rewards: ArrayLike | None = None,
+        theta: Theta | None = None,
+        *,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ) -> FloatArray | float:
         """Raw moments E[Y^j], j = 1..k, of the accumulated reward (Bladt–Nielsen).
+
+        Parameters
+        ----------
+        k : number of moments
+        rewards : (vertices_length(),) or (vertices_length(), R), optional
+        theta : (p,), (B, p), or (n_epochs, p) with ``epochs``
+        epochs : (n_epochs,) increasing start times from 0, optional
+            Piecewise-constant θ: row e of ``theta`` holds from ``epochs[e]`` on. Exact up to
+            the uniformization series across each finite epoch (relative error ``tol`` per
+            epoch, at most ``max_steps`` terms each).
 
         Returns
         -------
         float64 array, shape ([B,] k [, R])
         """
-        return self._moments(k, rewards, theta, discrete=False)
+        return self._moments(k, rewards, theta, False, epochs=(epochs, tol, max_steps))
 
     def moments_discrete(
         self, k: int, rewards: ArrayLike | None = None, theta: Theta | None = None
@@ -133,11 +150,23 @@ class PhaseTypeModel(abc.ABC):
         return self._moments(k, rewards, theta, discrete=True)
 
     def _moments(
-        self, k: int, rewards, theta, discrete: bool, pick: Any = None
+        self,
+        k: int,
+        rewards,
+        theta,
+        discrete: bool,
+        pick: Any = None,
+        epochs: tuple[Any, float, int] = (None, DEFAULT_TOL, DEFAULT_MAX_STEPS),
     ) -> FloatArray | float:
-        """Raw moments (B, k, R) of either model type, ``pick(m)`` of them, shaped for the user."""
+        """Raw moments (B, k, R) of either model type, ``pick(m)`` of them, shaped for the user;
+        ``epochs`` is (start times or None, tol, max_steps)."""
         if not isinstance(k, int | np.integer) or k < 1:
             raise ParameterError(f"k = {k!r}: the number of moments must be an integer >= 1")
+        if epochs[0] is not None:
+            ga, ths, ep, _ = epoch_plan(self, theta, epochs[0])
+            r, sq = self._rewards(ga, rewards)
+            out = _moments.epoch_raw_moments(ga, ths, ep, int(k), r, *_series_settings(epochs))
+            return self._shape(out if pick is None else pick(out), False, sq)
         ga, th, r, batched, sq = self._prepare(theta, rewards)
         if discrete:
             self._check_discrete(ga, th)
@@ -145,10 +174,20 @@ class PhaseTypeModel(abc.ABC):
         return self._shape(out if pick is None else pick(out), batched, sq)
 
     def expectation(
-        self, rewards: ArrayLike | None = None, theta: Theta | None = None
+        self,
+        rewards: ArrayLike | None = None,
+        theta: Theta | None = None,
+        *,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ) -> FloatArray | float:
-        """E[Y]: expected absorption time, or expected accumulated reward; shape ([B,] [R])."""
-        return self._moments(1, rewards, theta, False, lambda m: m[:, 0])
+        """E[Y]: expected absorption time, or expected accumulated reward; shape ([B,] [R]).
+
+        With ``epochs`` (start times from 0) and one θ row per epoch, the expectation under
+        piecewise-constant θ (see `moments`), e.g. the expected SFS under a size change.
+        """
+        return self._moments(1, rewards, theta, False, lambda m: m[:, 0], (epochs, tol, max_steps))
 
     def expectation_discrete(
         self, rewards: ArrayLike | None = None, theta: Theta | None = None
@@ -157,10 +196,16 @@ class PhaseTypeModel(abc.ABC):
         return self._moments(1, rewards, theta, True, lambda m: m[:, 0])
 
     def variance(
-        self, rewards: ArrayLike | None = None, theta: Theta | None = None
+        self,
+        rewards: ArrayLike | None = None,
+        theta: Theta | None = None,
+        *,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ) -> FloatArray | float:
-        """Var[Y]; shape ([B,] [R])."""
-        return self._moments(2, rewards, theta, False, _variance_of)
+        """Var[Y]; shape ([B,] [R]). ``epochs``: see `moments`."""
+        return self._moments(2, rewards, theta, False, _variance_of, (epochs, tol, max_steps))
 
     def variance_discrete(
         self, rewards: ArrayLike | None = None, theta: Theta | None = None
@@ -173,6 +218,10 @@ class PhaseTypeModel(abc.ABC):
         rewards1: ArrayLike,
         rewards2: ArrayLike | None = None,
         theta: Theta | None = None,
+        *,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
     ) -> FloatArray | float:
         """Cov[Y1, Y2] of two reward vectors, or the (R, R) covariance matrix of a reward matrix.
 
@@ -181,8 +230,11 @@ class PhaseTypeModel(abc.ABC):
         rewards1 : shape (vertices_length(),) or (vertices_length(), R)
         rewards2 : shape (vertices_length(),), optional
             Omit to get the covariance matrix of the columns of ``rewards1``.
+        epochs : optional
+            Piecewise-constant θ (see `moments`); covariances then come from the variances of
+            the columns and of their pairwise sums.
         """
-        return self._covariance(rewards1, rewards2, theta, discrete=False)
+        return self._covariance(rewards1, rewards2, theta, False, (epochs, tol, max_steps))
 
     def covariance_discrete(
         self, rewards1, rewards2=None, theta: Theta | None = None
@@ -190,17 +242,27 @@ class PhaseTypeModel(abc.ABC):
         """Covariance of rewards accumulated by a discrete model (see `covariance`)."""
         return self._covariance(rewards1, rewards2, theta, discrete=True)
 
-    def _covariance(self, rewards1, rewards2, theta, discrete: bool):
+    def _covariance(
+        self,
+        rewards1,
+        rewards2,
+        theta,
+        discrete: bool,
+        epochs: tuple[Any, float, int] = (None, DEFAULT_TOL, DEFAULT_MAX_STEPS),
+    ):
+        if epochs[0] is not None:
+            ga, ths, ep, _ = epoch_plan(self, theta, epochs[0])
+            pair = rewards2 is not None
+            r, _ = self._rewards(ga, _two_columns(rewards1, rewards2) if pair else rewards1)
+            cov = _moments.covariance_from_variances(
+                lambda rr: _moments.epoch_raw_moments(
+                    ga, ths, ep, 2, rr, *_series_settings(epochs)
+                ),
+                r,
+            )
+            return self._shape(cov[:, 0, 1] if pair else cov, False, False)
         if rewards2 is not None:
-            r1, r2 = np.asarray(rewards1, dtype=float), np.asarray(rewards2, dtype=float)
-            if r1.ndim != 1 or r2.ndim != 1:
-                raise ParameterError("covariance(r1, r2) takes two 1-D reward vectors")
-            if r1.shape != r2.shape:
-                raise ParameterError(
-                    f"covariance(r1, r2): r1 has {r1.size} entries and r2 {r2.size}; give one "
-                    f"reward per vertex ({self.vertices_length()}) in both"
-                )
-            ga, th, r, batched, _ = self._prepare(theta, np.stack([r1, r2], axis=1))
+            ga, th, r, batched, _ = self._prepare(theta, _two_columns(rewards1, rewards2))
             if discrete:
                 self._check_discrete(ga, th)
             cov = _moments.covariance_matrix(ga, th, r, discrete)[:, 0, 1]
@@ -225,8 +287,31 @@ class PhaseTypeModel(abc.ABC):
         out[..., 0] = np.einsum("bn,nbr->br", alpha, x)
         return self._shape(np.moveaxis(out, 1, -1), batched, sq)
 
-    def expected_residence_time(self, theta: Theta | None = None) -> FloatArray | float:
-        """Expected total time spent in each vertex, shape ([B,] vertices_length()); 0 off transient."""
+    def expected_residence_time(
+        self,
+        theta: Theta | None = None,
+        *,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ) -> FloatArray | float:
+        """Expected total time spent in each vertex, shape ([B,] vertices_length()); 0 off transient.
+
+        With ``epochs`` (see `moments`): the time spent in each finite epoch is summed from
+        non-negative series terms (each component accurate relative to itself), the last epoch's
+        from one transposed solve.
+        """
+        if epochs is not None:
+            ga, ths, ep, _ = epoch_plan(self, theta, epochs)
+            alpha, _ = initial_distribution(ga, ths[0])
+            tau = np.zeros_like(alpha)
+            kw: dict[str, Any] = dict(discrete=False, tol=tol, max_steps=max_steps)
+            for e in range(len(ths) - 1):
+                span = np.array([ep[e + 1] - ep[e]])
+                tau += _series.series_state(ga, ths[e], alpha, span, accumulated=True, **kw)[:, 0]
+                alpha = _series.series_state(ga, ths[e], alpha, span, **kw)[:, 0]
+            last = _moments.expected_visits(ga, ths[-1], alpha.T[:, :, None], transpose=True)
+            return self._shape(self._to_vertices(ga, tau + last[:, :, 0].T), False, False)
         ga, th, _, batched, _ = self._prepare(theta)
         alpha, _ = initial_distribution(ga, th)
         tau = _moments.expected_visits(ga, th, alpha.T[:, :, None], transpose=True)[:, :, 0]
@@ -502,6 +587,23 @@ class PhaseTypeModel(abc.ABC):
         alpha, _ = initial_distribution(ga, th)
         out = _series.series_state(ga, th, alpha, k, discrete=True)
         return self._finish(self._to_vertices(ga, out), batched, np.ndim(jumps) == 0)
+
+
+def _series_settings(epochs: tuple[Any, float, int]) -> tuple[float, int]:
+    return _series.check_tol(epochs[1]), _series.check_max_steps(epochs[2])
+
+
+def _two_columns(rewards1: ArrayLike, rewards2: ArrayLike) -> FloatArray:
+    """The (vertices, 2) reward matrix of ``covariance(r1, r2)``."""
+    r1, r2 = np.asarray(rewards1, dtype=float), np.asarray(rewards2, dtype=float)
+    if r1.ndim != 1 or r2.ndim != 1:
+        raise ParameterError("covariance(r1, r2) takes two 1-D reward vectors")
+    if r1.shape != r2.shape:
+        raise ParameterError(
+            f"covariance(r1, r2): r1 has {r1.size} entries and r2 {r2.size}; give one "
+            "reward per vertex in both"
+        )
+    return np.stack([r1, r2], axis=1)
 
 
 def _variance_of(m: FloatArray) -> FloatArray:

@@ -12,16 +12,26 @@ Arrays are laid out (n, B, K): transient vertex, θ row, right-hand-side column.
 
 from __future__ import annotations
 
+from math import factorial
 from typing import NamedTuple
 
 import numpy as np
 
+from .._epoch_chain import epoch_moments
 from .._moment_chain import moment_chain
 from .._typing import FloatArray
 from ._arrays import GraphArrays
+from ._epochs import propagate_stack
 from ._native import edge_grad, initial_distribution, matvec, solve
 
-__all__ = ["MomentGradients", "covariance_matrix", "moments_gradient", "raw_moments"]
+__all__ = [
+    "MomentGradients",
+    "covariance_from_variances",
+    "covariance_matrix",
+    "epoch_raw_moments",
+    "moments_gradient",
+    "raw_moments",
+]
 
 
 class MomentGradients(NamedTuple):
@@ -65,6 +75,56 @@ def raw_moments(
     alpha, _ = initial_distribution(ga, theta)
     ys = _forward(ga, theta, k, r, discrete)
     return np.stack([np.einsum("bn,nbr->br", alpha, y) for y in ys[1:]], axis=1)
+
+
+def epoch_raw_moments(
+    ga: GraphArrays,
+    thetas: list[FloatArray],
+    starts: FloatArray,
+    k: int,
+    r: FloatArray,
+    tol: float,
+    max_steps: int,
+) -> FloatArray:
+    """Raw moments (1, k, R) of a continuous model with one θ (1, p) per epoch
+    (`phasic._epoch_chain`)."""
+    n, R = ga.n_transient, r.shape[1]
+
+    def chain(e: int) -> FloatArray:
+        ys = moment_chain(
+            lambda b: solve(ga, thetas[e], b),
+            None,
+            r[:, None, :],
+            np.ones((n, 1, R)),
+            k,
+            False,
+            scaled=True,
+        )
+        return np.stack(ys[1:], axis=2)  # (n, 1, k, R)
+
+    def across(e: int, u: FloatArray, w: FloatArray) -> FloatArray:
+        delta = float(starts[e + 1] - starts[e])
+        scale = np.abs(w).max(axis=(0, 1))
+        return propagate_stack(ga, thetas[e], u, delta, r, scale, tol, max_steps)
+
+    w = epoch_moments(chain, across, len(thetas))
+    alpha, _ = initial_distribution(ga, thetas[0])
+    fact = np.array([factorial(j) for j in range(1, k + 1)], dtype=float)
+    return np.einsum("bn,nbkr->bkr", alpha, w) * fact[None, :, None]
+
+
+def covariance_from_variances(raw2, r: FloatArray) -> FloatArray:
+    """Covariance matrices (B, R, R) from ``raw2(r') -> (B, 2, R')`` raw moments, read off the
+    variances of the columns and of their pairwise sums: Cov(a, b) = (V(a+b) - V(a) - V(b)) / 2."""
+    R = r.shape[1]
+    ia, ib = np.triu_indices(R, 1)
+    m = raw2(np.concatenate([r, r[:, ia] + r[:, ib]], axis=1))
+    var = m[:, 1] - m[:, 0] ** 2
+    cov = np.empty((m.shape[0], R, R))
+    cov[:, np.arange(R), np.arange(R)] = var[:, :R]
+    cov[:, ia, ib] = (var[:, R:] - var[:, ia] - var[:, ib]) / 2
+    cov[:, ib, ia] = cov[:, ia, ib]
+    return cov
 
 
 def expected_visits(

@@ -12,9 +12,11 @@ import numpy as np
 
 import jax
 
+from .._epoch_chain import epoch_moments
 from .._errors import ParameterError, PhasicError
 from .._moment_chain import moment_chain
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
+from ._epochs import make_propagator
 from ._ops import ops_for
 
 if TYPE_CHECKING:
@@ -45,6 +47,55 @@ def _theta(theta, p: int):
     if _is_concrete(th) and not np.all(np.isfinite(np.asarray(th))):
         raise ParameterError(f"θ = {np.asarray(th).tolist()} holds NaN or infinite values")
     return th
+
+
+def _epoch_count(epochs, graph: Graph, discrete: bool) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
+        raise ParameterError(
+            f"epochs = {epochs!r} must be the number of epochs, an integer >= 1 (the start times "
+            "are an argument of the returned function)"
+        )
+    if discrete:
+        raise ParameterError(
+            "epochs are start times on the continuous clock; a discrete model has none"
+        )
+    if not graph.parameterized:
+        raise ParameterError(
+            "epochs change θ over time, but this graph has no parameters: build it with "
+            "parameterized=True (edge weights base + coefficients · θ)"
+        )
+    return int(epochs)
+
+
+def _theta_rows(theta, n_epochs: int, p: int):
+    th = jnp.asarray(theta, dtype=jnp.float64)
+    if th.shape != (n_epochs, p):
+        raise ParameterError(
+            f"θ has shape {th.shape}; with {n_epochs} epochs this model takes one θ row per "
+            f"epoch, shape ({n_epochs}, {p}) (use jax.vmap for a batch)"
+        )
+    if _is_concrete(th) and not np.all(np.isfinite(np.asarray(th))):
+        raise ParameterError(f"θ = {np.asarray(th).tolist()} holds NaN or infinite values")
+    return th
+
+
+def _starts(starts, n_epochs: int):
+    """Epoch start times (E,); checked when concrete. Traced, a first start other than 0 or a
+    decreasing pair makes the result NaN instead (see `_epochs`)."""
+    st = jnp.asarray(starts, dtype=jnp.float64)
+    if st.shape != (n_epochs,):
+        raise ParameterError(
+            f"starts has shape {st.shape}; expected ({n_epochs},): one start time per epoch, "
+            "the first 0"
+        )
+    if _is_concrete(st):
+        v = np.asarray(st)
+        if not np.all(np.isfinite(v)) or v[0] != 0 or np.any(np.diff(v) <= 0):
+            raise ParameterError(
+                f"starts = {v.tolist()} must be increasing finite times beginning at 0, "
+                "e.g. [0, t1, t2]"
+            )
+    return st
 
 
 def _times(times, discrete: bool):
@@ -127,46 +178,104 @@ def moments_from_graph(
     rewards=None,
     *,
     discrete: bool = False,
+    epochs: int | None = None,
+    tol: float = 1e-12,
+    max_steps: int = DEFAULT_MAX_STEPS,
     backend: str = "auto",
 ) -> Callable:
-    """A JAX function ``fn(theta) -> E[Y^j], j = 1..nr_moments`` (shape (nr_moments,) or
-    (nr_moments, R) for a reward matrix). Exact, with exact gradients through adjoint solves."""
+    """A JAX function of the raw moments E[Y^j], j = 1..nr_moments, of the accumulated reward.
+
+    Parameters
+    ----------
+    graph : Graph
+    nr_moments : int
+    rewards : (vertices_length(),) or (vertices_length(), R), optional
+        Reward per vertex (per unit time); default 1 (the absorption time).
+    discrete : bool
+        Moments of a discrete model (first-step recursion).
+    epochs : int, optional
+        Number of epochs of piecewise-constant θ (continuous models). The function then takes
+        ``(theta, starts)``: one θ row per epoch and the epochs' start times.
+    tol, max_steps
+        With epochs: relative truncation error of each finite epoch's uniformization series
+        (against the largest entry of its stack), and the most terms one series may take
+        (about largest rate × epoch length); beyond it the moments are NaN.
+    backend : {"auto", "ffi", "jax"}
+
+    Returns
+    -------
+    fn
+        ``fn(theta)`` (or ``fn()`` for a constant graph), or ``fn(theta, starts)`` with epochs:
+        theta (E, p), starts (E,) increasing from 0. Returns shape (nr_moments,), or
+        (nr_moments, R) for a reward matrix. Exact (series-accurate across finite epochs), with
+        exact gradients with respect to θ and the start times; jit/vmap/grad-ready.
+    """
     _require_x64()
     if not isinstance(nr_moments, int) or nr_moments < 1:
         raise ParameterError(f"nr_moments = {nr_moments!r} must be an integer >= 1")
+    n_epochs = None if epochs is None else _epoch_count(epochs, graph, discrete)
+    tol = check_tol(tol)
+    max_steps = check_max_steps(max_steps)
     ga = graph.compile()
     ops = ops_for(ga, backend)
     r_np, squeeze = ga.reward_matrix(rewards, graph.vertices_length())
     r = jnp.asarray(r_np)
     p = ga.param_length
-
+    k = nr_moments
     plain = rewards is None  # r = 1: no reward products in the chain
+    factorial = jnp.asarray([1.0 if discrete else math.factorial(j) for j in range(1, k + 1)])
 
-    def moments(th: jax.Array) -> jax.Array:
-        # Continuous: z_j = y_j / j!, the factorials go on the moments, so no (n, R)-sized array
-        # is scaled per θ (they dominate large batches).
+    def chain(th: jax.Array) -> jax.Array:
+        """Stack (n, k, R) of y_j (discrete) or z_j = y_j / j! (continuous), j = 1..k."""
+        # Continuous: the factorials go on the moments, so no (n, R)-sized array is scaled per
+        # θ (they dominate large batches).
         ys = moment_chain(
             lambda b: ops.solve(th, b),
             lambda x: ops.matvec(th, x),
             None if plain else r,
             jnp.ones_like(r),
-            nr_moments,
+            k,
             discrete,
             scaled=True,
         )
-        scale = [1 if discrete else math.factorial(j) for j in range(nr_moments + 1)]
-        return jnp.stack([scale[j] * ops.alpha_dot(th, y) for j, y in enumerate(ys) if j])
+        return jnp.stack(ys[1:], axis=1)
 
-    def fn(theta=None) -> jax.Array:
-        out = ops.guard(_theta(jnp.zeros(0) if theta is None else theta, p), moments)
+    def finish(th0: jax.Array, w: jax.Array) -> jax.Array:
+        out = ops.alpha_dot(th0, w.reshape(w.shape[0], -1)).reshape(k, -1) * factorial[:, None]
         return out[:, 0] if squeeze else out
 
-    vars(fn)["phasic_fingerprint"] = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (
-        "ones"
-        if rewards is None
-        else hashlib.sha1(np.ascontiguousarray(r_np).tobytes()).hexdigest()
+    tag = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (
+        "ones" if plain else hashlib.sha1(np.ascontiguousarray(r_np).tobytes()).hexdigest()
     )
-    return fn
+    if n_epochs is None:
+
+        def fn(theta=None) -> jax.Array:
+            th = _theta(jnp.zeros(0) if theta is None else theta, p)
+            return ops.guard(th, lambda t: finish(t, chain(t)))
+
+        vars(fn)["phasic_fingerprint"] = tag
+        return fn
+
+    propagate = make_propagator(ops, r, k, tol, max_steps)
+
+    def by_epoch(th: jax.Array, starts: jax.Array) -> jax.Array:
+        # t_0 = 0 by definition: no derivative for it
+        deltas = jnp.diff(starts.at[0].set(jax.lax.stop_gradient(starts[0])))
+
+        def across(e: int, u: jax.Array, w: jax.Array) -> jax.Array:
+            scale = jax.lax.stop_gradient(jnp.max(jnp.abs(w), axis=0))  # (k, R)
+            return propagate(th[e], u, deltas[e], scale)
+
+        w = epoch_moments(lambda e: chain(th[e]), across, n_epochs)
+        return jnp.where(starts[0] == 0, finish(th[0], w), jnp.nan)
+
+    def fn_epochs(theta, starts) -> jax.Array:
+        th = _theta_rows(theta, n_epochs, p)
+        st = _starts(starts, n_epochs)
+        return ops.guard(th, lambda t: by_epoch(t, st))
+
+    vars(fn_epochs)["phasic_fingerprint"] = f"{tag}:epochs={n_epochs}:{tol}:{max_steps}"
+    return fn_epochs
 
 
 def pmf_and_moments_from_graph(

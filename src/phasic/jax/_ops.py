@@ -65,17 +65,23 @@ class _Base:
         self._s_idx = jnp.asarray(ga.start_indices, dtype=jnp.int32)
         self._s_base = jnp.asarray(ga.start_base)
         self._s_coef = jnp.asarray(ga.start_coef)
+        self._src = jnp.asarray(ga.edge_sources(), dtype=jnp.int32)
+        self._dst = jnp.asarray(ga.indices, dtype=jnp.int32)
+        self._base = jnp.asarray(ga.base)
+        self._coef = jnp.asarray(ga.coef)
         self._support, self._stand_in = _support(ga)
 
     def guard(self, theta: jax.Array, f: Callable[[jax.Array], Any]) -> Any:
         """``f(theta)`` inside the support; outside it (a negative or NaN weight, a NaN θ) NaN
         values whose derivative is exactly 0, so a log-likelihood can be -inf with a finite
         gradient there. ``f`` then runs at a stand-in θ inside the support (when the graph has
-        one: all base weights and coefficients >= 0; otherwise f runs as is and fails to NaN)."""
+        one: all base weights and coefficients >= 0; otherwise f runs as is and fails to NaN).
+        ``theta`` is one θ (p,) or one θ row per epoch (E, p); every row must be inside."""
         if self._stand_in is None:
             return f(theta)
         base, coef = self._support
-        ok = jnp.all(base + coef @ theta >= 0) & jnp.all(jnp.isfinite(theta))
+        rows = jnp.atleast_2d(theta)
+        ok = jnp.all(base[:, None] + coef @ rows.T >= 0) & jnp.all(jnp.isfinite(theta))
         out = f(jnp.where(ok, theta, self._stand_in))
         return jax.tree_util.tree_map(lambda o: jnp.where(ok, o, jnp.nan), out)
 
@@ -93,6 +99,18 @@ class _Base:
         live = self._s_idx < self.n  # start edges into absorption carry the defect: y = 0 there
         rows = y[jnp.minimum(self._s_idx, self.n - 1)]  # (S, K)
         return jnp.where(live, w, 0.0) @ rows / jnp.sum(w)
+
+    def out_rates(self, theta):
+        """Total out-weight of each transient vertex (the diagonal of A), shape (n,)."""
+        return jax.ops.segment_sum(self._base + self._coef @ theta, self._src, num_segments=self.n)
+
+    def coef_matvec(self, x):
+        """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K); A_q = dA/dθ_q."""
+        xp = jnp.concatenate([x, jnp.zeros((1, *x.shape[1:]), x.dtype)])
+        diff = xp[self._src] - xp[self._dst]  # (E, K)
+        return jax.ops.segment_sum(
+            diff[:, :, None] * self._coef[:, None, :], self._src, num_segments=self.n
+        )
 
     def _start_weights(self, theta):
         """Out-weights of the start vertex, base + coef · θ, shape (S,)."""
@@ -121,10 +139,6 @@ class FfiOps(_Base):
         super().__init__(ga)
         _register()
         self._graph = tuple(jnp.asarray(a) for a in ga.kernel_args())
-        self._src = jnp.asarray(ga.edge_sources(), dtype=jnp.int32)
-        self._dst = jnp.asarray(ga.indices, dtype=jnp.int32)
-        self._base = jnp.asarray(ga.base)
-        self._coef = jnp.asarray(ga.coef)
         self._series_cache: dict = {}
         self._solve_jvp = self._make_solve()
 
@@ -172,8 +186,9 @@ class FfiOps(_Base):
             transpose_solve=lambda _, b: self._solve_raw(theta, b, not transpose),
         )
 
-    def _coef_matvec(self, x):
-        """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K)."""
+    def coef_matvec(self, x):
+        """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K) (one native pass
+        over the edges, no edge-sized array)."""
         out = jax.ShapeDtypeStruct((1, *x.shape, self.p), jnp.float64)
         return self._call("phasic_coef_matvec", out, x[None])[0]
 
@@ -189,7 +204,7 @@ class FfiOps(_Base):
             x = self._solve_raw(theta, rhs, False)
             d = drhs  # A(θ) x = r  =>  A dx = dr - (dA) x,  dA = Σ_q dθ_q A_q
             if self.p:  # negate the p-vector, not the (n, K) cotangent in reverse mode
-                d = d + self._coef_matvec(x) @ (-dth)
+                d = d + self.coef_matvec(x) @ (-dth)
             return x, self._linear_solve(theta, d, False)
 
         return solve
@@ -251,13 +266,6 @@ class FfiOps(_Base):
 
 class DenseOps(_Base):
     """Pure JAX on the dense matrix A(θ) (any platform; O(n^2) memory)."""
-
-    def __init__(self, ga: GraphArrays):
-        super().__init__(ga)
-        self._src = jnp.asarray(ga.edge_sources(), dtype=jnp.int32)
-        self._dst = jnp.asarray(ga.indices, dtype=jnp.int32)
-        self._base = jnp.asarray(ga.base)
-        self._coef = jnp.asarray(ga.coef)
 
     def weights(self, theta):
         """Edge weights (E,); all NaN when one is negative or NaN (the native path's NaN row)."""

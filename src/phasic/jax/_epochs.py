@@ -1,0 +1,146 @@
+"""Epochs in the JAX path: exp(M Δ) u across a finite epoch, differentiable in θ, u and Δ.
+
+M is the coupled moment generator of `phasic._epoch_chain` (``(M u)_j = -A u_j + r ∘ u_{j-1}``
+on a stack u of shape (n, k, R)). The value is a uniformization series in a `jax.lax.while_loop`
+that stops at a proven tail bound (`tail_bound`), so its length follows λΔ and memory does not.
+Reverse mode is a `jax.custom_vjp`, since JAX cannot differentiate a while loop backwards:
+
+* ū = exp(Mᵀ Δ) ȳ, the same series transposed, with the same number of terms;
+* θ̄_q = ȳ · d y / d θ_q, with the p tangents ``τ_{m+1} = (I + M/λ) τ_m - A_q x_m / λ`` carried
+  beside ``x_m`` (λ is held fixed: the series is exact for any λ >= every exit rate, so it
+  carries no derivative);
+* Δ̄ = ȳ · M y.
+
+The backward pass thus costs about (p + 2) times the value, whatever the number of epochs.
+A series that would pass ``max_steps`` (or a negative Δ) gives NaN with zero derivatives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+import jax
+
+from .._epoch_chain import coupled_step, tail_bound
+
+__all__ = ["make_propagator"]
+
+
+def make_propagator(ops, r: jax.Array, k: int, tol: float, max_steps: int) -> Callable:
+    """``propagate(theta, u, delta) -> exp(M Δ) u`` for stacks u of shape (n, k, R).
+
+    Parameters
+    ----------
+    ops : FfiOps or DenseOps of the graph
+    r : shape (n, R), the reward of each transient vertex per column
+    k : number of moment orders in the stack (the coupling is zero for k = 1)
+    tol : relative truncation error of the series (see ``propagate``'s ``scale``)
+    max_steps : most terms of one series; beyond it the result is NaN
+
+    ``propagate(theta, u, delta, scale)`` stops when the series' tail is below ``tol`` times the
+    smallest entry of ``scale`` (k, R), the size of each order and column of the quantity the
+    caller builds from the result (floored at 1e-8 of the largest, so a zero column cannot
+    hold the series open); ``scale`` carries no derivative.
+    """
+    n = ops.n
+    r_max = jnp.max(jnp.abs(r)) if r.size else jnp.float64(0.0)
+
+    def step(theta, x, lam, transpose=False):
+        """(I + M/λ) x (or its transpose) for x of shape (n, ..., k, R)."""
+
+        def mv(y):
+            return ops.matvec(theta, y.reshape(n, -1), transpose).reshape(y.shape)
+
+        rr = r.reshape((n,) + (1,) * (x.ndim - 2) + (r.shape[1],))
+        if not transpose:
+            return coupled_step(mv, x, rr, lam, jnp)
+        upper = jnp.concatenate([x[..., 1:, :], jnp.zeros_like(x[..., :1, :])], axis=-2)
+        return x + (rr * upper - mv(x)) / lam
+
+    def rates(theta, delta):
+        lam = jax.lax.stop_gradient(jnp.maximum(jnp.max(ops.out_rates(theta)), 1e-300))
+        g = 1.0 + r_max / lam if k > 1 else 1.0
+        return lam, lam * delta, g
+
+    def series(theta, u, delta, scale):
+        lam, lt, g = rates(theta, delta)
+        log_lt = jnp.log(lt)
+        floor = tol * jnp.maximum(jnp.min(scale), 1e-8 * jnp.max(scale))
+
+        def norm(x):
+            return jnp.max(jnp.abs(x))
+
+        def done(m, pi, x, acc):
+            return tail_bound(m, pi, norm(x), lt, g, jnp) <= floor
+
+        def body(c):
+            m, logpi, x, acc, _ = c
+            m = m + 1
+            x = step(theta, x, lam)
+            logpi = logpi + log_lt - jnp.log(m)
+            pi = jnp.exp(logpi)
+            acc = acc + pi * x
+            return m, logpi, x, acc, done(m, pi, x, acc)
+
+        pi0 = jnp.exp(-lt)
+        acc0 = pi0 * u
+        # else no loop (a NaN never passes the tail test): NaN at once
+        valid = (delta >= 0) & jnp.isfinite(lt) & jnp.isfinite(floor) & jnp.all(jnp.isfinite(u))
+        init = (0, -lt, u, acc0, done(0, pi0, u, acc0) | ~valid)
+        m, _, _, acc, ok = jax.lax.while_loop(lambda c: ~c[4] & (c[0] < max_steps), body, init)
+        ok = ok & valid
+        return jnp.where(ok, acc, jnp.nan), m, ok
+
+    @jax.custom_vjp
+    def propagate(theta, u, delta, scale):
+        return series(theta, u, delta, scale)[0]
+
+    def fwd(theta, u, delta, scale):
+        y, m, ok = series(theta, u, delta, scale)
+        return y, (theta, u, delta, scale, y, m, ok)
+
+    def bwd(res, ybar):
+        theta, u, delta, scale, y, steps, ok = res
+        lam, lt, _ = rates(theta, delta)
+        log_lt = jnp.log(lt)
+        p = theta.shape[0]
+
+        def a_q(x):  # (A_q x) for every q, laid out (n, p, k, R) like the tangents
+            cm = ops.coef_matvec(x.reshape(n, -1))  # (n, kR, p)
+            return jnp.moveaxis(cm, -1, 1).reshape((n, p) + x.shape[1:])
+
+        def body(m, c):
+            logpi, x, tau, yt, ubar, thbar = c
+            # term m + 1 from term m
+            tau = step(theta, tau, lam) - a_q(x) / lam
+            x = step(theta, x, lam)
+            yt = step(theta, yt, lam, transpose=True)
+            logpi = logpi + log_lt - jnp.log(m + 1.0)
+            pi = jnp.exp(logpi)
+            ubar = ubar + pi * yt
+            thbar = thbar + pi * jnp.einsum("nkr,nqkr->q", ybar, tau)
+            return logpi, x, tau, yt, ubar, thbar
+
+        init = (
+            -lt,
+            u,
+            jnp.zeros((n, p) + u.shape[1:], u.dtype),
+            ybar,
+            jnp.exp(-lt) * ybar,
+            jnp.zeros(p, u.dtype),
+        )
+        _, _, _, _, ubar, thbar = jax.lax.fori_loop(0, steps, body, init)
+        my = lam * (step(theta, y, lam) - y)
+        dbar = jnp.sum(ybar * my)
+        zero = jnp.zeros_like
+        return (
+            jnp.where(ok, thbar, zero(thbar)),
+            jnp.where(ok, ubar, zero(ubar)),
+            jnp.where(ok, dbar, zero(dbar)),
+            zero(scale),
+        )
+
+    propagate.defvjp(fwd, bwd)
+    return propagate
