@@ -13,6 +13,7 @@ from phasic.models import block_counting, kingman, rabbits, sfs_rewards, two_isl
 __all__ = [
     "birth_death",
     "block_counting",
+    "dense_count_table",
     "dense_epoch_moments",
     "kingman",
     "rabbits",
@@ -77,3 +78,33 @@ def dense_epoch_moments(graph: Graph, rewards, thetas, starts, k: int, t_end: fl
         G[2 * N : 3 * N, 3 * N :] = Ra
         v = v @ sl.expm(G * (ends[e] - starts[e]))
     return v[3 * N :].sum()
+
+
+def dense_count_table(graph: Graph, rewards, rate: float, thetas, starts, K: int, t_end=80.0):
+    """Joint pmf (K+1,)*R of the counts of events at ``rate × rewards[:, a]`` until absorption,
+    under piecewise-constant θ, from matrix exponentials of the chain on (state, counts) with
+    counts capped at K + 1 (past the table), run past ``t_end`` after the last start."""
+    r = np.asarray(rewards, dtype=float).reshape(graph.vertices_length(), -1)
+    R = r.shape[1]
+    a0, _, vi = _full_generator(graph, thetas[0])
+    N = a0.size
+    cells = list(np.ndindex(*(K + 2,) * R))
+    pos = {c: i for i, c in enumerate(cells)}
+    v = np.zeros(N * len(cells))
+    v[:N] = a0  # cell (0, ..., 0) holds the first N entries
+    ends = list(starts[1:]) + [starts[-1] + t_end]
+    for e, th in enumerate(thetas):
+        _, Q, _ = _full_generator(graph, th)
+        G = np.kron(np.eye(len(cells)), Q)
+        for c in cells:
+            for a in range(R):
+                if c[a] == K + 1:
+                    continue
+                to = c[:a] + (c[a] + 1,) + c[a + 1 :]
+                for i in range(N - 1):
+                    rate_i = rate * r[vi[i], a]
+                    G[pos[c] * N + i, pos[c] * N + i] -= rate_i
+                    G[pos[c] * N + i, pos[to] * N + i] += rate_i
+        v = v @ sl.expm(G * (ends[e] - starts[e]))
+    table = np.array([v[pos[c] * N + N - 1] for c in cells]).reshape((K + 2,) * R)
+    return table[(slice(0, K + 1),) * R]

@@ -339,10 +339,21 @@ class Graph(PhaseTypeModel):
     def moments_from_graph(
         graph: Graph, nr_moments: int = 2, rewards: Any = None, **kwargs: Any
     ) -> Callable[..., Any]:
-        """``fn(theta)``: JAX raw moments of ``graph``; see `phasic.jax.moments_from_graph`."""
+        """``fn(theta)`` (``fn(theta, starts)`` with ``epochs=E``): JAX raw moments of ``graph``;
+        see `phasic.jax.moments_from_graph`."""
         from ..jax import moments_from_graph
 
         return moments_from_graph(graph, nr_moments, rewards, **kwargs)
+
+    @staticmethod
+    def counts_from_graph(
+        graph: Graph, rewards: Any = None, max_count: int = 10, **kwargs: Any
+    ) -> Callable[..., Any]:
+        """``fn(theta, rate)``: JAX distribution of event counts at ``rate × reward`` during the
+        absorption time (segregating sites, SFS counts); see `phasic.jax.counts_from_graph`."""
+        from ..jax import counts_from_graph
+
+        return counts_from_graph(graph, rewards, max_count, **kwargs)
 
     @staticmethod
     def pmf_and_moments_from_graph(

@@ -16,7 +16,13 @@ from ._native import initial_distribution
 if TYPE_CHECKING:
     from ._graph import Graph
 
-__all__ = ["MatrixRepresentation", "as_matrices", "from_matrices", "reward_transform"]
+__all__ = [
+    "MatrixRepresentation",
+    "as_matrices",
+    "from_matrices",
+    "reward_transform",
+    "with_event_rate",
+]
 
 
 class MatrixRepresentation(NamedTuple):
@@ -283,3 +289,38 @@ def discretize(
     for v, r in rows:
         reward[v, r] = 1.0
     return g, reward
+
+
+def with_event_rate(ga: GraphArrays, rate_reward: FloatArray) -> GraphArrays:
+    """``ga`` with one more parameter μ (last) and an edge of weight μ · ``rate_reward[i]`` from
+    each transient vertex i with a non-zero entry into absorption: its A is A + μ diag(r).
+
+    The counts of a Poisson process of rate μ · r(state) during the absorption time solve
+    systems in that matrix (`phasic.jax.counts_from_graph`).
+    """
+    n, p = ga.n_transient, ga.param_length
+    src = ga.edge_sources()
+    extra = np.flatnonzero(rate_reward != 0)
+    all_src = np.concatenate([src, extra])
+    order = np.argsort(all_src, kind="stable")  # the new edge goes last in its row
+    coef = np.zeros((ga.n_edges + extra.size, p + 1))
+    coef[: ga.n_edges, :p] = ga.coef
+    coef[ga.n_edges :, p] = rate_reward[extra]
+    counts = np.bincount(all_src, minlength=n)
+    return GraphArrays(
+        n_vertices=ga.n_vertices,
+        vertex_index=ga.vertex_index,
+        states=ga.states,
+        indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        indices=np.ascontiguousarray(
+            np.concatenate([ga.indices, np.full(extra.size, n)])[order], dtype=np.int32
+        ),
+        base=np.ascontiguousarray(np.concatenate([ga.base, np.zeros(extra.size)])[order]),
+        coef=np.ascontiguousarray(coef[order]),
+        scc_ptr=ga.scc_ptr,
+        start_indices=ga.start_indices,
+        start_base=ga.start_base,
+        start_coef=np.ascontiguousarray(
+            np.column_stack([ga.start_coef, np.zeros(len(ga.start_base))])
+        ),
+    )

@@ -28,16 +28,20 @@ from .._epoch_chain import coupled_step, tail_bound
 __all__ = ["make_propagator"]
 
 
-def make_propagator(ops, r: jax.Array, k: int, tol: float, max_steps: int) -> Callable:
-    """``propagate(theta, u, delta) -> exp(M Δ) u`` for stacks u of shape (n, k, R).
+def make_propagator(
+    ops, r: jax.Array, k: int, tol: float, max_steps: int, coupling_param: int | None = None
+) -> Callable:
+    """``propagate(theta, u, delta, scale) -> exp(M Δ) u`` for stacks u of shape (n, k, R).
 
     Parameters
     ----------
     ops : FfiOps or DenseOps of the graph
     r : shape (n, R), the reward of each transient vertex per column
-    k : number of moment orders in the stack (the coupling is zero for k = 1)
+    k : number of orders in the stack (the coupling is zero for k = 1)
     tol : relative truncation error of the series (see ``propagate``'s ``scale``)
     max_steps : most terms of one series; beyond it the result is NaN
+    coupling_param : the coupling is ``θ[coupling_param] · r`` instead of ``r`` (the event
+        rate of `counts_from_graph`, which also sits on the graph's edges)
 
     ``propagate(theta, u, delta, scale)`` stops when the series' tail is below ``tol`` times the
     smallest entry of ``scale`` (k, R), the size of each order and column of the quantity the
@@ -47,13 +51,16 @@ def make_propagator(ops, r: jax.Array, k: int, tol: float, max_steps: int) -> Ca
     n = ops.n
     r_max = jnp.max(jnp.abs(r)) if r.size else jnp.float64(0.0)
 
+    def coupling(theta):
+        return 1.0 if coupling_param is None else theta[coupling_param]
+
     def step(theta, x, lam, transpose=False):
         """(I + M/λ) x (or its transpose) for x of shape (n, ..., k, R)."""
 
         def mv(y):
             return ops.matvec(theta, y.reshape(n, -1), transpose).reshape(y.shape)
 
-        rr = r.reshape((n,) + (1,) * (x.ndim - 2) + (r.shape[1],))
+        rr = coupling(theta) * r.reshape((n,) + (1,) * (x.ndim - 2) + (r.shape[1],))
         if not transpose:
             return coupled_step(mv, x, rr, lam, jnp)
         upper = jnp.concatenate([x[..., 1:, :], jnp.zeros_like(x[..., :1, :])], axis=-2)
@@ -61,7 +68,7 @@ def make_propagator(ops, r: jax.Array, k: int, tol: float, max_steps: int) -> Ca
 
     def rates(theta, delta):
         lam = jax.lax.stop_gradient(jnp.maximum(jnp.max(ops.out_rates(theta)), 1e-300))
-        g = 1.0 + r_max / lam if k > 1 else 1.0
+        g = 1.0 + jax.lax.stop_gradient(jnp.abs(coupling(theta))) * r_max / lam if k > 1 else 1.0
         return lam, lam * delta, g
 
     def series(theta, u, delta, scale):
@@ -107,9 +114,13 @@ def make_propagator(ops, r: jax.Array, k: int, tol: float, max_steps: int) -> Ca
         log_lt = jnp.log(lt)
         p = theta.shape[0]
 
-        def a_q(x):  # (A_q x) for every q, laid out (n, p, k, R) like the tangents
+        def a_q(x):  # -(dM/dθ_q) x for every q, laid out (n, p, k, R) like the tangents
             cm = ops.coef_matvec(x.reshape(n, -1))  # (n, kR, p)
-            return jnp.moveaxis(cm, -1, 1).reshape((n, p) + x.shape[1:])
+            out = jnp.moveaxis(cm, -1, 1).reshape((n, p) + x.shape[1:])
+            if coupling_param is None:
+                return out
+            lower = jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+            return out.at[:, coupling_param].add(-r[:, None, :] * lower)
 
         def body(m, c):
             logpi, x, tau, yt, ubar, thbar = c

@@ -104,6 +104,11 @@ class _Base:
         """Total out-weight of each transient vertex (the diagonal of A), shape (n,)."""
         return jax.ops.segment_sum(self._base + self._coef @ theta, self._src, num_segments=self.n)
 
+    def exit_rates(self, theta):
+        """Rate of each transient vertex into absorption, shape (n,)."""
+        w = jnp.where(self._dst == self.n, self._base + self._coef @ theta, 0.0)
+        return jax.ops.segment_sum(w, self._src, num_segments=self.n)
+
     def coef_matvec(self, x):
         """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K); A_q = dA/dθ_q."""
         xp = jnp.concatenate([x, jnp.zeros((1, *x.shape[1:]), x.dtype)])
