@@ -79,11 +79,14 @@ class SVGD(ProblemAttributes, ParticlePosterior):
     seed : int
     verbose : bool
         Progress bar and messages (only on the coordinator process).
-    likelihood : {'gaussian', 'density'} or None
+    likelihood : {'gaussian', 'density', 'poisson', 'multinomial'} or None
         'gaussian': ``-0.5 Σ (y - model(θ))² / σ²`` with ``noise_scale`` σ, or, when σ is None,
         the profile likelihood ``-(N/2) log(RSS / N)`` (σ estimated per particle).
         'density': ``Σ w_i log model(θ, x_i)`` (exact likelihood of observed absorption times,
         with optional ``weights`` for binned data).
+        'poisson' / 'multinomial': ``model(θ)`` is an expected SFS (expected site counts for
+        'poisson', any scale for 'multinomial') and ``observed_data`` the observed SFS counts;
+        see `poisson_sfs_log_likelihood` and `multinomial_sfs_log_likelihood`.
     log_likelihood : callable, optional
         ``log_likelihood(theta)`` replaces the two above.
     transform : None, 'softplus', 'log' or `Transform`

@@ -147,7 +147,14 @@ def define_problem(
     if likelihood is None:
         likelihood = "custom" if log_likelihood is not None else "gaussian"
     if likelihood not in LIKELIHOODS:
-        raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
+        raise ParameterError(f"likelihood = {likelihood!r}; choose one of {LIKELIHOODS[:-1]}")
+    if likelihood in ("poisson", "multinomial") and observed_data is not None:
+        obs = np.asarray(observed_data, dtype=np.float64)
+        if np.any(obs < 0) or np.any(obs != np.round(obs)):
+            raise ParameterError(
+                f"likelihood='{likelihood}' reads observed_data as counts of sites; got "
+                f"{obs.ravel()[:8]} (integers >= 0)"
+            )
     if likelihood == "custom" and log_likelihood is None:
         raise ParameterError("likelihood='custom' needs log_likelihood=callable")
     return Problem(

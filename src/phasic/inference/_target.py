@@ -15,6 +15,7 @@ import jax
 from .._errors import ParameterError, PhasicError
 from ._likelihood_density import density_log_likelihood
 from ._likelihood_gaussian import gaussian_log_likelihood
+from ._likelihood_sfs import multinomial_sfs_log_likelihood, poisson_sfs_log_likelihood
 from ._transforms import Transform
 
 __all__ = [
@@ -25,7 +26,14 @@ __all__ = [
     "make_logdensity",
 ]
 
-LIKELIHOODS = ("gaussian", "density", "custom")
+LIKELIHOODS = ("gaussian", "density", "poisson", "multinomial", "custom")
+
+# families of the prediction model(theta) against observed_data of the same shape
+_OF_PREDICTION = {
+    "gaussian": None,
+    "poisson": poisson_sfs_log_likelihood,
+    "multinomial": multinomial_sfs_log_likelihood,
+}
 
 
 def _required(value: Any, message: str) -> Any:
@@ -46,17 +54,22 @@ def log_likelihood_of(
     """``loglik(theta) -> scalar`` for one of `LIKELIHOODS`.
 
     'gaussian': `gaussian_log_likelihood` of ``model(theta)`` against ``observed``;
-    'density': `density_log_likelihood` of ``model(theta, observed)``; 'custom': ``custom``.
+    'density': `density_log_likelihood` of ``model(theta, observed)``; 'poisson' and
+    'multinomial': the SFS families of ``model(theta)`` (an expected SFS) against ``observed``
+    counts; 'custom': ``custom``.
     """
     if likelihood == "custom":
         return _required(custom, "likelihood='custom' needs log_likelihood=callable")
-    if likelihood in ("density", "gaussian"):
+    if likelihood in LIKELIHOODS:
         m = _required(model, f"likelihood='{likelihood}' needs a model")
         y = _required(observed, f"likelihood='{likelihood}' needs observed_data")
         if likelihood == "density":
             return lambda theta: density_log_likelihood(m(theta, y), weights)
-        return lambda theta: gaussian_log_likelihood(m(theta), y, noise_scale)
-    raise ParameterError(f"likelihood = {likelihood!r}; choose 'gaussian' or 'density'")
+        if likelihood == "gaussian":
+            return lambda theta: gaussian_log_likelihood(m(theta), y, noise_scale)
+        family = _OF_PREDICTION[likelihood]
+        return lambda theta: family(m(theta), y)
+    raise ParameterError(f"likelihood = {likelihood!r}; choose one of {LIKELIHOODS}")
 
 
 def check_log_likelihood(
@@ -76,12 +89,12 @@ def check_log_likelihood(
         m = _required(model, f"likelihood='{likelihood}' needs a model")
         y = _required(observed, f"likelihood='{likelihood}' needs observed_data")
     try:
-        if likelihood == "gaussian":
+        if likelihood in _OF_PREDICTION:
             out = jax.eval_shape(m, th)
             if out.shape != y.shape:
                 raise ParameterError(
                     f"model(theta) has shape {out.shape} but observed_data has shape "
-                    f"{y.shape}; they must match for the Gaussian likelihood"
+                    f"{y.shape}; they must match for the {likelihood} likelihood"
                 )
         elif likelihood == "density":
             out = jax.eval_shape(lambda t: m(t, y), th)
