@@ -68,6 +68,7 @@ def log_likelihood_of(
         if likelihood == "gaussian":
             return lambda theta: gaussian_log_likelihood(m(theta), y, noise_scale)
         family = _OF_PREDICTION[likelihood]
+        assert family is not None  # gaussian is handled above
         return lambda theta: family(m(theta), y)
     raise ParameterError(f"likelihood = {likelihood!r}; choose one of {LIKELIHOODS}")
 
