@@ -117,6 +117,7 @@ def pmf_from_graph(
     graph: Graph,
     discrete: bool = False,
     *,
+    epochs: int | None = None,
     tol: float = 1e-12,
     max_steps: int = DEFAULT_MAX_STEPS,
     backend: str = "auto",
@@ -128,6 +129,11 @@ def pmf_from_graph(
     graph : Graph
     discrete : bool
         Probability mass of the number of jumps instead of the continuous density.
+    epochs : int, optional
+        Number of epochs of piecewise-constant θ (continuous models): the model then takes
+        ``(theta, times, starts)``, one θ row per epoch (E, p) and the start times (E,) from 0,
+        with exact gradients in all three. Each density is then accurate to ``tol`` relative
+        to the largest exit rate of its epoch (not relative to itself in a far tail).
     tol : float
         Error bound of the uniformization series (absolute and relative), in (0, 1).
     max_steps : int
@@ -147,11 +153,14 @@ def pmf_from_graph(
         ``shard_map``.
     """
     _require_x64()
+    n_epochs = None if epochs is None else _epoch_count(epochs, graph, discrete)
     tol = check_tol(tol)
     max_steps = check_max_steps(max_steps)
     ga = graph.compile()
     ops = ops_for(ga, backend)
     p = ga.param_length
+    if n_epochs is not None:
+        return _pmf_by_epoch(ops, n_epochs, tol, max_steps, f"{ga.fingerprint()}:{tol}")
 
     def model(theta, times) -> jax.Array:
         th = _theta(theta, p)
@@ -170,6 +179,51 @@ def pmf_from_graph(
     out = model if graph.parameterized else (lambda times: model(jnp.zeros(0), times))
     vars(out)["phasic_fingerprint"] = tag  # identifies the model in SVGD checkpoints
     return out
+
+
+def _pmf_by_epoch(ops, n_epochs: int, tol: float, max_steps: int, tag: str) -> Callable:
+    """``model(theta, times, starts)``: the density under piecewise-constant θ.
+
+    The state distribution α_e at each epoch's start is carried forward (row vectors), and the
+    density at the epoch's times is α_e · exp(S_e τ) s_e with the exit rates s_e propagated to
+    every local time τ at once (one series, one column per time); a time uses the epoch it
+    falls in.
+    """
+    p = ops.p
+    zero_r = jnp.zeros((ops.n, 1))
+    rows = make_propagator(ops, zero_r, 1, tol, max_steps, transpose=True)
+    cols = make_propagator(ops, zero_r, 1, tol, max_steps)
+
+    def density(th: jax.Array, t: jax.Array, starts: jax.Array) -> jax.Array:
+        st = starts.at[0].set(jax.lax.stop_gradient(starts[0]))  # t_0 = 0 by definition
+        deltas = jnp.diff(st)
+        alpha = ops.alpha(th[0])
+        out = jnp.zeros_like(t)
+        for e in range(n_epochs):
+            last = e + 1 == n_epochs
+            tau = jnp.maximum(t - st[e], 0.0)
+            if not last:  # times past the epoch are not used: keep their series short
+                tau = jnp.minimum(tau, deltas[e])
+            s_e = ops.exit_rates(th[e])
+            u = jnp.broadcast_to(s_e[:, None, None], (ops.n, 1, t.shape[0]))
+            scale = jax.lax.stop_gradient(jnp.broadcast_to(jnp.max(s_e), (1, t.shape[0])))
+            f_e = alpha @ cols(th[e], u, tau, scale)[:, 0, :]
+            inside = t >= st[e] if last else (t >= st[e]) & (t < st[e + 1])
+            out = jnp.where(inside, f_e, out)
+            if not last:
+                one = jax.lax.stop_gradient(jnp.ones((1, 1)) * jnp.max(alpha))
+                alpha = rows(th[e], alpha[:, None, None], deltas[e], one)[:, 0, 0]
+        return jnp.where(starts[0] == 0, out, jnp.nan)
+
+    def model(theta, times, starts) -> jax.Array:
+        th = _theta_rows(theta, n_epochs, p)
+        t = _times(times, False)
+        st = _starts(starts, n_epochs)
+        t1 = jnp.atleast_1d(t)
+        return ops.guard(th, lambda x: density(x, t1, st)).reshape(t.shape)
+
+    vars(model)["phasic_fingerprint"] = f"pmf:{tag}:epochs={n_epochs}:{max_steps}"
+    return model
 
 
 def moments_from_graph(
@@ -284,13 +338,18 @@ def pmf_and_moments_from_graph(
     discrete: bool = False,
     rewards=None,
     *,
+    epochs: int | None = None,
     tol: float = 1e-12,
     max_steps: int = DEFAULT_MAX_STEPS,
     backend: str = "auto",
 ) -> Callable:
-    """``model(theta, times) -> (pmf, moments)``: `pmf_from_graph` and `moments_from_graph` in one."""
-    pmf = pmf_from_graph(graph, discrete, tol=tol, max_steps=max_steps, backend=backend)
-    mom = moments_from_graph(graph, nr_moments, rewards, discrete=discrete, backend=backend)
+    """``model(theta, times) -> (pmf, moments)``: `pmf_from_graph` and `moments_from_graph` in
+    one; ``model(theta, times, starts)`` with ``epochs``."""
+    kw = dict(epochs=epochs, tol=tol, max_steps=max_steps, backend=backend)
+    pmf = pmf_from_graph(graph, discrete, **kw)  # type: ignore[arg-type]
+    mom = moments_from_graph(graph, nr_moments, rewards, discrete=discrete, **kw)  # type: ignore[arg-type]
+    if epochs is not None:
+        return lambda theta, times, starts: (pmf(theta, times, starts), mom(theta, starts))
     if graph.parameterized:
         return lambda theta, times: (pmf(theta, times), mom(theta))
     return lambda times: (pmf(times), mom())

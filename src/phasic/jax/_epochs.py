@@ -29,7 +29,13 @@ __all__ = ["make_propagator"]
 
 
 def make_propagator(
-    ops, r: jax.Array, k: int, tol: float, max_steps: int, coupling_param: int | None = None
+    ops,
+    r: jax.Array,
+    k: int,
+    tol: float,
+    max_steps: int,
+    coupling_param: int | None = None,
+    transpose: bool = False,
 ) -> Callable:
     """``propagate(theta, u, delta, scale) -> exp(M Δ) u`` for stacks u of shape (n, k, R).
 
@@ -38,15 +44,17 @@ def make_propagator(
     ops : FfiOps or DenseOps of the graph
     r : shape (n, R), the reward of each transient vertex per column
     k : number of orders in the stack (the coupling is zero for k = 1)
-    tol : relative truncation error of the series (see ``propagate``'s ``scale``)
+    tol : relative truncation error of the series (see ``scale`` below)
     max_steps : most terms of one series; beyond it the result is NaN
     coupling_param : the coupling is ``θ[coupling_param] · r`` instead of ``r`` (the event
         rate of `counts_from_graph`, which also sits on the graph's edges)
+    transpose : propagate row vectors, ``exp(Mᵀ Δ) u`` (a state distribution forward in time)
 
-    ``propagate(theta, u, delta, scale)`` stops when the series' tail is below ``tol`` times the
-    smallest entry of ``scale`` (k, R), the size of each order and column of the quantity the
-    caller builds from the result (floored at 1e-8 of the largest, so a zero column cannot
-    hold the series open); ``scale`` carries no derivative.
+    ``delta`` is one time span, or one per column (R,) (a density at several times). The
+    series of column c stops when its tail is below ``tol`` times the smallest entry of
+    ``scale[:, c]`` ((k, R): the size of each order and column of what the caller builds from
+    the result; floored at 1e-8 of the largest, so a zero column cannot hold the series open).
+    ``scale`` carries no derivative.
     """
     n = ops.n
     r_max = jnp.max(jnp.abs(r)) if r.size else jnp.float64(0.0)
@@ -54,48 +62,56 @@ def make_propagator(
     def coupling(theta):
         return 1.0 if coupling_param is None else theta[coupling_param]
 
-    def step(theta, x, lam, transpose=False):
-        """(I + M/λ) x (or its transpose) for x of shape (n, ..., k, R)."""
+    def shifted(x, up: bool):
+        """Order j takes order j - 1 (j + 1 when ``up``), zero past the ends; axis -2."""
+        if up:
+            return jnp.concatenate([x[..., 1:, :], jnp.zeros_like(x[..., :1, :])], axis=-2)
+        return jnp.concatenate([jnp.zeros_like(x[..., :1, :]), x[..., :-1, :]], axis=-2)
+
+    def step(theta, x, lam, trans: bool):
+        """(I + M/λ) x (or (I + Mᵀ/λ) x) for x of shape (n, ..., k, R)."""
 
         def mv(y):
-            return ops.matvec(theta, y.reshape(n, -1), transpose).reshape(y.shape)
+            return ops.matvec(theta, y.reshape(n, -1), trans).reshape(y.shape)
 
         rr = coupling(theta) * r.reshape((n,) + (1,) * (x.ndim - 2) + (r.shape[1],))
-        if not transpose:
+        if not trans:
             return coupled_step(mv, x, rr, lam, jnp)
-        upper = jnp.concatenate([x[..., 1:, :], jnp.zeros_like(x[..., :1, :])], axis=-2)
-        return x + (rr * upper - mv(x)) / lam
+        return x + (shifted(rr * x, up=True) - mv(x)) / lam
 
-    def rates(theta, delta):
+    def rates(theta, delta, R):
         lam = jax.lax.stop_gradient(jnp.maximum(jnp.max(ops.out_rates(theta)), 1e-300))
         g = 1.0 + jax.lax.stop_gradient(jnp.abs(coupling(theta))) * r_max / lam if k > 1 else 1.0
-        return lam, lam * delta, g
+        return lam, jnp.broadcast_to(lam * delta, (R,)), g
 
     def series(theta, u, delta, scale):
-        lam, lt, g = rates(theta, delta)
+        R = u.shape[-1]
+        lam, lt, g = rates(theta, delta, R)
         log_lt = jnp.log(lt)
-        floor = tol * jnp.maximum(jnp.min(scale), 1e-8 * jnp.max(scale))
+        floor = tol * jnp.maximum(jnp.min(scale, axis=0), 1e-8 * jnp.max(scale))  # (R,)
 
-        def norm(x):
-            return jnp.max(jnp.abs(x))
-
-        def done(m, pi, x, acc):
-            return tail_bound(m, pi, norm(x), lt, g, jnp) <= floor
+        def done(m, pi, x):
+            norm = jnp.max(jnp.abs(x), axis=(0, 1))
+            return jnp.all(tail_bound(m, pi, norm, lt, g, jnp) <= floor)
 
         def body(c):
             m, logpi, x, acc, _ = c
             m = m + 1
-            x = step(theta, x, lam)
+            x = step(theta, x, lam, transpose)
             logpi = logpi + log_lt - jnp.log(m)
             pi = jnp.exp(logpi)
             acc = acc + pi * x
-            return m, logpi, x, acc, done(m, pi, x, acc)
+            return m, logpi, x, acc, done(m, pi, x)
 
         pi0 = jnp.exp(-lt)
-        acc0 = pi0 * u
         # else no loop (a NaN never passes the tail test): NaN at once
-        valid = (delta >= 0) & jnp.isfinite(lt) & jnp.isfinite(floor) & jnp.all(jnp.isfinite(u))
-        init = (0, -lt, u, acc0, done(0, pi0, u, acc0) | ~valid)
+        valid = (
+            jnp.all(delta >= 0)
+            & jnp.all(jnp.isfinite(lt))
+            & jnp.all(jnp.isfinite(floor))
+            & jnp.all(jnp.isfinite(u))
+        )
+        init = (0, -lt, u, pi0 * u, done(0, pi0, u) | ~valid)
         m, _, _, acc, ok = jax.lax.while_loop(lambda c: ~c[4] & (c[0] < max_steps), body, init)
         ok = ok & valid
         return jnp.where(ok, acc, jnp.nan), m, ok
@@ -110,28 +126,28 @@ def make_propagator(
 
     def bwd(res, ybar):
         theta, u, delta, scale, y, steps, ok = res
-        lam, lt, _ = rates(theta, delta)
+        R = u.shape[-1]
+        lam, lt, _ = rates(theta, delta, R)
         log_lt = jnp.log(lt)
         p = theta.shape[0]
 
-        def a_q(x):  # -(dM/dθ_q) x for every q, laid out (n, p, k, R) like the tangents
-            cm = ops.coef_matvec(x.reshape(n, -1))  # (n, kR, p)
+        def a_q(x):  # -(dM/dθ_q) x (or its transpose) for every q, laid out (n, p, k, R)
+            cm = ops.coef_matvec(x.reshape(n, -1), transpose)  # (n, kR, p)
             out = jnp.moveaxis(cm, -1, 1).reshape((n, p) + x.shape[1:])
             if coupling_param is None:
                 return out
-            lower = jnp.concatenate([jnp.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
-            return out.at[:, coupling_param].add(-r[:, None, :] * lower)
+            return out.at[:, coupling_param].add(-shifted(r[:, None, :] * x, up=transpose))
 
         def body(m, c):
             logpi, x, tau, yt, ubar, thbar = c
             # term m + 1 from term m
-            tau = step(theta, tau, lam) - a_q(x) / lam
-            x = step(theta, x, lam)
-            yt = step(theta, yt, lam, transpose=True)
+            tau = step(theta, tau, lam, transpose) - a_q(x) / lam
+            x = step(theta, x, lam, transpose)
+            yt = step(theta, yt, lam, not transpose)
             logpi = logpi + log_lt - jnp.log(m + 1.0)
             pi = jnp.exp(logpi)
             ubar = ubar + pi * yt
-            thbar = thbar + pi * jnp.einsum("nkr,nqkr->q", ybar, tau)
+            thbar = thbar + jnp.einsum("nkr,nqkr,r->q", ybar, tau, pi)
             return logpi, x, tau, yt, ubar, thbar
 
         init = (
@@ -143,8 +159,9 @@ def make_propagator(
             jnp.zeros(p, u.dtype),
         )
         _, _, _, _, ubar, thbar = jax.lax.fori_loop(0, steps, body, init)
-        my = lam * (step(theta, y, lam) - y)
-        dbar = jnp.sum(ybar * my)
+        my = lam * (step(theta, y, lam, transpose) - y)
+        dbar = jnp.sum(ybar * my, axis=(0, 1)).reshape(-1)  # (R,)
+        dbar = jnp.sum(dbar) if jnp.ndim(delta) == 0 else dbar
         zero = jnp.zeros_like
         return (
             jnp.where(ok, thbar, zero(thbar)),

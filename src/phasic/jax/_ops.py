@@ -109,8 +109,17 @@ class _Base:
         w = jnp.where(self._dst == self.n, self._base + self._coef @ theta, 0.0)
         return jax.ops.segment_sum(w, self._src, num_segments=self.n)
 
-    def coef_matvec(self, x):
-        """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K); A_q = dA/dθ_q."""
+    def coef_matvec(self, x, transpose: bool = False):
+        """(A_q x) (or A_qᵀ x) for every parameter q: shape (n, K, p) for x of shape (n, K);
+        A_q = dA/dθ_q."""
+        if transpose:  # (A_qᵀ y)_j = Σ_{e out of j} c_eq y_j - Σ_{e: i -> j, i != j} c_eq y_i
+            loop = (self._dst == self._src)[:, None]
+            own = jax.ops.segment_sum(
+                jnp.where(loop, 0.0, self._coef), self._src, num_segments=self.n
+            )
+            push = jnp.where(loop[:, :, None], 0.0, x[self._src][:, :, None] * self._coef[:, None])
+            into = jax.ops.segment_sum(push, self._dst, num_segments=self.n + 1)[: self.n]
+            return own[:, None, :] * x[:, :, None] - into
         xp = jnp.concatenate([x, jnp.zeros((1, *x.shape[1:]), x.dtype)])
         diff = xp[self._src] - xp[self._dst]  # (E, K)
         return jax.ops.segment_sum(
@@ -191,9 +200,11 @@ class FfiOps(_Base):
             transpose_solve=lambda _, b: self._solve_raw(theta, b, not transpose),
         )
 
-    def coef_matvec(self, x):
+    def coef_matvec(self, x, transpose: bool = False):
         """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K) (one native pass
-        over the edges, no edge-sized array)."""
+        over the edges, no edge-sized array); the transpose in pure JAX."""
+        if transpose:
+            return super().coef_matvec(x, transpose)
         out = jax.ShapeDtypeStruct((1, *x.shape, self.p), jnp.float64)
         return self._call("phasic_coef_matvec", out, x[None])[0]
 
