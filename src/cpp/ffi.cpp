@@ -178,6 +178,93 @@ ffi::Error CoefMatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_p
   return ffi::Error::Success();
 }
 
+// y = A x (or A^T x) per row: theta (..., p), x and y (..., n, K); a row with a bad weight is NaN.
+ffi::Error MatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 x,
+                      F64Out out, bool transpose) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t K = last_dim(x), n = g.n;
+  if (last_dim(x, 1) != n || last_dim(theta) != g.p)
+    return ffi::Error::InvalidArgument("phasic matvec: operand shapes do not match the graph");
+  std::vector<int64_t> shape;
+  const auto lx = lead_dims(x, 2);
+  if (!broadcast_shape({lead_dims(theta, 1), lx}, shape) || rows(*out, 2) != product(shape))
+    return ffi::Error::InvalidArgument("phasic matvec: inconsistent batch dimensions");
+  const int64_t B = product(shape), nk = n * K;
+  std::vector<double> ts, xs;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, g.p, ts);
+  const double* xr = broadcast_rows(x.typed_data(), lx, shape, nk, xs);
+  double* y = out->typed_data();
+  for (int64_t b = 0; b < B; ++b) {  // (n, K) per row is the kernel's (n, 1, K) layout
+    if (matvec(g, th + b * g.p, 1, xr + b * nk, K, y + b * nk, transpose).code != kOk)
+      std::fill(y + b * nk, y + (b + 1) * nk, std::numeric_limits<double>::quiet_NaN());
+  }
+  return ffi::Error::Success();
+}
+
+// exp(M Δ) u per row (propagate.cpp): theta (..., p), u (..., n, k, R), delta and floor (..., R),
+// r (n, R) shared; y like u, steps (...).
+ffi::Error PropagateImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
+                         F64 u, F64 delta, F64 floor, F64 r, F64Out out, F64Out steps,
+                         bool transpose, int64_t coupling, int64_t max_steps) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t R = last_dim(u), k = last_dim(u, 1), n = g.n, S = n * k * R;
+  std::vector<int64_t> shape;
+  if (last_dim(u, 2) != n || last_dim(theta) != g.p || last_dim(delta) != R ||
+      last_dim(floor) != R || static_cast<int64_t>(r.element_count()) != n * R ||
+      coupling >= g.p ||
+      !broadcast_shape({lead_dims(theta, 1), lead_dims(u, 3), lead_dims(delta, 1),
+                        lead_dims(floor, 1)},
+                       shape) ||
+      rows(*out, 3) != product(shape) || static_cast<int64_t>(steps->element_count()) != product(shape))
+    return ffi::Error::InvalidArgument("phasic propagate: inconsistent operand shapes");
+  const int64_t B = product(shape);
+  std::vector<double> ts, us, ds, fs;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, g.p, ts);
+  const double* ur = broadcast_rows(u.typed_data(), lead_dims(u, 3), shape, S, us);
+  const double* dl = broadcast_rows(delta.typed_data(), lead_dims(delta, 1), shape, R, ds);
+  const double* fl = broadcast_rows(floor.typed_data(), lead_dims(floor, 1), shape, R, fs);
+  for (int64_t b = 0; b < B; ++b)
+    propagate(g, th + b * g.p, r.typed_data(), k, R, coupling, transpose, ur + b * S, dl + b * R,
+              fl + b * R, max_steps, out->typed_data() + b * S, steps->typed_data() + b);
+  return ffi::Error::Success();
+}
+
+ffi::Error PropagateVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
+                            F64 u, F64 delta, F64 steps, F64 y, F64 ybar, F64 r, F64Out ubar,
+                            F64Out thbar, F64Out dbar, bool transpose, int64_t coupling) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t R = last_dim(u), k = last_dim(u, 1), n = g.n, S = n * k * R, p = g.p;
+  std::vector<int64_t> shape;
+  if (last_dim(u, 2) != n || last_dim(theta) != p || last_dim(delta) != R ||
+      static_cast<int64_t>(r.element_count()) != n * R || coupling >= p ||
+      !broadcast_shape({lead_dims(theta, 1), lead_dims(u, 3), lead_dims(delta, 1),
+                        lead_dims(steps, 0), lead_dims(y, 3), lead_dims(ybar, 3)},
+                       shape) ||
+      rows(*ubar, 3) != product(shape) || rows(*thbar, 1) != product(shape) ||
+      rows(*dbar, 1) != product(shape))
+    return ffi::Error::InvalidArgument("phasic propagate_vjp: inconsistent operand shapes");
+  const int64_t B = product(shape);
+  std::vector<double> ts, us, ds, ss, ys, bs;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, p, ts);
+  const double* ur = broadcast_rows(u.typed_data(), lead_dims(u, 3), shape, S, us);
+  const double* dl = broadcast_rows(delta.typed_data(), lead_dims(delta, 1), shape, R, ds);
+  const double* st = broadcast_rows(steps.typed_data(), lead_dims(steps, 0), shape, 1, ss);
+  const double* yr = broadcast_rows(y.typed_data(), lead_dims(y, 3), shape, S, ys);
+  const double* yb = broadcast_rows(ybar.typed_data(), lead_dims(ybar, 3), shape, S, bs);
+  for (int64_t b = 0; b < B; ++b)
+    propagate_vjp(g, th + b * p, r.typed_data(), k, R, coupling, transpose, ur + b * S,
+                  dl + b * R, static_cast<int64_t>(st[b]), yr + b * S, yb + b * S,
+                  ubar->typed_data() + b * S, thbar->typed_data() + b * p,
+                  dbar->typed_data() + b * R);
+  return ffi::Error::Success();
+}
+
 SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, int64_t T) {
   SeriesSpec spec;
   spec.discrete = discrete;
@@ -276,6 +363,35 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSolve, SolveImpl,
                                   .Arg<F64>()
                                   .Ret<F64>()
                                   .Attr<bool>("transpose"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicMatvec, MatvecImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("transpose"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicPropagate, PropagateImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("transpose")
+                                  .Attr<int64_t>("coupling")
+                                  .Attr<int64_t>("max_steps"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicPropagateVjp, PropagateVjpImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Attr<bool>("transpose")
+                                  .Attr<int64_t>("coupling"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoefMatvec, CoefMatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Ret<F64>());

@@ -75,6 +75,20 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                     const SeriesSpec& spec, bool accumulated, double* out);
 
+// exp(M Δ) u for one row's coupled stack u (n, k, R) (see propagate.cpp): r (n, R), delta and
+// floor (R); y (n, k, R); steps: the number of series terms taken. A bad weight, delta or u, or
+// more than max_steps terms, gives a NaN y (row mode: status ok).
+Status propagate(const GraphView& g, const double* theta, const double* r, int64_t k, int64_t R,
+                 int64_t coupling, bool transpose, const double* u, const double* delta,
+                 const double* floor, int64_t max_steps, double* y, double* steps);
+
+// The vector-Jacobian product of propagate at (theta, u, delta) with its result y and `steps`:
+// ubar (n, k, R), thbar (p), dbar (R), from the cotangent ybar (n, k, R).
+Status propagate_vjp(const GraphView& g, const double* theta, const double* r, int64_t k,
+                     int64_t R, int64_t coupling, bool transpose, const double* u,
+                     const double* delta, int64_t steps, const double* y, const double* ybar,
+                     double* ubar, double* thbar, double* dbar);
+
 // Tarjan's algorithm on the CSR graph (targets outside [0, n) ignored).  Fills perm (new -> old
 // index) with the SCCs in topological order (sources first) and returns scc_ptr.
 std::vector<int64_t> scc_order(int64_t n, const int64_t* indptr, const int32_t* indices,

@@ -161,6 +161,9 @@ NB_MODULE(_core, m) {
     std::map<std::string, nb::capsule> t;
     t.emplace("phasic_solve", encapsulate(phasic::PhasicSolve));
     t.emplace("phasic_coef_matvec", encapsulate(phasic::PhasicCoefMatvec));
+    t.emplace("phasic_matvec", encapsulate(phasic::PhasicMatvec));
+    t.emplace("phasic_propagate", encapsulate(phasic::PhasicPropagate));
+    t.emplace("phasic_propagate_vjp", encapsulate(phasic::PhasicPropagateVjp));
     t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
     t.emplace("phasic_series_jac", encapsulate(phasic::PhasicSeriesJac));
     return t;

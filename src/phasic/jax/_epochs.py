@@ -72,7 +72,7 @@ def make_propagator(
         """(I + M/λ) x (or (I + Mᵀ/λ) x) for x of shape (n, ..., k, R)."""
 
         def mv(y):
-            return ops.matvec(theta, y.reshape(n, -1), trans).reshape(y.shape)
+            return ops.apply(theta, y.reshape(n, -1), trans).reshape(y.shape)
 
         rr = coupling(theta) * r.reshape((n,) + (1,) * (x.ndim - 2) + (r.shape[1],))
         if not trans:
@@ -84,11 +84,19 @@ def make_propagator(
         g = 1.0 + jax.lax.stop_gradient(jnp.abs(coupling(theta))) * r_max / lam if k > 1 else 1.0
         return lam, jnp.broadcast_to(lam * delta, (R,)), g
 
+    native = hasattr(ops, "propagate_raw")
+    cp = -1 if coupling_param is None else coupling_param
+
     def series(theta, u, delta, scale):
         R = u.shape[-1]
+        floor = tol * jnp.maximum(jnp.min(scale, axis=0), 1e-8 * jnp.max(scale))  # (R,)
+        if native:
+            d = jnp.broadcast_to(delta, (R,)).astype(jnp.float64)
+            rr = jnp.broadcast_to(r, (n, R))  # k = 1 never reads it; the kernel checks its shape
+            y, m = ops.propagate_raw(theta, u, d, floor, rr, transpose, cp, max_steps)
+            return y, m, jnp.all(jnp.isfinite(y))
         lam, lt, g = rates(theta, delta, R)
         log_lt = jnp.log(lt)
-        floor = tol * jnp.maximum(jnp.min(scale, axis=0), 1e-8 * jnp.max(scale))  # (R,)
 
         def done(m, pi, x):
             norm = jnp.max(jnp.abs(x), axis=(0, 1))
@@ -127,6 +135,20 @@ def make_propagator(
     def bwd(res, ybar):
         theta, u, delta, scale, y, steps, ok = res
         R = u.shape[-1]
+        zero = jnp.zeros_like
+        if native:
+            d = jnp.broadcast_to(delta, (R,)).astype(jnp.float64)
+            rr = jnp.broadcast_to(r, (n, R))
+            ubar, thbar, dbar = ops.propagate_vjp_raw(
+                theta, u, d, steps, y, ybar, rr, transpose, cp
+            )
+            dbar = jnp.sum(dbar) if jnp.ndim(delta) == 0 else dbar
+            return (
+                jnp.where(ok, thbar, zero(thbar)),
+                jnp.where(ok, ubar, zero(ubar)),
+                jnp.where(ok, dbar, zero(dbar)),
+                zero(scale),
+            )
         lam, lt, _ = rates(theta, delta, R)
         log_lt = jnp.log(lt)
         p = theta.shape[0]
@@ -162,7 +184,6 @@ def make_propagator(
         my = lam * (step(theta, y, lam, transpose) - y)
         dbar = jnp.sum(ybar * my, axis=(0, 1)).reshape(-1)  # (R,)
         dbar = jnp.sum(dbar) if jnp.ndim(delta) == 0 else dbar
-        zero = jnp.zeros_like
         return (
             jnp.where(ok, thbar, zero(thbar)),
             jnp.where(ok, ubar, zero(ubar)),

@@ -200,6 +200,55 @@ class FfiOps(_Base):
             transpose_solve=lambda _, b: self._solve_raw(theta, b, not transpose),
         )
 
+    def apply(self, theta, x, transpose=False):
+        """A x (or Aᵀ x) by one native pass, not differentiable (for loops under a custom
+        derivative rule); a bad weight gives NaN."""
+        out = jax.ShapeDtypeStruct((1, *x.shape), jnp.float64)
+        return self._call("phasic_matvec", out, theta[None], x[None], transpose=transpose)[0]
+
+    def propagate_raw(self, theta, u, delta, floor, r, transpose, coupling, max_steps):
+        """exp(M Δ) u for a coupled stack u (n, k, R) by the native series (see
+        ``src/cpp/propagate.cpp``): (y, number of terms); y is NaN where it fails."""
+        outs = (
+            jax.ShapeDtypeStruct((1, *u.shape), jnp.float64),
+            jax.ShapeDtypeStruct((1,), jnp.float64),
+        )
+        y, steps = self._call(
+            "phasic_propagate",
+            outs,
+            theta[None],
+            u[None],
+            delta[None],
+            floor[None],
+            r,
+            transpose=transpose,
+            coupling=np.int64(coupling),
+            max_steps=np.int64(max_steps),
+        )
+        return y[0], steps[0]
+
+    def propagate_vjp_raw(self, theta, u, delta, steps, y, ybar, r, transpose, coupling):
+        """(ū, θ̄, Δ̄ per column) of `propagate_raw` at its inputs, result and term count."""
+        outs = (
+            jax.ShapeDtypeStruct((1, *u.shape), jnp.float64),
+            jax.ShapeDtypeStruct((1, self.p), jnp.float64),
+            jax.ShapeDtypeStruct((1, u.shape[-1]), jnp.float64),
+        )
+        ubar, thbar, dbar = self._call(
+            "phasic_propagate_vjp",
+            outs,
+            theta[None],
+            u[None],
+            delta[None],
+            steps[None],
+            y[None],
+            ybar[None],
+            r,
+            transpose=transpose,
+            coupling=np.int64(coupling),
+        )
+        return ubar[0], thbar[0], dbar[0]
+
     def coef_matvec(self, x, transpose: bool = False):
         """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K) (one native pass
         over the edges, no edge-sized array); the transpose in pure JAX."""
@@ -303,6 +352,8 @@ class DenseOps(_Base):
     def matvec(self, theta, x, transpose=False):
         A, _ = self.matrix(theta)
         return (A.T if transpose else A) @ x
+
+    apply = matvec
 
     def series(self, theta, times, discrete: bool, density: bool, tol: float, max_steps: int):
         alpha = self.alpha(theta)

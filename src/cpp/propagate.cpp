@@ -1,0 +1,265 @@
+// exp(M Δ) u for the coupled stacks of epochs (phasic/_epoch_chain.py), and its vector-Jacobian
+// product, by uniformization: one row (theta, u, Δ per column) at a time.
+//
+// A stack u has shape (n, k, R): per transient state, k orders and R columns; M acts as
+//   (M u)_j = -A u_j + c r ∘ u_{j-1}          (transpose: -Aᵀ u_j + c r ∘ u_{j+1}),
+// with c = 1 or theta[coupling], r (n, R). With λ the largest out-weight of a state,
+//   exp(M Δ_col) u = Σ_m Pois(m; λ Δ_col) (I + M/λ)^m u,
+// each column stopping when its tail bound (tail_bound in phasic/_epoch_chain.py: ratio
+// q = g λΔ / (m + 1), g = 1 + |c| max|r| / λ when k > 1) is below floor[col].
+//
+// The vjp follows phasic/jax/_epochs.py: ū = Σ π_m (I + Mᵀ/λ)^m ȳ, θ̄ from p forward tangents
+// τ_{m+1} = (I + M/λ) τ_m - (∂M/∂θ_q)... carried beside x_m, and Δ̄_col = ȳ · M y per column.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels.hpp"
+
+namespace phasic {
+namespace {
+
+struct Row {
+  std::vector<double> w;  // E: edge weights at this row's theta
+  std::vector<double> d;  // n: out-weight of each state, self-loops excluded (they cancel in A)
+  double lam = 0.0;       // uniformization rate: the largest total out-weight
+};
+
+bool row_weights(const GraphView& g, const double* th, Row& row) {
+  const int64_t n = g.n, E = g.indptr[n];
+  row.w.resize(static_cast<size_t>(E));
+  row.d.assign(static_cast<size_t>(n), 0.0);
+  double lam = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    double total = 0.0;
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const double w = detail::edge_weight_scalar(g, th, 0, e);
+      if (!(w >= 0.0)) return false;
+      row.w[e] = w;
+      total += w;
+      if (g.indices[e] != i) row.d[i] += w;
+    }
+    lam = std::max(lam, total);
+  }
+  row.lam = std::max(lam, 1e-300);
+  return true;
+}
+
+// y = (I + M/λ) x (or the transpose) for x of shape (n, nb, k, R): nb stacks side by side.
+PHASIC_MULTIVERSION
+void step(const GraphView& g, const Row& row, const double* r, double c, int64_t nb, int64_t k,
+          int64_t R, bool transpose, const double* x, double* y) {
+  const int64_t n = g.n, C = nb * k * R;
+  const double inv = 1.0 / row.lam;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = 1.0 - row.d[i] * inv;
+    for (int64_t z = 0; z < C; ++z) y[i * C + z] = a * x[i * C + z];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t t = g.indices[e];
+      if (t >= n || t == i) continue;
+      const double f = row.w[e] * inv;
+      if (!transpose) {
+        const double* xt = x + t * C;
+        double* yi = y + i * C;
+        for (int64_t z = 0; z < C; ++z) yi[z] += f * xt[z];
+      } else {
+        const double* xi = x + i * C;
+        double* yt = y + t * C;
+        for (int64_t z = 0; z < C; ++z) yt[z] += f * xi[z];
+      }
+    }
+  }
+  if (k < 2 || c == 0.0) return;
+  const double ci = c * inv;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t from = transpose ? j + 1 : j - 1;
+        if (from < 0 || from >= k) continue;
+        const double* xs = x + ((i * nb + b) * k + from) * R;
+        double* yd = y + ((i * nb + b) * k + j) * R;
+        for (int64_t col = 0; col < R; ++col) yd[col] += ci * r[i * R + col] * xs[col];
+      }
+}
+
+double tail_bound(int64_t m, double pi, double norm, double lt, double gr) {
+  const double q = gr * lt / (static_cast<double>(m) + 1.0);
+  if (!(q < 1.0)) return std::numeric_limits<double>::infinity();
+  return pi * norm * q / std::max(1.0 - q, 1e-300);
+}
+
+void column_norms(const double* x, int64_t n, int64_t k, int64_t R, double* out) {
+  std::fill(out, out + R, 0.0);
+  for (int64_t i = 0; i < n * k; ++i)
+    for (int64_t col = 0; col < R; ++col) out[col] = std::max(out[col], std::fabs(x[i * R + col]));
+}
+
+// y[z, col] (+)= w[col] * x[z, col] over `rows` rows of R columns.
+PHASIC_MULTIVERSION
+void axpy_columns(const double* w, const double* x, int64_t rows, int64_t R, double* y,
+                  bool assign) {
+  for (int64_t z = 0; z < rows; ++z) {
+    const double* xz = x + z * R;
+    double* yz = y + z * R;
+    if (assign)
+      for (int64_t col = 0; col < R; ++col) yz[col] = w[col] * xz[col];
+    else
+      for (int64_t col = 0; col < R; ++col) yz[col] += w[col] * xz[col];
+  }
+}
+
+double growth(const Row& row, const double* r, int64_t n, int64_t k, int64_t R, double c) {
+  if (k < 2) return 1.0;
+  double rmax = 0.0;
+  for (int64_t z = 0; z < n * R; ++z) rmax = std::max(rmax, std::fabs(r[z]));
+  return 1.0 + std::fabs(c) * rmax / row.lam;
+}
+
+}  // namespace
+
+Status propagate(const GraphView& g, const double* theta, const double* r, int64_t k, int64_t R,
+                 int64_t coupling, bool transpose, const double* u, const double* delta,
+                 const double* floor, int64_t max_steps, double* y, double* steps) {
+  const int64_t n = g.n, S = n * k * R;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Row row;
+  bool ok = row_weights(g, theta, row);
+  for (int64_t col = 0; ok && col < R; ++col)
+    ok = delta[col] >= 0.0 && std::isfinite(delta[col]) && std::isfinite(floor[col]);
+  for (int64_t z = 0; ok && z < S; ++z) ok = std::isfinite(u[z]);
+  if (!ok) {
+    std::fill(y, y + S, nan);
+    *steps = 0;
+    return Status{};
+  }
+  const double c = coupling >= 0 ? theta[coupling] : 1.0;
+  const double gr = growth(row, r, n, k, R, c);
+  std::vector<double> lt(R), logpi(R), pi(R), norm(R), x(u, u + S), nx(S);
+  for (int64_t col = 0; col < R; ++col) {
+    lt[col] = row.lam * delta[col];
+    logpi[col] = -lt[col];
+    pi[col] = std::exp(-lt[col]);
+  }
+  axpy_columns(pi.data(), x.data(), n * k, R, y, /*assign=*/true);
+  const double lt_max = *std::max_element(lt.begin(), lt.end());
+  auto done = [&](int64_t m) {
+    // the tail bound is infinite until m + 1 > g λΔ: no need to measure x before
+    if (gr * lt_max >= static_cast<double>(m) + 1.0) return false;
+    column_norms(x.data(), n, k, R, norm.data());
+    for (int64_t col = 0; col < R; ++col)
+      if (!(tail_bound(m, pi[col], norm[col], lt[col], gr) <= floor[col])) return false;
+    return true;
+  };
+  int64_t m = 0;
+  while (!done(m)) {
+    if (m >= max_steps) {
+      std::fill(y, y + S, nan);
+      *steps = static_cast<double>(m);
+      return Status{};
+    }
+    step(g, row, r, c, 1, k, R, transpose, x.data(), nx.data());
+    x.swap(nx);
+    ++m;
+    for (int64_t col = 0; col < R; ++col) {
+      logpi[col] += std::log(lt[col]) - std::log(static_cast<double>(m));
+      pi[col] = std::exp(logpi[col]);
+    }
+    axpy_columns(pi.data(), x.data(), n * k, R, y, /*assign=*/false);
+  }
+  *steps = static_cast<double>(m);
+  return Status{};
+}
+
+Status propagate_vjp(const GraphView& g, const double* theta, const double* r, int64_t k,
+                     int64_t R, int64_t coupling, bool transpose, const double* u,
+                     const double* delta, int64_t steps, const double* y, const double* ybar,
+                     double* ubar, double* thbar, double* dbar) {
+  const int64_t n = g.n, p = g.p, S = n * k * R, kR = k * R;
+  std::fill(ubar, ubar + S, 0.0);
+  std::fill(thbar, thbar + p, 0.0);
+  std::fill(dbar, dbar + R, 0.0);
+  Row row;
+  if (!row_weights(g, theta, row)) return Status{};
+  const double c = coupling >= 0 ? theta[coupling] : 1.0;
+  std::vector<double> lt(R), logpi(R), pi(R);
+  for (int64_t col = 0; col < R; ++col) {
+    lt[col] = row.lam * delta[col];
+    logpi[col] = -lt[col];
+    pi[col] = std::exp(-lt[col]);
+  }
+  std::vector<double> x(u, u + S), nx(S), yt(ybar, ybar + S), nyt(S);
+  std::vector<double> tau(static_cast<size_t>(S * p), 0.0), ntau(tau.size()), aq(tau.size());
+  axpy_columns(pi.data(), ybar, n * k, R, ubar, /*assign=*/true);
+  const double inv = 1.0 / row.lam;
+  for (int64_t m = 0; m < steps; ++m) {
+    // aq[i, q] = -(∂M/∂θ_q) x_m, laid out (n, p, k, R) like the tangents
+    std::fill(aq.begin(), aq.end(), 0.0);
+    for (int64_t i = 0; i < n; ++i) {
+      const double* xi = x.data() + i * kR;
+      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+        const int64_t t = g.indices[e];
+        if (t == i) continue;
+        const double* cf = g.coef + e * p;
+        for (int64_t q = 0; q < p; ++q) {
+          const double cq = cf[q];
+          if (cq == 0.0) continue;
+          double* ai = aq.data() + (i * p + q) * kR;
+          if (!transpose) {  // (A_q x)_i = Σ_e c_eq (x_i - x_t)
+            for (int64_t z = 0; z < kR; ++z) ai[z] += cq * xi[z];
+            if (t < n) {
+              const double* xt = x.data() + t * kR;
+              for (int64_t z = 0; z < kR; ++z) ai[z] -= cq * xt[z];
+            }
+          } else {  // (A_qᵀ y)_i += c_eq y_i, (A_qᵀ y)_t -= c_eq y_i
+            for (int64_t z = 0; z < kR; ++z) ai[z] += cq * xi[z];
+            if (t < n) {
+              double* at = aq.data() + (t * p + q) * kR;
+              for (int64_t z = 0; z < kR; ++z) at[z] -= cq * xi[z];
+            }
+          }
+        }
+      }
+      if (coupling >= 0 && k > 1) {
+        double* ai = aq.data() + (i * p + coupling) * kR;
+        for (int64_t j = 0; j < k; ++j) {
+          const int64_t from = transpose ? j + 1 : j - 1;
+          if (from < 0 || from >= k) continue;
+          for (int64_t col = 0; col < R; ++col)
+            ai[j * R + col] -= r[i * R + col] * xi[from * R + col];
+        }
+      }
+    }
+    step(g, row, r, c, p, k, R, transpose, tau.data(), ntau.data());
+    for (size_t z = 0; z < tau.size(); ++z) tau[z] = ntau[z] - aq[z] * inv;
+    step(g, row, r, c, 1, k, R, transpose, x.data(), nx.data());
+    x.swap(nx);
+    step(g, row, r, c, 1, k, R, !transpose, yt.data(), nyt.data());
+    yt.swap(nyt);
+    for (int64_t col = 0; col < R; ++col) {
+      logpi[col] += std::log(lt[col]) - std::log(static_cast<double>(m + 1));
+      pi[col] = std::exp(logpi[col]);
+    }
+    axpy_columns(pi.data(), yt.data(), n * k, R, ubar, /*assign=*/false);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t q = 0; q < p; ++q) {
+        const double* tq = tau.data() + (i * p + q) * kR;
+        const double* yb = ybar + i * kR;
+        double s = 0.0;
+        for (int64_t j = 0; j < k; ++j)
+          for (int64_t col = 0; col < R; ++col) s += pi[col] * yb[j * R + col] * tq[j * R + col];
+        thbar[q] += s;
+      }
+  }
+  // Δ̄_col = ȳ · M y = λ ȳ · ((I + M/λ) y - y)
+  step(g, row, r, c, 1, k, R, transpose, y, nx.data());
+  for (int64_t z = 0; z < n * k; ++z)
+    for (int64_t col = 0; col < R; ++col)
+      dbar[col] += ybar[z * R + col] * row.lam * (nx[z * R + col] - y[z * R + col]);
+  return Status{};
+}
+
+}  // namespace phasic
