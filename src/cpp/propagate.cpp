@@ -50,7 +50,7 @@ bool row_weights(const GraphView& g, const double* th, Row& row) {
 // y = (I + M/λ) x (or the transpose) for x of shape (n, nb, k, R): nb stacks side by side.
 PHASIC_MULTIVERSION
 void step(const GraphView& g, const Row& row, const double* r, double c, int64_t nb, int64_t k,
-          int64_t R, bool transpose, const double* x, double* y) {
+          int64_t R, bool transpose, const double* __restrict x, double* __restrict y) {
   const int64_t n = g.n, C = nb * k * R;
   const double inv = 1.0 / row.lam;
   for (int64_t i = 0; i < n; ++i) {
@@ -109,6 +109,40 @@ void axpy_columns(const double* w, const double* x, int64_t rows, int64_t R, dou
       for (int64_t col = 0; col < R; ++col) yz[col] = w[col] * xz[col];
     else
       for (int64_t col = 0; col < R; ++col) yz[col] += w[col] * xz[col];
+  }
+}
+
+// out (n, p, k, R) = (A_q x) (or A_qᵀ x) for every q: the θ-derivative of -M without coupling.
+PHASIC_MULTIVERSION
+void coef_apply(const GraphView& g, const double* __restrict x, int64_t k, int64_t R,
+                bool transpose, double* __restrict out) {
+  const int64_t n = g.n, p = g.p, kR = k * R;
+  std::memset(out, 0, sizeof(double) * static_cast<size_t>(n * p * kR));
+  for (int64_t i = 0; i < n; ++i) {
+    const double* xi = x + i * kR;
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t t = g.indices[e];
+      if (t == i) continue;
+      const double* cf = g.coef + e * p;
+      const double* xt = t < n ? x + t * kR : nullptr;
+      for (int64_t q = 0; q < p; ++q) {
+        const double cq = cf[q];
+        if (cq == 0.0) continue;
+        double* ai = out + (i * p + q) * kR;
+        if (!transpose) {  // (A_q x)_i = Σ_e c_eq (x_i - x_t), x_t = 0 at absorption
+          if (xt)
+            for (int64_t z = 0; z < kR; ++z) ai[z] += cq * (xi[z] - xt[z]);
+          else
+            for (int64_t z = 0; z < kR; ++z) ai[z] += cq * xi[z];
+        } else {  // (A_qᵀ y)_i += c_eq y_i, (A_qᵀ y)_t -= c_eq y_i
+          for (int64_t z = 0; z < kR; ++z) ai[z] += cq * xi[z];
+          if (xt) {
+            double* at = out + (t * p + q) * kR;
+            for (int64_t z = 0; z < kR; ++z) at[z] -= cq * xi[z];
+          }
+        }
+      }
+    }
   }
 }
 
@@ -197,33 +231,10 @@ Status propagate_vjp(const GraphView& g, const double* theta, const double* r, i
   const double inv = 1.0 / row.lam;
   for (int64_t m = 0; m < steps; ++m) {
     // aq[i, q] = -(∂M/∂θ_q) x_m, laid out (n, p, k, R) like the tangents
-    std::fill(aq.begin(), aq.end(), 0.0);
-    for (int64_t i = 0; i < n; ++i) {
-      const double* xi = x.data() + i * kR;
-      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-        const int64_t t = g.indices[e];
-        if (t == i) continue;
-        const double* cf = g.coef + e * p;
-        for (int64_t q = 0; q < p; ++q) {
-          const double cq = cf[q];
-          if (cq == 0.0) continue;
-          double* ai = aq.data() + (i * p + q) * kR;
-          if (!transpose) {  // (A_q x)_i = Σ_e c_eq (x_i - x_t)
-            for (int64_t z = 0; z < kR; ++z) ai[z] += cq * xi[z];
-            if (t < n) {
-              const double* xt = x.data() + t * kR;
-              for (int64_t z = 0; z < kR; ++z) ai[z] -= cq * xt[z];
-            }
-          } else {  // (A_qᵀ y)_i += c_eq y_i, (A_qᵀ y)_t -= c_eq y_i
-            for (int64_t z = 0; z < kR; ++z) ai[z] += cq * xi[z];
-            if (t < n) {
-              double* at = aq.data() + (t * p + q) * kR;
-              for (int64_t z = 0; z < kR; ++z) at[z] -= cq * xi[z];
-            }
-          }
-        }
-      }
-      if (coupling >= 0 && k > 1) {
+    coef_apply(g, x.data(), k, R, transpose, aq.data());
+    if (coupling >= 0 && k > 1)
+      for (int64_t i = 0; i < n; ++i) {
+        const double* xi = x.data() + i * kR;
         double* ai = aq.data() + (i * p + coupling) * kR;
         for (int64_t j = 0; j < k; ++j) {
           const int64_t from = transpose ? j + 1 : j - 1;
@@ -232,7 +243,6 @@ Status propagate_vjp(const GraphView& g, const double* theta, const double* r, i
             ai[j * R + col] -= r[i * R + col] * xi[from * R + col];
         }
       }
-    }
     step(g, row, r, c, p, k, R, transpose, tau.data(), ntau.data());
     for (size_t z = 0; z < tau.size(); ++z) tau[z] = ntau[z] - aq[z] * inv;
     step(g, row, r, c, 1, k, R, transpose, x.data(), nx.data());
