@@ -14,11 +14,11 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _run(script: str, tmp_path, timeout=600) -> str:
+def _run(script: str, tmp_path, timeout=600, args=()) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "XLA_FLAGS"))}
     env.update(MPLBACKEND="module://_save_figures", PHASIC_FIGURE_DIR=str(tmp_path / "figures"))
     r = subprocess.run(
-        [sys.executable, script],
+        [sys.executable, script, *args],
         cwd=EXAMPLES,
         env=env,
         capture_output=True,
@@ -73,6 +73,14 @@ def test_isolation_with_migration_example(tmp_path):
     # split at T = 0: one panmictic population, total length 2 (1 + 1/2 + 1/3)
     assert totals[0] == pytest.approx(2 * (1 + 1 / 2 + 1 / 3), abs=1e-4)
     assert totals[0] < totals[1] < totals[2]  # isolation lengthens the genealogy
+
+
+def test_demography_inference_example_recovers_the_simulated_truth(tmp_path):
+    # the quick sizes; the defaults (n = 20, 6 + 6) are the same code on larger graphs
+    quick = ["--n", "10", "--n1", "3", "--n2", "3", "--iterations", "300"]
+    out = _run("demography_inference.py", tmp_path, args=quick)
+    assert "bottleneck: 4 of 4 covered" in out, out
+    assert "IM: 5 of 5 covered" in out, out
 
 
 def test_rabbits_example(tmp_path):

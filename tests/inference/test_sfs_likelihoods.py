@@ -44,6 +44,18 @@ def test_gradients_and_outside_the_support():
     for f in (poisson_sfs_log_likelihood, multinomial_sfs_log_likelihood):
         assert f(nan, OBSERVED) == -jnp.inf
         assert np.all(jax.grad(f)(nan, OBSERVED) == 0)
+    # classes expected and observed empty (a joint SFS's corners): finite, zero derivative
+    zero = jnp.asarray(np.append(EXPECTED, 0.0))
+    obs0 = np.append(OBSERVED, 0)
+    slope = {  # d/dλ of the empty class: -1 (Poisson), -S / Σλ (multinomial)
+        poisson_sfs_log_likelihood: -1.0,
+        multinomial_sfs_log_likelihood: -OBSERVED.sum() / EXPECTED.sum(),
+    }
+    for f, want in slope.items():
+        assert np.isfinite(f(zero, obs0))
+        g0 = jax.grad(f)(zero, obs0)
+        assert np.all(np.isfinite(g0))
+        np.testing.assert_allclose(g0[-1], want, rtol=1e-13)
     # sites observed where none are expected: impossible
     assert poisson_sfs_log_likelihood(EXPECTED * [1, 1, 0, 1, 1], OBSERVED) == -jnp.inf
 
