@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.phasic-built
 NATIVE := pyproject.toml CMakeLists.txt $(wildcard src/cpp/*.cpp src/cpp/*.hpp) tools/setup_env.sh
 
-.PHONY: run test bench lint docs
+.PHONY: run test bench bench-deps lint docs
 
 $(STAMP): $(NATIVE)
 	bash tools/setup_env.sh
@@ -29,3 +29,7 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_moments.py
+
+# Bench-only comparison packages in their own tree, never phasic's dependencies
+bench-deps: $(STAMP)
+	$(VENV)/bin/pip install -q --target .bench-deps moments-popgen demes

@@ -49,6 +49,12 @@ def test_epoch_covariance_and_sfs():
     sfs = BC.expectation(R_BC, theta=TH_BC, epochs=ST_BC)
     ref = [dense_epoch_moments(BC, R_BC[:, c], TH_BC, ST_BC, 1)[0] for c in range(4)]
     np.testing.assert_allclose(sfs, ref, rtol=1e-11)
+    # the JAX first moment carries one state distribution forward (not the stack backward)
+    jsfs = Graph.moments_from_graph(BC, 1, R_BC, epochs=3)(TH_BC, ST_BC)[0]
+    np.testing.assert_allclose(jsfs, ref, rtol=1e-11)
+    one = Graph.moments_from_graph(ISL, 1, epochs=2)(TH_ISL, ST_ISL)
+    ref_isl = dense_epoch_moments(ISL, np.ones(ISL.vertices_length()), TH_ISL, ST_ISL, 1)
+    np.testing.assert_allclose(one, ref_isl, rtol=1e-11)
     # total branch length = time spent per state weighted by the lineage count
     tau = BC.expected_residence_time(theta=TH_BC, epochs=ST_BC)
     np.testing.assert_allclose(tau @ R_BC, ref, rtol=1e-11)
@@ -90,22 +96,56 @@ def test_gradients_in_theta_rows_and_start_times_match_finite_differences():
     assert gst[0] == 0  # t_0 = 0 by definition
 
 
+def test_first_moment_gradients_match_finite_differences():
+    fn = Graph.moments_from_graph(BC, 1, R_BC, epochs=3)
+    weights = jnp.arange(1.0, 5.0)
+    gth, gst = jax.grad(lambda t, s: jnp.sum(weights * fn(t, s)[0]), argnums=(0, 1))(
+        jnp.asarray(TH_BC), jnp.asarray(ST_BC)
+    )
+
+    def dense(th, st):
+        return sum(
+            w * dense_epoch_moments(BC, R_BC[:, c], th, st, 1)[0]
+            for c, w in enumerate(np.asarray(weights))
+        )
+
+    eps = 1e-6
+    for i in range(3):
+        up, dn = TH_BC.copy(), TH_BC.copy()
+        up[i, 0] += eps
+        dn[i, 0] -= eps
+        np.testing.assert_allclose(
+            gth[i, 0], (dense(up, ST_BC) - dense(dn, ST_BC)) / (2 * eps), rtol=1e-6
+        )
+    for i in (1, 2):
+        d = eps * np.eye(3)[i]
+        np.testing.assert_allclose(
+            gst[i], (dense(TH_BC, ST_BC + d) - dense(TH_BC, ST_BC - d)) / (2 * eps), rtol=1e-6
+        )
+
+
 def test_cyclic_gradients_and_backends_agree():
     th, st = jnp.asarray(TH_ISL), jnp.asarray(ST_ISL)
     out = {}
     for backend in ("ffi", "jax"):
         fn = Graph.moments_from_graph(ISL, 2, epochs=2, backend=backend)
-        out[backend] = jax.grad(lambda t, s, f=fn: jnp.sum(f(t, s)), argnums=(0, 1))(th, st)
+        f1 = Graph.moments_from_graph(ISL, 1, epochs=2, backend=backend)
+        out[backend] = jax.grad(
+            lambda t, s, f=fn, g=f1: jnp.sum(f(t, s)) + 3 * jnp.sum(g(t, s)), argnums=(0, 1)
+        )(th, st)
     for a, b in zip(out["ffi"], out["jax"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9)
     eps = 1e-6
     up, dn = TH_ISL.copy(), TH_ISL.copy()
     up[1, 2] += eps
     dn[1, 2] -= eps
-    fd = (
-        dense_epoch_moments(ISL, np.ones(ISL.vertices_length()), up, ST_ISL, 2).sum()
-        - dense_epoch_moments(ISL, np.ones(ISL.vertices_length()), dn, ST_ISL, 2).sum()
-    ) / (2 * eps)
+    ones = np.ones(ISL.vertices_length())
+
+    def dense(th):
+        m = dense_epoch_moments(ISL, ones, th, ST_ISL, 2)
+        return m.sum() + 3 * m[0]
+
+    fd = (dense(up) - dense(dn)) / (2 * eps)
     np.testing.assert_allclose(out["ffi"][0][1, 2], fd, rtol=1e-6)
 
 

@@ -311,17 +311,37 @@ def moments_from_graph(
         return fn
 
     propagate = make_propagator(ops, r, k, tol, max_steps)
+    rows = make_propagator(ops, jnp.zeros((ops.n, 1)), 1, tol, max_steps, transpose=True)
+
+    def first_moment(th: jax.Array, deltas: jax.Array) -> jax.Array:
+        """E[Y] (1, R) = τ · r with τ the expected time in each state, summed over epochs as
+        (a_e - a_{e+1}) U_e (last: a U), a_e the state distribution at t_e: one row vector
+        carried forward instead of the R columns of the backward stack."""
+        a = ops.alpha(th[0])
+        tau = jnp.zeros_like(a)
+        for e in range(n_epochs):
+            nxt = jnp.zeros_like(a)
+            if e + 1 < n_epochs:
+                one = jax.lax.stop_gradient(jnp.ones((1, 1)) * jnp.max(a))
+                nxt = rows(th[e], a[:, None, None], deltas[e], one)[:, 0, 0]
+            tau = tau + ops.solve(th[e], (a - nxt)[:, None], transpose=True)[:, 0]
+            a = nxt
+        return (tau @ r)[None]
 
     def by_epoch(th: jax.Array, starts: jax.Array) -> jax.Array:
         # t_0 = 0 by definition: no derivative for it
         deltas = jnp.diff(starts.at[0].set(jax.lax.stop_gradient(starts[0])))
+        if k == 1:
+            out = first_moment(th, deltas)
+            out = out[:, 0] if squeeze else out
+        else:
 
-        def across(e: int, u: jax.Array, w: jax.Array) -> jax.Array:
-            scale = jax.lax.stop_gradient(jnp.max(jnp.abs(w), axis=0))  # (k, R)
-            return propagate(th[e], u, deltas[e], scale)
+            def across(e: int, u: jax.Array, w: jax.Array) -> jax.Array:
+                scale = jax.lax.stop_gradient(jnp.max(jnp.abs(w), axis=0))  # (k, R)
+                return propagate(th[e], u, deltas[e], scale)
 
-        w = epoch_moments(lambda e: chain(th[e]), across, n_epochs)
-        return jnp.where(starts[0] == 0, finish(th[0], w), jnp.nan)
+            out = finish(th[0], epoch_moments(lambda e: chain(th[e]), across, n_epochs))
+        return jnp.where(starts[0] == 0, out, jnp.nan)
 
     def fn_epochs(theta, starts) -> jax.Array:
         th = _theta_rows(theta, n_epochs, p)

@@ -1,0 +1,126 @@
+"""Expected SFS under a size change, value and gradient, against `moments`; SVGD cost of the
+bottleneck fit. Prints ratios measured in one run.
+
+    make bench-deps        # moments-popgen into .bench-deps (a separate tree, not a dependency)
+    PYTHONPATH=.bench-deps .venv/bin/python bench/bench_demography.py [--sizes 20 30 40]
+
+Two-epoch model: size 1 until T = 0.2, size 3 before (time in units where a pair coalesces at
+rate 1 at size 1). phasic: `moments_from_graph(block_counting(n), 1, sfs_rewards, epochs=2)`,
+jitted; the constant-size cost is the same graph without epochs. `moments` integrates the
+diffusion forward from equilibrium at the ancestral size; its gradient would be finite
+differences (1 + p values). The SVGD line times the value and gradient of the Poisson
+log-likelihood of the three-epoch bottleneck of examples/demography_inference.py for 200
+particles (vmap), which dominates an SVGD iteration.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax.numpy as jnp
+import numpy as np
+from _timing import best_time
+
+import jax
+from phasic import Graph, models
+from phasic.inference import poisson_sfs_log_likelihood
+
+jax.config.update("jax_enable_x64", True)
+
+T, NA = 0.2, 3.0
+THETA = jnp.array([[1.0], [1.0 / NA]])
+STARTS = jnp.array([0.0, T])
+
+
+def phasic_rows(n: int) -> dict:
+    g = models.block_counting(n)
+    r = models.sfs_rewards(g, n)
+    const = jax.jit(Graph.moments_from_graph(g, 1, r))
+    epochs_fn = Graph.moments_from_graph(g, 1, r, epochs=2)
+    value = jax.jit(epochs_fn)
+    w = jnp.arange(1.0, n)
+    grad = jax.jit(jax.grad(lambda th, st: jnp.sum(w * epochs_fn(th, st)[0]), argnums=(0, 1)))
+    sfs = np.asarray(value(THETA, STARTS))[0]
+    return dict(
+        states=g.compile().n_transient,
+        sfs=sfs,
+        const=best_time(lambda: const(THETA[0]).block_until_ready()),
+        value=best_time(lambda: value(THETA, STARTS).block_until_ready()),
+        grad=best_time(lambda: jax.block_until_ready(grad(THETA, STARTS))),
+    )
+
+
+def moments_row(n: int):
+    try:
+        import moments
+    except ImportError:
+        return None
+    import time
+
+    def run():
+        fs = moments.Demographics1D.snm([n])  # equilibrium at the ancestral size (reference)
+        fs.integrate([1.0 / NA], T / NA)  # size 1 / NA of the reference for T / NA units
+        return fs
+
+    fs = run()
+    t0 = time.perf_counter()
+    reps = 0
+    while time.perf_counter() - t0 < 0.5 or reps < 3:
+        run()
+        reps += 1
+    # moments' fs at θ = 1 is half the expected branch length in units of 2 N_ref generations;
+    # one such unit is NA of ours
+    return np.asarray(fs)[1:-1] * 2 * NA, (time.perf_counter() - t0) / reps
+
+
+def svgd_row(particles: int = 200, n: int = 20) -> float:
+    g = models.block_counting(n)
+    fn = Graph.moments_from_graph(g, 1, models.sfs_rewards(g, n), epochs=3)
+    observed = jnp.asarray(
+        np.round(
+            500 * np.asarray(fn(jnp.array([[1.0], [5.0], [0.5]]), jnp.array([0.0, 0.3, 0.5]))[0])
+        )
+    )
+
+    def loglik(p):
+        rates = (1.0 / p[:3])[:, None]
+        starts = jnp.stack([0.0, p[3], p[3] + 0.2])
+        return poisson_sfs_log_likelihood(500 * fn(rates, starts)[0], observed)
+
+    step = jax.jit(jax.vmap(jax.value_and_grad(loglik)))
+    key = jax.random.PRNGKey(0)
+    p = jnp.exp(0.3 * jax.random.normal(key, (particles, 4))) * jnp.array([1.0, 0.2, 2.0, 0.3])
+    return best_time(lambda: jax.block_until_ready(step(p)), min_time=0.0, max_reps=3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[20, 30, 40])
+    ap.add_argument("--svgd-particles", type=int, default=200)
+    args = ap.parse_args()
+    print("expected SFS, two epochs (ms; ratios in one run)")
+    print(
+        f"{'n':>4} {'states':>7} {'const':>8} {'epochs':>8} {'grad':>8} "
+        f"{'epochs/const':>12} {'grad/value':>10} {'moments':>8} {'phasic/moments':>14} "
+        f"{'max rel diff':>12}"
+    )
+    for n in args.sizes:
+        r = phasic_rows(n)
+        m = moments_row(n)
+        mtime = "n/a" if m is None else f"{m[1] * 1e3:8.2f}"
+        ratio = "n/a" if m is None else f"{r['value'] / m[1]:14.1f}"
+        diff = "n/a" if m is None else f"{np.max(np.abs(r['sfs'] / m[0] - 1)):12.1e}"
+        print(
+            f"{n:>4} {r['states']:>7} {r['const'] * 1e3:8.2f} {r['value'] * 1e3:8.2f} "
+            f"{r['grad'] * 1e3:8.2f} {r['value'] / r['const']:12.1f} "
+            f"{r['grad'] / r['value']:10.1f} {mtime:>8} {ratio:>14} {diff:>12}"
+        )
+    t = svgd_row(args.svgd_particles)
+    print(
+        f"bottleneck n = 20, three epochs, {args.svgd_particles} particles: value + gradient "
+        f"{t:.2f} s per SVGD iteration"
+    )
+
+
+if __name__ == "__main__":
+    main()
