@@ -64,6 +64,24 @@ def log_normal_prior(theta):
     return jnp.sum(-z - 0.5 * (z / 1.5) ** 2)
 
 
+def fit(model, observed, theta_dim):
+    """SVGD on the Poisson random field likelihood, parameters kept positive (log transform)."""
+    svgd = SVGD(
+        model,
+        observed,
+        prior=log_normal_prior,
+        theta_dim=theta_dim,
+        n_particles=args.particles,
+        n_iterations=args.iterations,
+        likelihood="poisson",
+        transform="log",
+        verbose=False,
+    )
+    t0 = time.time()
+    svgd.fit(return_history=False)
+    return svgd, time.time() - t0
+
+
 def report(name, svgd, truth, labels):
     lo, hi = svgd.credible_interval(0.99)
     mean = svgd.theta_mean
@@ -104,20 +122,8 @@ def bottleneck_sfs(theta):
     return scale * expected_sfs(rates, starts)[0]
 
 
-svgd = SVGD(
-    bottleneck_sfs,
-    observed,
-    prior=log_normal_prior,
-    theta_dim=4,
-    n_particles=args.particles,
-    n_iterations=args.iterations,
-    likelihood="poisson",
-    transform="log",
-    verbose=False,
-)
-t0 = time.time()
-svgd.fit(return_history=False)
-print(f"bottleneck: SVGD {args.iterations} iterations in {time.time() - t0:.1f} s")
+svgd, seconds = fit(bottleneck_sfs, observed, 4)
+print(f"bottleneck: SVGD {args.iterations} iterations in {seconds:.1f} s")
 report("bottleneck", svgd, truth, ["N0", "Nb", "Na", "t1"])
 
 # --- 2. isolation with migration -----------------------------------------------------------------
@@ -153,18 +159,6 @@ def im_sfs(theta):
     return scale * joint(rows, jnp.stack([zero, t_split]))[0].reshape(n1 + 1, n2 + 1)
 
 
-svgd = SVGD(
-    im_sfs,
-    observed,
-    prior=log_normal_prior,
-    theta_dim=5,
-    n_particles=args.particles,
-    n_iterations=args.iterations,
-    likelihood="poisson",
-    transform="log",
-    verbose=False,
-)
-t0 = time.time()
-svgd.fit(return_history=False)
-print(f"IM: SVGD {args.iterations} iterations in {time.time() - t0:.1f} s")
+svgd, seconds = fit(im_sfs, observed, 5)
+print(f"IM: SVGD {args.iterations} iterations in {seconds:.1f} s")
 report("IM", svgd, truth, ["N1", "N2", "Na", "m", "T"])

@@ -21,16 +21,26 @@
 namespace phasic {
 namespace {
 
+// The off-diagonal of P = I - A/λ as a gather list per state: out-edges (y_i gathers x_t) for
+// P, in-edges (y_t gathers x_i) for Pᵀ; absorption and self-loops dropped (they only shift the
+// diagonal). Built once per row, so a step is one pass of gathers either way.
+struct Adjacency {
+  std::vector<int64_t> ptr;
+  std::vector<int32_t> idx;
+  std::vector<double> f;
+};
+
 struct Row {
   std::vector<double> w;  // E: edge weights at this row's theta
-  std::vector<double> d;  // n: out-weight of each state, self-loops excluded (they cancel in A)
+  std::vector<double> a;  // n: diagonal of P, 1 - (out-weight without self-loops) / λ
   double lam = 0.0;       // uniformization rate: the largest total out-weight
+  Adjacency out, in;
 };
 
 bool row_weights(const GraphView& g, const double* th, Row& row) {
   const int64_t n = g.n, E = g.indptr[n];
   row.w.resize(static_cast<size_t>(E));
-  row.d.assign(static_cast<size_t>(n), 0.0);
+  std::vector<double> d(static_cast<size_t>(n), 0.0);
   double lam = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     double total = 0.0;
@@ -39,11 +49,46 @@ bool row_weights(const GraphView& g, const double* th, Row& row) {
       if (!(w >= 0.0)) return false;
       row.w[e] = w;
       total += w;
-      if (g.indices[e] != i) row.d[i] += w;
+      if (g.indices[e] != i) d[i] += w;
     }
     lam = std::max(lam, total);
   }
   row.lam = std::max(lam, 1e-300);
+  const double inv = 1.0 / row.lam;
+  row.a.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) row.a[i] = 1.0 - d[i] * inv;
+  // out-edges in CSR order; in-edges by counting sort on the target
+  Adjacency& o = row.out;
+  Adjacency& t = row.in;
+  o.ptr.assign(static_cast<size_t>(n + 1), 0);
+  t.ptr.assign(static_cast<size_t>(n + 1), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t j = g.indices[e];
+      if (j >= n || j == i) continue;
+      ++o.ptr[i + 1];
+      ++t.ptr[j + 1];
+    }
+  for (int64_t i = 0; i < n; ++i) {
+    o.ptr[i + 1] += o.ptr[i];
+    t.ptr[i + 1] += t.ptr[i];
+  }
+  o.idx.resize(static_cast<size_t>(o.ptr[n]));
+  o.f.resize(o.idx.size());
+  t.idx.resize(o.idx.size());
+  t.f.resize(o.idx.size());
+  std::vector<int64_t> fill(t.ptr.begin(), t.ptr.end() - 1);
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t j = g.indices[e];
+      if (j >= n || j == i) continue;
+      const double f = row.w[e] * inv;
+      o.idx[k] = static_cast<int32_t>(j);
+      o.f[k++] = f;
+      t.idx[fill[j]] = static_cast<int32_t>(i);
+      t.f[fill[j]++] = f;
+    }
   return true;
 }
 
@@ -52,29 +97,20 @@ PHASIC_MULTIVERSION
 void step(const GraphView& g, const Row& row, const double* r, double c, int64_t nb, int64_t k,
           int64_t R, bool transpose, const double* __restrict x, double* __restrict y) {
   const int64_t n = g.n, C = nb * k * R;
-  const double inv = 1.0 / row.lam;
+  const Adjacency& adj = transpose ? row.in : row.out;
   for (int64_t i = 0; i < n; ++i) {
-    const double a = 1.0 - row.d[i] * inv;
-    for (int64_t z = 0; z < C; ++z) y[i * C + z] = a * x[i * C + z];
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const int64_t t = g.indices[e];
-      if (t >= n || t == i) continue;
-      const double f = row.w[e] * inv;
-      if (!transpose) {
-        const double* xt = x + t * C;
-        double* yi = y + i * C;
-        for (int64_t z = 0; z < C; ++z) yi[z] += f * xt[z];
-      } else {
-        const double* xi = x + i * C;
-        double* yt = y + t * C;
-        for (int64_t z = 0; z < C; ++z) yt[z] += f * xi[z];
-      }
+    double* yi = y + i * C;
+    const double a = row.a[i];
+    const double* xi = x + i * C;
+    for (int64_t z = 0; z < C; ++z) yi[z] = a * xi[z];
+    for (int64_t q = adj.ptr[i]; q < adj.ptr[i + 1]; ++q) {
+      const double f = adj.f[q];
+      const double* xj = x + static_cast<int64_t>(adj.idx[q]) * C;
+      for (int64_t z = 0; z < C; ++z) yi[z] += f * xj[z];
     }
   }
   if (k < 2 || c == 0.0) return;
-  const double ci = c * inv;
+  const double ci = c / row.lam;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t b = 0; b < nb; ++b)
       for (int64_t j = 0; j < k; ++j) {

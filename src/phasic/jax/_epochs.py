@@ -135,21 +135,26 @@ def make_propagator(
     def bwd(res, ybar):
         theta, u, delta, scale, y, steps, ok = res
         R = u.shape[-1]
-        zero = jnp.zeros_like
         if native:
             d = jnp.broadcast_to(delta, (R,)).astype(jnp.float64)
             rr = jnp.broadcast_to(r, (n, R))
             ubar, thbar, dbar = ops.propagate_vjp_raw(
                 theta, u, d, steps, y, ybar, rr, transpose, cp
             )
-            dbar = jnp.sum(dbar) if jnp.ndim(delta) == 0 else dbar
-            return (
-                jnp.where(ok, thbar, zero(thbar)),
-                jnp.where(ok, ubar, zero(ubar)),
-                jnp.where(ok, dbar, zero(dbar)),
-                zero(scale),
-            )
-        lam, lt, _ = rates(theta, delta, R)
+        else:
+            ubar, thbar, dbar = loop_vjp(theta, u, delta, y, steps, ybar)
+        dbar = jnp.sum(dbar) if jnp.ndim(delta) == 0 else dbar
+        zero = jnp.zeros_like
+        return (
+            jnp.where(ok, thbar, zero(thbar)),
+            jnp.where(ok, ubar, zero(ubar)),
+            jnp.where(ok, dbar, zero(dbar)),
+            zero(scale),
+        )
+
+    def loop_vjp(theta, u, delta, y, steps, ybar):
+        """(ū, θ̄, Δ̄ per column) in pure JAX (module docstring)."""
+        lam, lt, _ = rates(theta, delta, u.shape[-1])
         log_lt = jnp.log(lt)
         p = theta.shape[0]
 
@@ -182,14 +187,7 @@ def make_propagator(
         )
         _, _, _, _, ubar, thbar = jax.lax.fori_loop(0, steps, body, init)
         my = lam * (step(theta, y, lam, transpose) - y)
-        dbar = jnp.sum(ybar * my, axis=(0, 1)).reshape(-1)  # (R,)
-        dbar = jnp.sum(dbar) if jnp.ndim(delta) == 0 else dbar
-        return (
-            jnp.where(ok, thbar, zero(thbar)),
-            jnp.where(ok, ubar, zero(ubar)),
-            jnp.where(ok, dbar, zero(dbar)),
-            zero(scale),
-        )
+        return ubar, thbar, jnp.sum(ybar * my, axis=(0, 1)).reshape(-1)
 
     propagate.defvjp(fwd, bwd)
     return propagate
