@@ -76,7 +76,7 @@ def test_isolation_with_migration_example(tmp_path):
 
 
 def test_demography_inference_example_recovers_the_simulated_truth(tmp_path):
-    # the quick sizes; the defaults (n = 20, 6 + 6) are the same code on larger graphs
+    # the quick sizes; the defaults (n = 20, 4 + 4) are the same code on larger graphs
     quick = ["--n", "10", "--n1", "3", "--n2", "3", "--iterations", "300"]
     out = _run("demography_inference.py", tmp_path, args=quick)
     assert "bottleneck: 4 of 4 covered" in out, out
