@@ -411,3 +411,55 @@ def test_theta_dim_is_asked_for_when_the_model_broadcasts():
     assert SVGD(model, t, likelihood="density", verbose=False).theta_dim == 3
     with pytest.raises(ParameterError, match=r"times must be finite and >= 0"):
         SVGD(model, jnp.array([0.5, -1.0]), likelihood="density", verbose=False)
+
+
+def test_summary_says_when_the_spread_is_not_to_be_trusted():
+    standard = lambda th: -0.5 * jnp.sum(th**2)  # noqa: E731
+    init = np.random.default_rng(0).uniform(-3, 3, size=(100, 1))
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=standard,
+        theta_init=init,
+        n_iterations=1500,
+        learning_rate=0.05,
+        verbose=False,
+    ).fit()
+    assert s.trust.warnings == ()
+    np.testing.assert_allclose(s.trust.laplace_sd_ratio, s.theta_std, rtol=1e-12)  # Laplace sd 1
+    assert "trust: spread consistent" in s.summary()
+    # particles that never spread: flagged, coordinate by coordinate, with the movement
+    tight = 1e-3 * np.random.default_rng(0).normal(size=(20, 2))
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=standard,
+        theta_init=tight,
+        n_iterations=3,
+        learning_rate=1e-4,
+        verbose=False,
+    ).fit()
+    text = s.summary()
+    assert "θ[0]: the particles' sd is 0.0014 of the Laplace" in text
+    assert "θ[1]: the particles' sd is 0.0013 of the Laplace" in text
+    assert "still move" in text and s.trust.movement_ratio > 0.05
+
+
+def test_trust_flags_an_underdispersed_10d_fit_and_only_then():
+    standard = lambda th: -0.5 * jnp.sum(th**2)  # noqa: E731
+    s = SVGD(
+        None,
+        None,
+        log_likelihood=standard,
+        theta_dim=10,
+        n_particles=30,
+        n_iterations=400,
+        learning_rate=0.05,
+        verbose=False,
+    ).fit()
+    # the target is standard normal: the Laplace sd is 1, so the ratio is the particles' sd
+    np.testing.assert_allclose(s.trust.laplace_sd_ratio, s.theta_std, rtol=1e-10)
+    narrow = [i for i in range(10) if s.theta_std[i] < 0.8]
+    assert narrow  # SVGD with one bandwidth under-disperses in 10-d (issue 12)
+    for i in narrow:
+        assert any(w.startswith(f"θ[{i}]: the particles' sd") for w in s.trust.warnings)

@@ -31,6 +31,7 @@ from ._problem import (
 )
 from ._stein_kernels import resolve_kernel
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
+from ._trust import Trust, assess
 
 __all__ = ["SVGD"]
 
@@ -170,6 +171,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         self.particles: np.ndarray | None = None
         self.history: np.ndarray | None = None
         self.diagnostics: dict[str, np.ndarray] = {}
+        self.trust: Trust | None = None  # set by fit(): see `summary`
         self._extra_logp: Callable | None = None
         self._extra_key: tuple | None = None  # what the penalty is (compiled runners, checkpoints)
         self._runners: dict = {}
@@ -285,7 +287,16 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         else:
             self.history = None
         self.diagnostics = {name: np.asarray(v) for name, v in diag.items()}
+        self.trust = assess(logdensity, z, self.diagnostics["movement"])
         return self
+
+    def summary(self, level: float = 0.95) -> str:
+        """Posterior mean, sd and interval per parameter, then what makes them suspect
+        (`trust`: the spread against a Laplace approximation, particles still moving)."""
+        table = super().summary(level)
+        if self.trust is None or not self.trust.warnings:
+            return table + "\ntrust: spread consistent with the Laplace approximation; settled"
+        return table + "".join(f"\nwarning: {w}" for w in self.trust.warnings)
 
     def fit_regularized(
         self,
