@@ -235,7 +235,8 @@ ffi::Error PropagateImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
 
 ffi::Error PropagateVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
                             F64 u, F64 delta, F64 steps, F64 y, F64 ybar, F64 r, F64Out ubar,
-                            F64Out thbar, F64Out dbar, bool transpose, int64_t coupling) {
+                            F64Out thbar, F64Out dbar, bool transpose, int64_t coupling,
+                            int64_t store_limit) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
@@ -261,7 +262,7 @@ ffi::Error PropagateVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc
     propagate_vjp(g, th + b * p, r.typed_data(), k, R, coupling, transpose, ur + b * S,
                   dl + b * R, static_cast<int64_t>(st[b]), yr + b * S, yb + b * S,
                   ubar->typed_data() + b * S, thbar->typed_data() + b * p,
-                  dbar->typed_data() + b * R);
+                  dbar->typed_data() + b * R, store_limit);
   return ffi::Error::Success();
 }
 
@@ -391,7 +392,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicPropagateVjp, PropagateVjpImpl,
                                   .Ret<F64>()
                                   .Ret<F64>()
                                   .Attr<bool>("transpose")
-                                  .Attr<int64_t>("coupling"));
+                                  .Attr<int64_t>("coupling")
+                                  .Attr<int64_t>("store_limit"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoefMatvec, CoefMatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Ret<F64>());

@@ -83,11 +83,15 @@ Status propagate(const GraphView& g, const double* theta, const double* r, int64
                  const double* floor, int64_t max_steps, double* y, double* steps);
 
 // The vector-Jacobian product of propagate at (theta, u, delta) with its result y and `steps`:
-// ubar (n, k, R), thbar (p), dbar (R), from the cotangent ybar (n, k, R).
+// ubar (n, k, R), thbar (p), dbar (R), from the cotangent ybar (n, k, R). With at most
+// store_limit doubles of iterates (steps * n * k * R) it stores them and runs the adjoint
+// series backward (2 passes per step); beyond, it carries p forward tangents (about 4 + p).
+constexpr int64_t kDefaultStoreLimit = int64_t{1} << 23;  // 64 MiB
 Status propagate_vjp(const GraphView& g, const double* theta, const double* r, int64_t k,
                      int64_t R, int64_t coupling, bool transpose, const double* u,
                      const double* delta, int64_t steps, const double* y, const double* ybar,
-                     double* ubar, double* thbar, double* dbar);
+                     double* ubar, double* thbar, double* dbar,
+                     int64_t store_limit = kDefaultStoreLimit);
 
 // Tarjan's algorithm on the CSR graph (targets outside [0, n) ignored).  Fills perm (new -> old
 // index) with the SCCs in topological order (sources first) and returns scc_ptr.

@@ -21,6 +21,7 @@
 namespace phasic {
 namespace {
 
+
 // The off-diagonal of P = I - A/λ as a gather list per state: out-edges (y_i gathers x_t) for
 // P, in-edges (y_t gathers x_i) for Pᵀ; absorption and self-loops dropped (they only shift the
 // diagonal). Built once per row, so a step is one pass of gathers either way.
@@ -244,20 +245,16 @@ Status propagate(const GraphView& g, const double* theta, const double* r, int64
   return Status{};
 }
 
-Status propagate_vjp(const GraphView& g, const double* theta, const double* r, int64_t k,
-                     int64_t R, int64_t coupling, bool transpose, const double* u,
-                     const double* delta, int64_t steps, const double* y, const double* ybar,
-                     double* ubar, double* thbar, double* dbar) {
+namespace {
+
+// θ̄ and ū by forward tangents carried beside x_m (memory O(p S), about 4 passes per step).
+void vjp_tangents(const GraphView& g, const Row& row, const double* r, int64_t k, int64_t R,
+                  int64_t coupling, double c, bool transpose, const double* u,
+                  const std::vector<double>& lt, int64_t steps, const double* ybar, double* ubar,
+                  double* thbar) {
   const int64_t n = g.n, p = g.p, S = n * k * R, kR = k * R;
-  std::fill(ubar, ubar + S, 0.0);
-  std::fill(thbar, thbar + p, 0.0);
-  std::fill(dbar, dbar + R, 0.0);
-  Row row;
-  if (!row_weights(g, theta, row)) return Status{};
-  const double c = coupling >= 0 ? theta[coupling] : 1.0;
-  std::vector<double> lt(R), logpi(R), pi(R);
+  std::vector<double> logpi(R), pi(R);
   for (int64_t col = 0; col < R; ++col) {
-    lt[col] = row.lam * delta[col];
     logpi[col] = -lt[col];
     pi[col] = std::exp(-lt[col]);
   }
@@ -300,11 +297,104 @@ Status propagate_vjp(const GraphView& g, const double* theta, const double* r, i
         thbar[q] += s;
       }
   }
+}
+
+// <G, (∂F/∂θ_q) X> added to thbar[q] for every q, F = I + M/λ (or its transpose): the edges'
+// θ-coefficients paired with G and X in one pass, plus the coupling parameter's term.
+void pair_into(const GraphView& g, const Row& row, const double* r, int64_t k, int64_t R,
+               int64_t coupling, bool transpose, const double* G, const double* X,
+               double* thbar) {
+  const int64_t n = g.n, p = g.p, kR = k * R;
+  const double inv = 1.0 / row.lam;
+  for (int64_t i = 0; i < n; ++i) {
+    const double* gi = G + i * kR;
+    const double* xi = X + i * kR;
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const int64_t t = g.indices[e];
+      if (t == i) continue;
+      // forward: <G, A_q X> = Σ_e c_eq G_i·(X_i - X_t); transpose: Σ_e c_eq (G_i - G_t)·X_i
+      double s = 0.0;
+      if (!transpose) {
+        const double* xt = t < n ? X + t * kR : nullptr;
+        for (int64_t z = 0; z < kR; ++z) s += gi[z] * (xi[z] - (xt ? xt[z] : 0.0));
+      } else {
+        const double* gt = t < n ? G + t * kR : nullptr;
+        for (int64_t z = 0; z < kR; ++z) s += (gi[z] - (gt ? gt[z] : 0.0)) * xi[z];
+      }
+      const double* cf = g.coef + e * p;
+      for (int64_t q = 0; q < p; ++q) thbar[q] -= cf[q] * s * inv;
+    }
+    if (coupling >= 0 && k > 1) {
+      double s = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t from = transpose ? j + 1 : j - 1;
+        if (from < 0 || from >= k) continue;
+        for (int64_t col = 0; col < R; ++col)
+          s += gi[j * R + col] * r[i * R + col] * xi[from * R + col];
+      }
+      thbar[coupling] += s * inv;
+    }
+  }
+}
+
+// θ̄ and ū from the stored iterates X_m = F^m u: G_m = π_{m+1} ȳ + Fᵀ G_{m+1} downward,
+// θ̄_q = Σ_m <G_m, ∂F/∂θ_q X_m>, ū = π_0 ȳ + Fᵀ G_0 (memory O(steps S), 2 passes per step).
+void vjp_stored(const GraphView& g, const Row& row, const double* r, int64_t k, int64_t R,
+                int64_t coupling, double c, bool transpose, const double* u,
+                const std::vector<double>& lt, int64_t steps, const double* ybar, double* ubar,
+                double* thbar) {
+  const int64_t n = g.n, S = n * k * R;
+  std::vector<double> X(static_cast<size_t>(std::max<int64_t>(steps, 1) * S));
+  std::copy(u, u + S, X.begin());
+  for (int64_t m = 1; m < steps; ++m)
+    step(g, row, r, c, 1, k, R, transpose, X.data() + (m - 1) * S, X.data() + m * S);
+  // π_m per column, m = 0..steps
+  std::vector<double> pis(static_cast<size_t>((steps + 1) * R));
+  for (int64_t col = 0; col < R; ++col) {
+    double lp = -lt[col];
+    pis[col] = std::exp(lp);
+    for (int64_t m = 1; m <= steps; ++m) {
+      lp += std::log(lt[col]) - std::log(static_cast<double>(m));
+      pis[m * R + col] = std::exp(lp);
+    }
+  }
+  std::vector<double> G(S, 0.0), ng(S);
+  for (int64_t m = steps - 1; m >= 0; --m) {
+    step(g, row, r, c, 1, k, R, !transpose, G.data(), ng.data());
+    axpy_columns(pis.data() + (m + 1) * R, ybar, n * k, R, ng.data(), /*assign=*/false);
+    G.swap(ng);
+    pair_into(g, row, r, k, R, coupling, transpose, G.data(), X.data() + m * S, thbar);
+  }
+  step(g, row, r, c, 1, k, R, !transpose, G.data(), ubar);
+  axpy_columns(pis.data(), ybar, n * k, R, ubar, /*assign=*/false);
+}
+
+}  // namespace
+
+Status propagate_vjp(const GraphView& g, const double* theta, const double* r, int64_t k,
+                     int64_t R, int64_t coupling, bool transpose, const double* u,
+                     const double* delta, int64_t steps, const double* y, const double* ybar,
+                     double* ubar, double* thbar, double* dbar, int64_t store_limit) {
+  const int64_t n = g.n, p = g.p, S = n * k * R;
+  std::fill(ubar, ubar + S, 0.0);
+  std::fill(thbar, thbar + p, 0.0);
+  std::fill(dbar, dbar + R, 0.0);
+  Row row;
+  if (!row_weights(g, theta, row)) return Status{};
+  const double c = coupling >= 0 ? theta[coupling] : 1.0;
+  std::vector<double> lt(R);
+  for (int64_t col = 0; col < R; ++col) lt[col] = row.lam * delta[col];
+  if (steps * S <= store_limit) {
+    vjp_stored(g, row, r, k, R, coupling, c, transpose, u, lt, steps, ybar, ubar, thbar);
+  } else {
+    vjp_tangents(g, row, r, k, R, coupling, c, transpose, u, lt, steps, ybar, ubar, thbar);
+  }
   // Δ̄_col = ȳ · M y = λ ȳ · ((I + M/λ) y - y)
-  step(g, row, r, c, 1, k, R, transpose, y, nx.data());
+  std::vector<double> ny(S);
+  step(g, row, r, c, 1, k, R, transpose, y, ny.data());
   for (int64_t z = 0; z < n * k; ++z)
     for (int64_t col = 0; col < R; ++col)
-      dbar[col] += ybar[z * R + col] * row.lam * (nx[z * R + col] - y[z * R + col]);
+      dbar[col] += ybar[z * R + col] * row.lam * (ny[z * R + col] - y[z * R + col]);
   return Status{};
 }
 

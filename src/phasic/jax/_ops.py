@@ -227,8 +227,12 @@ class FfiOps(_Base):
         )
         return y[0], steps[0]
 
-    def propagate_vjp_raw(self, theta, u, delta, steps, y, ybar, r, transpose, coupling):
-        """(ū, θ̄, Δ̄ per column) of `propagate_raw` at its inputs, result and term count."""
+    def propagate_vjp_raw(
+        self, theta, u, delta, steps, y, ybar, r, transpose, coupling, store_limit=1 << 23
+    ):
+        """(ū, θ̄, Δ̄ per column) of `propagate_raw` at its inputs, result and term count; the
+        series' iterates are stored when they fit in ``store_limit`` doubles (else the kernel
+        carries forward tangents: same values, more passes)."""
         outs = (
             jax.ShapeDtypeStruct((1, *u.shape), jnp.float64),
             jax.ShapeDtypeStruct((1, self.p), jnp.float64),
@@ -246,6 +250,7 @@ class FfiOps(_Base):
             r,
             transpose=transpose,
             coupling=np.int64(coupling),
+            store_limit=np.int64(store_limit),
         )
         return ubar[0], thbar[0], dbar[0]
 
