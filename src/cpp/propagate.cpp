@@ -301,30 +301,36 @@ void vjp_tangents(const GraphView& g, const Row& row, const double* r, int64_t k
 
 // <G, (∂F/∂θ_q) X> added to thbar[q] for every q, F = I + M/λ (or its transpose): the edges'
 // θ-coefficients paired with G and X in one pass, plus the coupling parameter's term.
+PHASIC_MULTIVERSION
 void pair_into(const GraphView& g, const Row& row, const double* r, int64_t k, int64_t R,
-               int64_t coupling, bool transpose, const double* G, const double* X,
-               double* thbar) {
+               int64_t coupling, bool transpose, const double* __restrict G,
+               const double* __restrict X, double* thbar) {
   const int64_t n = g.n, p = g.p, kR = k * R;
   const double inv = 1.0 / row.lam;
+  // forward: <G, A_q X> = Σ_e c_eq G_i·(X_i - X_t); transpose: Σ_e c_eq (G_i - G_t)·X_i, with
+  // X_t (G_t) = 0 at absorption. Both are Σ_e c_eq (a_i·b_i - a_i·b_t) for (a, b) = (G, X) or
+  // (X, G): the diagonal dot once per state, the off-diagonal one per edge.
+  const double* a = transpose ? X : G;
+  const double* b = transpose ? G : X;
   for (int64_t i = 0; i < n; ++i) {
-    const double* gi = G + i * kR;
-    const double* xi = X + i * kR;
+    const double* ai = a + i * kR;
+    const double* bi = b + i * kR;
+    double own = 0.0;
+    for (int64_t z = 0; z < kR; ++z) own += ai[z] * bi[z];
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
       const int64_t t = g.indices[e];
       if (t == i) continue;
-      // forward: <G, A_q X> = Σ_e c_eq G_i·(X_i - X_t); transpose: Σ_e c_eq (G_i - G_t)·X_i
-      double s = 0.0;
-      if (!transpose) {
-        const double* xt = t < n ? X + t * kR : nullptr;
-        for (int64_t z = 0; z < kR; ++z) s += gi[z] * (xi[z] - (xt ? xt[z] : 0.0));
-      } else {
-        const double* gt = t < n ? G + t * kR : nullptr;
-        for (int64_t z = 0; z < kR; ++z) s += (gi[z] - (gt ? gt[z] : 0.0)) * xi[z];
+      double s = own;
+      if (t < n) {
+        const double* bt = b + t * kR;
+        for (int64_t z = 0; z < kR; ++z) s -= ai[z] * bt[z];
       }
       const double* cf = g.coef + e * p;
       for (int64_t q = 0; q < p; ++q) thbar[q] -= cf[q] * s * inv;
     }
     if (coupling >= 0 && k > 1) {
+      const double* gi = G + i * kR;
+      const double* xi = X + i * kR;
       double s = 0.0;
       for (int64_t j = 0; j < k; ++j) {
         const int64_t from = transpose ? j + 1 : j - 1;
