@@ -264,3 +264,31 @@ def test_from_matrices_rejects_bad_matrices():
         Graph.from_matrices([1.0, 0.0], [[-2.0, -1.0], [0.0, -1.0]])
     with pytest.raises(GraphError, match="row 0 of S sums to 1"):
         Graph.from_matrices([1.0, 0.0], [[-1.0, 2.0], [0.0, -1.0]])
+
+
+def test_empty_coefficient_lists_are_constant_weights():
+    # issue 13 bug 2: [] in a parameterized callback means "no θ dependence"
+    def rules(state):
+        if not state.size:
+            return [[[3], 1.0, []]]
+        k = int(state[0])
+        if k == 3:
+            return [[[2], 0.0, [3.0]]]
+        return [[[1], 2.0, []]] if k == 2 else []
+
+    g = Graph(callback=rules, parameterized=True)
+    assert g.param_length() == 1
+    # rates 3θ then 2 (constant): E[T] = 1/(3θ) + 1/2
+    np.testing.assert_allclose(g.expectation(theta=[2.0]), 1 / 6 + 1 / 2, rtol=1e-14)
+
+
+def test_rules_as_the_first_positional_argument():
+    # issue 13 bug 4: Graph(rules) was read as Graph(state_length=rules)
+    def rules(state):
+        if not state.size:
+            return [[[2], 1.0]]
+        return [[[1], 1.0]] if state[0] == 2 else []
+
+    g = Graph(rules)
+    assert g.vertices_length() == 3
+    np.testing.assert_allclose(g.expectation(), 1.0, rtol=1e-14)

@@ -35,11 +35,13 @@ class Graph(PhaseTypeModel):
     Parameters
     ----------
     state_length : int, optional
-        Length of every state vector; inferred from the first state when omitted.
+        Length of every state vector; inferred from the first state when omitted. A callable
+        here is taken as ``callback`` (``Graph(rules)``).
     callback : callable, optional
         ``callback(state, **kwargs)`` gets a state as an int64 array (empty for the start) and
         returns a list of transitions ``[next_state, weight]``, or with ``parameterized=True``
-        ``[next_state, base_weight, coefficients]``. States are explored breadth-first, each once.
+        ``[next_state, base_weight, coefficients]`` (``[]`` coefficients: a constant weight).
+        States are explored breadth-first, each once.
     parameterized : bool
         Whether edge weights are ``base + coefficients · θ``.
     max_vertices : int
@@ -82,6 +84,8 @@ class Graph(PhaseTypeModel):
         ):
             raise GraphError(f"max_vertices={max_vertices!r} must be a positive integer")
         self._max_vertices: int = int(max_vertices)
+        if callable(state_length) and callback is None:  # Graph(rules): the rules come first
+            state_length, callback = None, state_length
         if state_length is not None and (
             not isinstance(state_length, numbers.Integral) or state_length < 1
         ):
@@ -188,10 +192,11 @@ class Graph(PhaseTypeModel):
             coef = np.asarray(coefficients, dtype=np.float64)
             if coef.ndim == 0:
                 coef = coef.reshape(1)
-            if coef.ndim != 1 or coef.size == 0:
-                raise GraphError(
-                    f"{where}: coefficients {coefficients!r} must be a non-empty 1-D sequence"
-                )
+            if coef.ndim != 1:
+                raise GraphError(f"{where}: coefficients {coefficients!r} must be a 1-D sequence")
+        if coef.size == 0:  # [] as None: a constant weight (zeros once p is known)
+            coef = np.zeros(self._param_length or 0)
+        elif coefficients is not None:
             if not np.all(np.isfinite(coef)):
                 raise GraphError(f"{where}: coefficients {coefficients!r} must be finite")
             if self._param_length is None:
