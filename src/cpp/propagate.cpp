@@ -8,8 +8,9 @@
 // each column stopping when its tail bound (tail_bound in phasic/_epoch_chain.py: ratio
 // q = g λΔ / (m + 1), g = 1 + |c| max|r| / λ when k > 1) is below floor[col].
 //
-// The vjp follows phasic/jax/_epochs.py: ū = Σ π_m (I + Mᵀ/λ)^m ȳ, θ̄ from p forward tangents
-// τ_{m+1} = (I + M/λ) τ_m - (∂M/∂θ_q)... carried beside x_m, and Δ̄_col = ȳ · M y per column.
+// The vjp: ū = Σ π_m (I + Mᵀ/λ)^m ȳ and Δ̄_col = ȳ · M y per column; θ̄ either from the stored
+// iterates paired with the adjoint series run backward (vjp_stored), or, past store_limit,
+// from p forward tangents carried beside x_m as in phasic/jax/_epochs.py (vjp_tangents).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -249,18 +250,12 @@ namespace {
 
 // θ̄ and ū by forward tangents carried beside x_m (memory O(p S), about 4 passes per step).
 void vjp_tangents(const GraphView& g, const Row& row, const double* r, int64_t k, int64_t R,
-                  int64_t coupling, double c, bool transpose, const double* u,
-                  const std::vector<double>& lt, int64_t steps, const double* ybar, double* ubar,
-                  double* thbar) {
+                  int64_t coupling, double c, bool transpose, const double* u, const double* pis,
+                  int64_t steps, const double* ybar, double* ubar, double* thbar) {
   const int64_t n = g.n, p = g.p, S = n * k * R, kR = k * R;
-  std::vector<double> logpi(R), pi(R);
-  for (int64_t col = 0; col < R; ++col) {
-    logpi[col] = -lt[col];
-    pi[col] = std::exp(-lt[col]);
-  }
   std::vector<double> x(u, u + S), nx(S), yt(ybar, ybar + S), nyt(S);
   std::vector<double> tau(static_cast<size_t>(S * p), 0.0), ntau(tau.size()), aq(tau.size());
-  axpy_columns(pi.data(), ybar, n * k, R, ubar, /*assign=*/true);
+  axpy_columns(pis, ybar, n * k, R, ubar, /*assign=*/true);
   const double inv = 1.0 / row.lam;
   for (int64_t m = 0; m < steps; ++m) {
     // aq[i, q] = -(∂M/∂θ_q) x_m, laid out (n, p, k, R) like the tangents
@@ -282,11 +277,8 @@ void vjp_tangents(const GraphView& g, const Row& row, const double* r, int64_t k
     x.swap(nx);
     step(g, row, r, c, 1, k, R, !transpose, yt.data(), nyt.data());
     yt.swap(nyt);
-    for (int64_t col = 0; col < R; ++col) {
-      logpi[col] += std::log(lt[col]) - std::log(static_cast<double>(m + 1));
-      pi[col] = std::exp(logpi[col]);
-    }
-    axpy_columns(pi.data(), yt.data(), n * k, R, ubar, /*assign=*/false);
+    const double* pi = pis + (m + 1) * R;
+    axpy_columns(pi, yt.data(), n * k, R, ubar, /*assign=*/false);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t q = 0; q < p; ++q) {
         const double* tq = tau.data() + (i * p + q) * kR;
@@ -346,33 +338,22 @@ void pair_into(const GraphView& g, const Row& row, const double* r, int64_t k, i
 // θ̄ and ū from the stored iterates X_m = F^m u: G_m = π_{m+1} ȳ + Fᵀ G_{m+1} downward,
 // θ̄_q = Σ_m <G_m, ∂F/∂θ_q X_m>, ū = π_0 ȳ + Fᵀ G_0 (memory O(steps S), 2 passes per step).
 void vjp_stored(const GraphView& g, const Row& row, const double* r, int64_t k, int64_t R,
-                int64_t coupling, double c, bool transpose, const double* u,
-                const std::vector<double>& lt, int64_t steps, const double* ybar, double* ubar,
-                double* thbar) {
+                int64_t coupling, double c, bool transpose, const double* u, const double* pis,
+                int64_t steps, const double* ybar, double* ubar, double* thbar) {
   const int64_t n = g.n, S = n * k * R;
   std::vector<double> X(static_cast<size_t>(std::max<int64_t>(steps, 1) * S));
   std::copy(u, u + S, X.begin());
   for (int64_t m = 1; m < steps; ++m)
     step(g, row, r, c, 1, k, R, transpose, X.data() + (m - 1) * S, X.data() + m * S);
-  // π_m per column, m = 0..steps
-  std::vector<double> pis(static_cast<size_t>((steps + 1) * R));
-  for (int64_t col = 0; col < R; ++col) {
-    double lp = -lt[col];
-    pis[col] = std::exp(lp);
-    for (int64_t m = 1; m <= steps; ++m) {
-      lp += std::log(lt[col]) - std::log(static_cast<double>(m));
-      pis[m * R + col] = std::exp(lp);
-    }
-  }
   std::vector<double> G(S, 0.0), ng(S);
   for (int64_t m = steps - 1; m >= 0; --m) {
     step(g, row, r, c, 1, k, R, !transpose, G.data(), ng.data());
-    axpy_columns(pis.data() + (m + 1) * R, ybar, n * k, R, ng.data(), /*assign=*/false);
+    axpy_columns(pis + (m + 1) * R, ybar, n * k, R, ng.data(), /*assign=*/false);
     G.swap(ng);
     pair_into(g, row, r, k, R, coupling, transpose, G.data(), X.data() + m * S, thbar);
   }
   step(g, row, r, c, 1, k, R, !transpose, G.data(), ubar);
-  axpy_columns(pis.data(), ybar, n * k, R, ubar, /*assign=*/false);
+  axpy_columns(pis, ybar, n * k, R, ubar, /*assign=*/false);
 }
 
 }  // namespace
@@ -388,12 +369,22 @@ Status propagate_vjp(const GraphView& g, const double* theta, const double* r, i
   Row row;
   if (!row_weights(g, theta, row)) return Status{};
   const double c = coupling >= 0 ? theta[coupling] : 1.0;
-  std::vector<double> lt(R);
-  for (int64_t col = 0; col < R; ++col) lt[col] = row.lam * delta[col];
+  // π_m = Pois(m; λΔ) per column, m = 0..steps: the weights of both vjp paths
+  std::vector<double> pis(static_cast<size_t>((steps + 1) * R));
+  for (int64_t col = 0; col < R; ++col) {
+    const double lt = row.lam * delta[col];
+    double lp = -lt;
+    pis[col] = std::exp(lp);
+    for (int64_t m = 1; m <= steps; ++m) {
+      lp += std::log(lt) - std::log(static_cast<double>(m));
+      pis[m * R + col] = std::exp(lp);
+    }
+  }
   if (steps * S <= store_limit) {
-    vjp_stored(g, row, r, k, R, coupling, c, transpose, u, lt, steps, ybar, ubar, thbar);
+    vjp_stored(g, row, r, k, R, coupling, c, transpose, u, pis.data(), steps, ybar, ubar, thbar);
   } else {
-    vjp_tangents(g, row, r, k, R, coupling, c, transpose, u, lt, steps, ybar, ubar, thbar);
+    vjp_tangents(g, row, r, k, R, coupling, c, transpose, u, pis.data(), steps, ybar, ubar,
+                 thbar);
   }
   // Δ̄_col = ȳ · M y = λ ȳ · ((I + M/λ) y - y)
   std::vector<double> ny(S);

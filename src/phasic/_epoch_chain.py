@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["coupled_step", "epoch_moments", "tail_bound"]
+__all__ = ["coupled_step", "epoch_moments", "shift_orders", "tail_bound"]
 
 
 def epoch_moments(
@@ -50,14 +50,28 @@ def epoch_moments(
     return w
 
 
-def coupled_step(matvec: Callable[[Any], Any], x: Any, r: Any, lam: Any, xp: Any) -> Any:
-    """One uniformization step ``(I + M/λ) x`` of the coupled stack x (n, ..., k, R).
+def shift_orders(x: Any, up: bool, xp: Any) -> Any:
+    """Order j of the stack (axis -2) takes order j - 1 (j + 1 when ``up``), zero past the
+    ends: the coupling of M (``up``: of Mᵀ)."""
+    zero = xp.zeros_like(x[..., :1, :])
+    if up:
+        return xp.concatenate([x[..., 1:, :], zero], axis=-2)
+    return xp.concatenate([zero, x[..., :-1, :]], axis=-2)
 
-    ``matvec(x)`` is A x on the same layout, ``r`` broadcasts against x (reward per state and
-    column) and ``lam`` against it too (one λ per batch row).
+
+def coupled_step(
+    matvec: Callable[[Any], Any], x: Any, r: Any, lam: Any, xp: Any, transpose: bool = False
+) -> Any:
+    """One uniformization step ``(I + M/λ) x`` (or ``(I + Mᵀ/λ) x``) of the coupled stack x
+    (n, ..., k, R).
+
+    ``matvec(x)`` is A x (Aᵀ x with ``transpose``) on the same layout, ``r`` broadcasts against
+    x (reward per state and column, coupling coefficient included) and ``lam`` against it too
+    (one λ per batch row).
     """
-    lower = xp.concatenate([xp.zeros_like(x[..., :1, :]), x[..., :-1, :]], axis=-2)
-    return x + (r * lower - matvec(x)) / lam
+    if transpose:
+        return x + (shift_orders(r * x, True, xp) - matvec(x)) / lam
+    return x + (r * shift_orders(x, False, xp) - matvec(x)) / lam
 
 
 def tail_bound(m: Any, pi_m: Any, norm_m: Any, lt: Any, g: Any, xp: Any) -> Any:

@@ -107,3 +107,13 @@ def test_the_families_by_name():
     )
     f = log_likelihood_of("multinomial", model, jnp.asarray(OBSERVED, dtype=float))
     np.testing.assert_allclose(f(jnp.array([2.0])), f(jnp.array([0.5])), rtol=1e-14)
+
+
+def test_samplers_refuse_an_sfs_that_is_not_counts():
+    from phasic import SVGD
+
+    model = lambda th: th[0] * jnp.asarray(EXPECTED)  # noqa: E731
+    with pytest.raises(ParameterError, match=r"likelihood='poisson'.*counts.*1\.5"):
+        SVGD(model, OBSERVED + 0.5, likelihood="poisson", theta_dim=1, verbose=False)
+    with pytest.raises(ParameterError, match=r"likelihood='multinomial'.*counts"):
+        SVGD(model, -OBSERVED, likelihood="multinomial", theta_dim=1, verbose=False)

@@ -165,7 +165,11 @@ class PhaseTypeModel(abc.ABC):
         if epochs[0] is not None:
             ga, ths, ep, _ = epoch_plan(self, theta, epochs[0])
             r, sq = self._rewards(ga, rewards)
-            out = _moments.epoch_raw_moments(ga, ths, ep, int(k), r, *_series_settings(epochs))
+            settings = _series_settings(epochs)
+            if k == 1:  # E[Y] = τ · r: one state distribution carried, not R columns
+                out = (_residence_by_epoch(ga, ths, ep, *settings) @ r)[:, None, :]
+            else:
+                out = _moments.epoch_raw_moments(ga, ths, ep, int(k), r, *settings)
             return self._shape(out if pick is None else pick(out), False, sq)
         ga, th, r, batched, sq = self._prepare(theta, rewards)
         if discrete:
@@ -250,10 +254,11 @@ class PhaseTypeModel(abc.ABC):
         discrete: bool,
         epochs: tuple[Any, float, int] = (None, DEFAULT_TOL, DEFAULT_MAX_STEPS),
     ):
+        nv = self.vertices_length()
         if epochs[0] is not None:
             ga, ths, ep, _ = epoch_plan(self, theta, epochs[0])
             pair = rewards2 is not None
-            r, _ = self._rewards(ga, _two_columns(rewards1, rewards2) if pair else rewards1)
+            r, _ = self._rewards(ga, _two_columns(rewards1, rewards2, nv) if pair else rewards1)
             cov = _moments.covariance_from_variances(
                 lambda rr: _moments.epoch_raw_moments(
                     ga, ths, ep, 2, rr, *_series_settings(epochs)
@@ -262,7 +267,7 @@ class PhaseTypeModel(abc.ABC):
             )
             return self._shape(cov[:, 0, 1] if pair else cov, False, False)
         if rewards2 is not None:
-            ga, th, r, batched, _ = self._prepare(theta, _two_columns(rewards1, rewards2))
+            ga, th, r, batched, _ = self._prepare(theta, _two_columns(rewards1, rewards2, nv))
             if discrete:
                 self._check_discrete(ga, th)
             cov = _moments.covariance_matrix(ga, th, r, discrete)[:, 0, 1]
@@ -303,15 +308,9 @@ class PhaseTypeModel(abc.ABC):
         """
         if epochs is not None:
             ga, ths, ep, _ = epoch_plan(self, theta, epochs)
-            alpha, _ = initial_distribution(ga, ths[0])
-            tau = np.zeros_like(alpha)
-            kw: dict[str, Any] = dict(discrete=False, tol=tol, max_steps=max_steps)
-            for e in range(len(ths) - 1):
-                span = np.array([ep[e + 1] - ep[e]])
-                tau += _series.series_state(ga, ths[e], alpha, span, accumulated=True, **kw)[:, 0]
-                alpha = _series.series_state(ga, ths[e], alpha, span, **kw)[:, 0]
-            last = _moments.expected_visits(ga, ths[-1], alpha.T[:, :, None], transpose=True)
-            return self._shape(self._to_vertices(ga, tau + last[:, :, 0].T), False, False)
+            settings = _series_settings((epochs, tol, max_steps))
+            tau = _residence_by_epoch(ga, ths, ep, *settings)
+            return self._shape(self._to_vertices(ga, tau), False, False)
         ga, th, _, batched, _ = self._prepare(theta)
         alpha, _ = initial_distribution(ga, th)
         tau = _moments.expected_visits(ga, th, alpha.T[:, :, None], transpose=True)[:, :, 0]
@@ -593,7 +592,7 @@ def _series_settings(epochs: tuple[Any, float, int]) -> tuple[float, int]:
     return _series.check_tol(epochs[1]), _series.check_max_steps(epochs[2])
 
 
-def _two_columns(rewards1: ArrayLike, rewards2: ArrayLike) -> FloatArray:
+def _two_columns(rewards1: ArrayLike, rewards2: ArrayLike, n_vertices: int) -> FloatArray:
     """The (vertices, 2) reward matrix of ``covariance(r1, r2)``."""
     r1, r2 = np.asarray(rewards1, dtype=float), np.asarray(rewards2, dtype=float)
     if r1.ndim != 1 or r2.ndim != 1:
@@ -601,9 +600,26 @@ def _two_columns(rewards1: ArrayLike, rewards2: ArrayLike) -> FloatArray:
     if r1.shape != r2.shape:
         raise ParameterError(
             f"covariance(r1, r2): r1 has {r1.size} entries and r2 {r2.size}; give one "
-            "reward per vertex in both"
+            f"reward per vertex ({n_vertices}) in both"
         )
     return np.stack([r1, r2], axis=1)
+
+
+def _residence_by_epoch(
+    ga: GraphArrays, thetas: list[FloatArray], starts: FloatArray, tol: float, max_steps: int
+) -> FloatArray:
+    """Expected time (1, n) in each transient vertex under piecewise-constant θ: each finite
+    epoch's from non-negative series terms (every component accurate relative to itself), the
+    last one's from one transposed solve of the state distribution at its start."""
+    alpha, _ = initial_distribution(ga, thetas[0])
+    tau = np.zeros_like(alpha)
+    kw: dict[str, Any] = dict(discrete=False, tol=tol, max_steps=max_steps)
+    for e in range(len(thetas) - 1):
+        span = np.array([starts[e + 1] - starts[e]])
+        tau += _series.series_state(ga, thetas[e], alpha, span, accumulated=True, **kw)[:, 0]
+        alpha = _series.series_state(ga, thetas[e], alpha, span, **kw)[:, 0]
+    last = _moments.expected_visits(ga, thetas[-1], alpha.T[:, :, None], transpose=True)
+    return tau + last[:, :, 0].T
 
 
 def _variance_of(m: FloatArray) -> FloatArray:

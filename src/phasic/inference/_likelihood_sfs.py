@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 
-def _counts(observed, name: str = "observed") -> jax.Array:
+def check_counts(observed, name: str = "observed") -> jax.Array:
+    """``observed`` as float64, refused (naming it) unless it holds counts when concrete."""
     y = jnp.asarray(observed, dtype=jnp.float64)
     if not isinstance(y, jax.core.Tracer):
         v = np.asarray(y)
@@ -79,7 +80,7 @@ def poisson_sfs_log_likelihood(expected, observed) -> jax.Array:
     scalar; -inf when a class with observed sites has expected count 0, or a prediction is NaN.
     """
     lam = jnp.asarray(expected, dtype=jnp.float64)
-    y = _counts(observed)
+    y = check_counts(observed)
     _check_shapes(lam, y)
     lam, bad = _outside(lam)
     ll = jnp.sum(_ylogx(y, lam) - lam - gammaln(y + 1.0))
@@ -93,7 +94,7 @@ def multinomial_sfs_log_likelihood(expected, observed) -> jax.Array:
     mutation rate is not identifiable from this likelihood.
     """
     lam = jnp.asarray(expected, dtype=jnp.float64)
-    y = _counts(observed)
+    y = check_counts(observed)
     _check_shapes(lam, y)
     lam, bad = _outside(lam)
     total = jnp.sum(lam)
@@ -145,7 +146,7 @@ def segregating_sites_log_likelihood(pmf, counts) -> jax.Array:
     A count above K is refused when the counts are concrete; traced, it gives -inf.
     """
     p = jnp.asarray(pmf, dtype=jnp.float64)
-    s = _counts(counts, "counts")
+    s = check_counts(counts, "counts")
     if p.ndim != 1:
         raise ParameterError(f"pmf must be 1-D, P(S = 0..K); got shape {p.shape}")
     K = p.shape[0] - 1

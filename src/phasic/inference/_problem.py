@@ -15,6 +15,7 @@ import jax
 
 from .._errors import ParameterError, PhasicError
 from ._fingerprint import identity
+from ._likelihood_sfs import check_counts
 from ._target import (
     LIKELIHOODS,
     check_log_likelihood,
@@ -149,12 +150,7 @@ def define_problem(
     if likelihood not in LIKELIHOODS:
         raise ParameterError(f"likelihood = {likelihood!r}; choose one of {LIKELIHOODS[:-1]}")
     if likelihood in ("poisson", "multinomial") and observed_data is not None:
-        obs = np.asarray(observed_data, dtype=np.float64)
-        if np.any(obs < 0) or np.any(obs != np.round(obs)):
-            raise ParameterError(
-                f"likelihood='{likelihood}' reads observed_data as counts of sites; got "
-                f"{obs.ravel()[:8]} (integers >= 0)"
-            )
+        check_counts(observed_data, f"observed_data (likelihood='{likelihood}': counts of sites)")
     if likelihood == "custom" and log_likelihood is None:
         raise ParameterError("likelihood='custom' needs log_likelihood=callable")
     return Problem(

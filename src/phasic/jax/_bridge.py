@@ -16,7 +16,7 @@ from .._epoch_chain import epoch_moments
 from .._errors import ParameterError, PhasicError
 from .._moment_chain import moment_chain
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
-from ._epochs import make_propagator
+from ._epochs import across_epochs, carry_forward, fixed_origin, make_propagator
 from ._ops import ops_for
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def _pmf_by_epoch(ops, n_epochs: int, tol: float, max_steps: int, tag: str) -> C
     cols = make_propagator(ops, zero_r, 1, tol, max_steps)
 
     def density(th: jax.Array, t: jax.Array, starts: jax.Array) -> jax.Array:
-        st = starts.at[0].set(jax.lax.stop_gradient(starts[0]))  # t_0 = 0 by definition
+        st = fixed_origin(starts)
         deltas = jnp.diff(st)
         alpha = ops.alpha(th[0])
         out = jnp.zeros_like(t)
@@ -211,8 +211,7 @@ def _pmf_by_epoch(ops, n_epochs: int, tol: float, max_steps: int, tag: str) -> C
             inside = t >= st[e] if last else (t >= st[e]) & (t < st[e + 1])
             out = jnp.where(inside, f_e, out)
             if not last:
-                one = jax.lax.stop_gradient(jnp.ones((1, 1)) * jnp.max(alpha))
-                alpha = rows(th[e], alpha[:, None, None], deltas[e], one)[:, 0, 0]
+                alpha = carry_forward(rows, th[e], alpha, deltas[e])
         return jnp.where(starts[0] == 0, out, jnp.nan)
 
     def model(theta, times, starts) -> jax.Array:
@@ -320,26 +319,19 @@ def moments_from_graph(
         a = ops.alpha(th[0])
         tau = jnp.zeros_like(a)
         for e in range(n_epochs):
-            nxt = jnp.zeros_like(a)
-            if e + 1 < n_epochs:
-                one = jax.lax.stop_gradient(jnp.ones((1, 1)) * jnp.max(a))
-                nxt = rows(th[e], a[:, None, None], deltas[e], one)[:, 0, 0]
+            last = e + 1 == n_epochs
+            nxt = jnp.zeros_like(a) if last else carry_forward(rows, th[e], a, deltas[e])
             tau = tau + ops.solve(th[e], (a - nxt)[:, None], transpose=True)[:, 0]
             a = nxt
         return (tau @ r)[None]
 
     def by_epoch(th: jax.Array, starts: jax.Array) -> jax.Array:
-        # t_0 = 0 by definition: no derivative for it
-        deltas = jnp.diff(starts.at[0].set(jax.lax.stop_gradient(starts[0])))
+        deltas = jnp.diff(fixed_origin(starts))
         if k == 1:
             out = first_moment(th, deltas)
             out = out[:, 0] if squeeze else out
         else:
-
-            def across(e: int, u: jax.Array, w: jax.Array) -> jax.Array:
-                scale = jax.lax.stop_gradient(jnp.max(jnp.abs(w), axis=0))  # (k, R)
-                return propagate(th[e], u, deltas[e], scale)
-
+            across = across_epochs(propagate, th, deltas)
             out = finish(th[0], epoch_moments(lambda e: chain(th[e]), across, n_epochs))
         return jnp.where(starts[0] == 0, out, jnp.nan)
 

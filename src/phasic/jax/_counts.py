@@ -30,7 +30,7 @@ from .._errors import ParameterError
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from ..graph._transform import with_event_rate
 from ._bridge import _epoch_count, _is_concrete, _require_x64, _starts, _theta, _theta_rows
-from ._epochs import make_propagator
+from ._epochs import across_epochs, fixed_origin, make_propagator
 from ._ops import ops_for
 
 if TYPE_CHECKING:
@@ -154,12 +154,7 @@ def counts_from_graph(
 
     def by_epoch(ta: jax.Array, starts: jax.Array) -> jax.Array:
         th, mu = ta[:, :p], ta[0, p]
-        deltas = jnp.diff(starts.at[0].set(jax.lax.stop_gradient(starts[0])))
-
-        def across(e: int, u: jax.Array, w: jax.Array) -> jax.Array:
-            scale = jax.lax.stop_gradient(jnp.max(jnp.abs(w), axis=0))
-            return propagate(ta[e], u, deltas[e], scale)
-
+        across = across_epochs(propagate, ta, jnp.diff(fixed_origin(starts)))
         w = epoch_moments(lambda e: chain(th[e], mu)[1], across, n_epochs)
         return jnp.where(starts[0] == 0, finish(ta[0], w), jnp.nan)
 

@@ -23,9 +23,33 @@ import jax.numpy as jnp
 
 import jax
 
-from .._epoch_chain import coupled_step, tail_bound
+from .._epoch_chain import coupled_step, shift_orders, tail_bound
 
-__all__ = ["make_propagator"]
+__all__ = ["across_epochs", "carry_forward", "fixed_origin", "make_propagator"]
+
+
+def fixed_origin(starts: jax.Array) -> jax.Array:
+    """Epoch start times with t_0 held fixed: it is 0 by definition, so it has no derivative
+    (a traced non-zero t_0 makes the callers' results NaN)."""
+    return starts.at[0].set(jax.lax.stop_gradient(starts[0]))
+
+
+def across_epochs(propagate: Callable, thetas: jax.Array, deltas: jax.Array) -> Callable:
+    """`epoch_moments`' ``propagate(e, u, w)``: exp(M_e Δ_e) u at θ row e, the series'
+    tolerance set by the size of w (each order and column)."""
+
+    def across(e: int, u: jax.Array, w: jax.Array) -> jax.Array:
+        scale = jax.lax.stop_gradient(jnp.max(jnp.abs(w), axis=0))  # (k, R)
+        return propagate(thetas[e], u, deltas[e], scale)
+
+    return across
+
+
+def carry_forward(rows: Callable, theta: jax.Array, a: jax.Array, delta: jax.Array) -> jax.Array:
+    """The state distribution a (n,) one epoch of length ``delta`` later, by a row propagator
+    (``make_propagator(..., k=1, transpose=True)``), accurate relative to its largest entry."""
+    one = jax.lax.stop_gradient(jnp.ones((1, 1)) * jnp.max(a))
+    return rows(theta, a[:, None, None], delta, one)[:, 0, 0]
 
 
 def make_propagator(
@@ -62,12 +86,6 @@ def make_propagator(
     def coupling(theta):
         return 1.0 if coupling_param is None else theta[coupling_param]
 
-    def shifted(x, up: bool):
-        """Order j takes order j - 1 (j + 1 when ``up``), zero past the ends; axis -2."""
-        if up:
-            return jnp.concatenate([x[..., 1:, :], jnp.zeros_like(x[..., :1, :])], axis=-2)
-        return jnp.concatenate([jnp.zeros_like(x[..., :1, :]), x[..., :-1, :]], axis=-2)
-
     def step(theta, x, lam, trans: bool):
         """(I + M/λ) x (or (I + Mᵀ/λ) x) for x of shape (n, ..., k, R)."""
 
@@ -75,9 +93,7 @@ def make_propagator(
             return ops.apply(theta, y.reshape(n, -1), trans).reshape(y.shape)
 
         rr = coupling(theta) * r.reshape((n,) + (1,) * (x.ndim - 2) + (r.shape[1],))
-        if not trans:
-            return coupled_step(mv, x, rr, lam, jnp)
-        return x + (shifted(rr * x, up=True) - mv(x)) / lam
+        return coupled_step(mv, x, rr, lam, jnp, trans)
 
     def rates(theta, delta, R):
         lam = jax.lax.stop_gradient(jnp.maximum(jnp.max(ops.out_rates(theta)), 1e-300))
@@ -87,12 +103,17 @@ def make_propagator(
     native = hasattr(ops, "propagate_raw")
     cp = -1 if coupling_param is None else coupling_param
 
+    def native_operands(delta, R):
+        """Δ per column (R,) and r as (n, R) (k = 1 never reads it; the kernel checks its
+        shape), as the native kernels take them."""
+        d = jnp.broadcast_to(delta, (R,)).astype(jnp.float64)
+        return d, jnp.broadcast_to(r, (n, R))
+
     def series(theta, u, delta, scale):
         R = u.shape[-1]
         floor = tol * jnp.maximum(jnp.min(scale, axis=0), 1e-8 * jnp.max(scale))  # (R,)
         if native:
-            d = jnp.broadcast_to(delta, (R,)).astype(jnp.float64)
-            rr = jnp.broadcast_to(r, (n, R))  # k = 1 never reads it; the kernel checks its shape
+            d, rr = native_operands(delta, R)
             y, m = ops.propagate_raw(theta, u, d, floor, rr, transpose, cp, max_steps)
             return y, m, jnp.all(jnp.isfinite(y))
         lam, lt, g = rates(theta, delta, R)
@@ -136,8 +157,7 @@ def make_propagator(
         theta, u, delta, scale, y, steps, ok = res
         R = u.shape[-1]
         if native:
-            d = jnp.broadcast_to(delta, (R,)).astype(jnp.float64)
-            rr = jnp.broadcast_to(r, (n, R))
+            d, rr = native_operands(delta, R)
             ubar, thbar, dbar = ops.propagate_vjp_raw(
                 theta, u, d, steps, y, ybar, rr, transpose, cp
             )
@@ -163,7 +183,7 @@ def make_propagator(
             out = jnp.moveaxis(cm, -1, 1).reshape((n, p) + x.shape[1:])
             if coupling_param is None:
                 return out
-            return out.at[:, coupling_param].add(-shifted(r[:, None, :] * x, up=transpose))
+            return out.at[:, coupling_param].add(-shift_orders(r[:, None, :] * x, transpose, jnp))
 
         def body(m, c):
             logpi, x, tau, yt, ubar, thbar = c
