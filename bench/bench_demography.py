@@ -10,7 +10,9 @@ jitted; the constant-size cost is the same graph without epochs. `moments` integ
 diffusion forward from equilibrium at the ancestral size; its gradient would be finite
 differences (1 + p values). The SVGD line times the value and gradient of the Poisson
 log-likelihood of the three-epoch bottleneck of examples/demography_inference.py for 200
-particles (vmap), which dominates an SVGD iteration.
+particles (vmap), which dominates an SVGD iteration. The IM lines time the joint SFS of
+`models.isolation_migration` (k + k samples) with a split epoch, against the same graph without
+epochs: the per-particle cost of the example's IM fit.
 """
 
 from __future__ import annotations
@@ -93,10 +95,29 @@ def svgd_row(particles: int = 200, n: int = 20) -> float:
     return best_time(lambda: jax.block_until_ready(step(p)), min_time=0.0, max_reps=3)
 
 
+def im_row(k: int) -> tuple[int, float, float]:
+    """(states, value + gradient with a split epoch, the same without epochs) in seconds, for
+    the joint SFS of isolation with migration, k + k samples, one θ."""
+    im = models.isolation_migration(k, k)
+    r = models.joint_sfs_rewards(im, k, k)
+    split = Graph.moments_from_graph(im, 1, r, epochs=2)
+    const = Graph.moments_from_graph(im, 1, r)
+    rows = jnp.array([[1.0, 2.0, 0.0, 0.5, 0.5], [0.7, 0.7, 0.7, 0.0, 0.0]])
+    starts = jnp.array([0.0, 0.4])
+    with_epochs = jax.jit(jax.value_and_grad(lambda th: jnp.sum(split(th, starts))))
+    without = jax.jit(jax.value_and_grad(lambda th: jnp.sum(const(th))))
+    return (
+        im.compile().n_transient,
+        best_time(lambda: jax.block_until_ready(with_epochs(rows))),
+        best_time(lambda: jax.block_until_ready(without(rows[0]))),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="*", default=[20, 30, 40])
     ap.add_argument("--svgd-particles", type=int, default=200)
+    ap.add_argument("--im", type=int, nargs="*", default=[3, 4], help="IM sample sizes k (k + k)")
     args = ap.parse_args()
     print("expected SFS, two epochs (ms; ratios in one run)")
     print(
@@ -114,6 +135,13 @@ def main() -> None:
             f"{n:>4} {r['states']:>7} {r['const'] * 1e3:8.2f} {r['value'] * 1e3:8.2f} "
             f"{r['grad'] * 1e3:8.2f} {r['value'] / r['const']:12.1f} "
             f"{r['grad'] / r['value']:10.1f} {mtime:>8} {ratio:>14} {diff:>12}"
+        )
+    print("joint SFS of isolation with migration, split at 0.4: value + gradient of one θ")
+    for k in args.im:
+        states, t_split, t_const = im_row(k)
+        print(
+            f"IM {k} + {k}: {states} states, {t_split * 1e3:.1f} ms with the split epoch, "
+            f"{t_split / t_const:.1f}x the same graph without epochs"
         )
     t = svgd_row(args.svgd_particles)
     print(

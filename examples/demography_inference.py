@@ -11,12 +11,13 @@ The posterior of each fit is checked against the truth that msprime simulated. S
 units of the present size (ploidy 1: a pair of lineages coalesces at rate 1 / size), times in
 those units too.
 
-    python demography_inference.py                 # n = 20 and 4 + 4 (about half an hour)
+    python demography_inference.py                 # n = 20 and 4 + 4 (about 10 minutes)
     python demography_inference.py --n 10 --n1 3 --n2 3 --iterations 300   # quick (CI, ~2 min)
 
-Cost per particle and iteration (value + gradient, 2 shared cores): bottleneck n = 10 about
-1 ms, n = 20 28 ms; IM 3 + 3 (266 states) 7 ms, 4 + 4 (1,429) 61 ms, 5 + 5 (6,768) 0.44 s.
-IM 6 + 6 (about 30,000 states) builds, but a fit would take hours here.
+Cost per particle and iteration (value + gradient, 2 shared cores; `bench/bench_demography.py
+--sizes 20 --im 3 4 5 6`): bottleneck n = 20 about 22 ms (4.4 s for 200 particles); IM 3 + 3
+(266 states) 1.0 ms, 4 + 4 (1,429) 9.8 ms, 5 + 5 (6,768) 88 ms, 6 + 6 (29,917) 0.62 s, so a
+6 + 6 fit with the default 40 particles and 500 iterations takes about 3.5 hours here.
 
 Needs msprime (``pip install msprime``, in phasic's ``test`` extra).
 """
