@@ -16,6 +16,8 @@
 namespace nb = nanobind;
 using namespace nb::literals;
 
+void bind_state_table(nb::module_& m);  // state_table.cpp
+
 namespace {
 
 template <typename T>
@@ -141,6 +143,7 @@ NB_MODULE(_core, m) {
   // NativeGraph objects are cached on GraphArrays, which jit caches and user globals keep until
   // interpreter exit; nanobind would report those as leaks at shutdown although nothing leaks.
   nb::set_leak_warnings(false);
+  bind_state_table(m);
 
   m.def(
       "scc_order",

@@ -7,7 +7,15 @@ native kernels, and fit its parameters. Importing phasic changes no global state
 from . import models
 from ._errors import AbsorptionError, GraphError, ParameterError, PhasicError, VertexNotFoundError
 from .distributed import DistributedConfig, initialize_distributed
-from .graph import Edge, Graph, GraphArrays, MatrixRepresentation, MomentGradients, Vertex
+from .graph import (
+    Edge,
+    Graph,
+    GraphArrays,
+    MatrixRepresentation,
+    MomentGradients,
+    Transitions,
+    Vertex,
+)
 from .inference import NUTS, SVGD
 
 __version__ = "0.1.0"
@@ -25,6 +33,7 @@ __all__ = [
     "MomentGradients",
     "ParameterError",
     "PhasicError",
+    "Transitions",
     "Vertex",
     "VertexNotFoundError",
     "initialize_distributed",

@@ -6,6 +6,7 @@ its final subclasses. `Graph.compile()` gives the `GraphArrays` every kernel rea
 """
 
 from ._arrays import GraphArrays
+from ._build import Transitions
 from ._frozen import FrozenGraph
 from ._graph import Edge, Graph, Vertex
 from ._model import PhaseTypeModel
@@ -20,5 +21,6 @@ __all__ = [
     "MatrixRepresentation",
     "MomentGradients",
     "PhaseTypeModel",
+    "Transitions",
     "Vertex",
 ]

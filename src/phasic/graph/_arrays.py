@@ -6,7 +6,6 @@ import hashlib
 import os
 from dataclasses import dataclass, fields
 from functools import cached_property
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -252,18 +251,12 @@ EdgeArrays = tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray]
 
 def edge_arrays(graph: Graph) -> EdgeArrays:
     """All edges of a graph in vertex order: (out-edge counts (nv,), src, dst, base, coef (E, p))."""
-    nv = graph.vertices_length()
-    p = graph.param_length()
-    counts = np.fromiter((len(t) for t in graph._to), dtype=np.int64, count=nv)
-    E_all = int(counts.sum())
-    src = np.repeat(np.arange(nv, dtype=np.int64), counts)
-    dst = np.fromiter(chain.from_iterable(graph._to), dtype=np.int64, count=E_all)
-    base = np.fromiter(chain.from_iterable(graph._base), dtype=np.float64, count=E_all)
-    if p:
-        coef = np.array(list(chain.from_iterable(graph._coef)), dtype=np.float64).reshape(E_all, p)
-    else:
-        coef = np.zeros((E_all, 0))
-    return counts, src, dst, base, coef
+    src, dst, base, coef = graph._edges.arrays()
+    counts = graph._out_degree()
+    if np.all(src[1:] >= src[:-1]):  # built breadth-first: already in vertex order
+        return counts, src, dst, base, coef
+    order = graph._out_edges_order()
+    return counts, src[order], dst[order], base[order], coef[order]
 
 
 def compile_graph(graph: Graph) -> GraphArrays:

@@ -9,7 +9,6 @@ constant otherwise.
 from __future__ import annotations
 
 import numbers
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, final
 
@@ -19,7 +18,9 @@ from .._errors import GraphError, ParameterError, VertexNotFoundError
 from .._typing import ArrayLike, FloatArray, IntArray, State, Theta
 from . import _transform
 from ._arrays import EdgeArrays, GraphArrays, compile_graph, edge_arrays
+from ._build import explore_callback, explore_vectorized
 from ._model import PhaseTypeModel
+from ._store import DictStates, EdgeLog, NativeStates
 from ._vertex import Edge, Vertex, _as_state, _as_weight
 
 if TYPE_CHECKING:
@@ -42,6 +43,13 @@ class Graph(PhaseTypeModel):
         returns a list of transitions ``[next_state, weight]``, or with ``parameterized=True``
         ``[next_state, base_weight, coefficients]`` (``[]`` coefficients: a constant weight).
         States are explored breadth-first, each once.
+
+        With ``vectorized=True``, ``callback(states, **kwargs)`` gets a whole frontier, an int64
+        array (B, L), and returns a list of transition kinds, each ``[next_states (B, L), base
+        (B,), coefficients (B, p)]`` or ``[next_states (B, L), weight (B,)]`` aligned row by
+        row with the input; a zero weight (base and coefficients all 0) means no transition.
+        The start's transitions come from a first call with ``states`` of shape (1, 0).
+        States are found by a native hash of the rows: build large models this way.
     parameterized : bool
         Whether edge weights are ``base + coefficients · θ``.
     max_vertices : int
@@ -49,6 +57,8 @@ class Graph(PhaseTypeModel):
         unbounded state space would otherwise run until memory is exhausted).
     **kwargs
         Passed through to ``callback``.
+    vectorized : bool
+        Whether ``callback`` takes a frontier of states at once (see ``callback``).
 
     Raises
     ------
@@ -75,6 +85,7 @@ class Graph(PhaseTypeModel):
         callback: Callable[..., Any] | None = None,
         parameterized: bool = False,
         max_vertices: int = 50_000_000,
+        vectorized: bool = False,
         **kwargs: Any,
     ) -> None:
         if (
@@ -97,69 +108,24 @@ class Graph(PhaseTypeModel):
         self._state_length: int | None = None if state_length is None else int(state_length)
         self._parameterized: bool = bool(parameterized)
         self._param_length: int | None = None if parameterized else 0
-        self._states: list[tuple[int, ...]] = [()]
-        self._index: dict[tuple[int, ...], int] = {}
-        self._to: list[list[int]] = [[]]
-        self._base: list[list[float]] = [[]]
-        self._coef: list[list[FloatArray]] = [[]]
+        self._store: DictStates | NativeStates = DictStates()
+        self._edges = EdgeLog()
         self._theta: FloatArray | None = None
         self._version: int = 0
         self._compiled: tuple[int, Any] | None = None
-        if callback is not None:
-            self._explore(callback, kwargs)
+        if callback is not None and vectorized:
+            explore_vectorized(self, callback, kwargs)
+        elif callback is not None:
+            explore_callback(self, callback, kwargs)
 
     # ---------------------------------------------------------------- construction
-    def _explore(self, callback: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-        queue: deque[int] = deque([0])
-        while queue:
-            v = queue.popleft()
-            state = np.array(self._states[v], dtype=np.int64)
-            result = callback(state, **kwargs)
-            where = f"callback({list(self._states[v]) if v else '[] (start)'})"
-            if result is None:
-                result = []
-            if not isinstance(result, list | tuple):
-                raise GraphError(f"{where} returned {type(result).__name__}; return a list")
-            for item in result:
-                if not isinstance(item, list | tuple) or len(item) not in (2, 3):
-                    raise GraphError(
-                        f"{where} returned the transition {item!r}; each must be "
-                        + (
-                            "[next_state, base_weight, coefficients]"
-                            if self._parameterized
-                            else "[next_state, weight]"
-                        )
-                    )
-                if len(item) == 3 and not self._parameterized:
-                    raise GraphError(
-                        f"{where} returned [next_state, base_weight, coefficients] = {item!r} "
-                        "but the graph is not parameterized; pass parameterized=True"
-                    )
-                before = len(self._states)
-                to = self._find_or_create(item[0], where)
-                self._add_edge(v, to, item[1], item[2] if len(item) == 3 else None, where)
-                if to >= before:
-                    queue.append(to)
-                    if len(self._states) > self._max_vertices:
-                        raise GraphError(
-                            f"{where}: the state space passed max_vertices = "
-                            f"{self._max_vertices} vertices (the newest state is "
-                            f"{list(self._states[to])}); if the model is finite, pass a larger "
-                            "max_vertices to Graph, else bound the states in the callback"
-                        )
-
     def _find_or_create(self, state: Any, where: str) -> int:
         key = _as_state(state, self._state_length, where)
-        idx = self._index.get(key)
+        idx = self._store.get(key)
         if idx is None:
             if self._state_length is None:
                 self._state_length = len(key)
-            idx = len(self._states)
-            self._states.append(key)
-            self._index[key] = idx
-            self._to.append([])
-            self._base.append([])
-            self._coef.append([])
+            idx = self._store.add(key)
             self._version += 1
         return idx
 
@@ -178,11 +144,10 @@ class Graph(PhaseTypeModel):
         where = where or f"edge {self._describe(frm)} -> {self._describe(to)}"
         if to == 0:
             raise GraphError(f"{where}: the start vertex cannot be the target of an edge")
-        if to == frm and frm == 0:
-            raise GraphError(f"{where}: the start vertex cannot have a self-loop")
         w = _as_weight(base, where)
+        p = self._param_length or 0
         if coefficients is None:
-            coef = np.zeros(self._param_length or 0)
+            coef = np.zeros(p)
         else:
             if not self._parameterized:
                 raise GraphError(
@@ -195,33 +160,41 @@ class Graph(PhaseTypeModel):
             if coef.ndim != 1:
                 raise GraphError(f"{where}: coefficients {coefficients!r} must be a 1-D sequence")
         if coef.size == 0:  # [] as None: a constant weight (zeros once p is known)
-            coef = np.zeros(self._param_length or 0)
+            coef = np.zeros(p)
         elif coefficients is not None:
             if not np.all(np.isfinite(coef)):
                 raise GraphError(f"{where}: coefficients {coefficients!r} must be finite")
             if self._param_length is None:
                 self._param_length = coef.size
-                self._fill_missing_coefficients()
+                self._edges.set_param_length(coef.size)
             elif coef.size != self._param_length:
                 raise GraphError(
                     f"{where}: coefficients {coef.tolist()} have length {coef.size}, but earlier "
                     f"edges have {self._param_length} (one per parameter)"
                 )
-        self._to[frm].append(int(to))
-        self._base[frm].append(w)
-        self._coef[frm].append(coef)
+        e = self._edges
+        e.src.append(int(frm))
+        e.dst.append(int(to))
+        e.base.append(w)
+        e.coef.extend(coef.tolist())
+        e.changed()
         self._version += 1
 
-    def _fill_missing_coefficients(self) -> None:
-        # Edges added with add_edge before the parameter count was known get zero coefficients.
-        p = self._param_length or 0
-        for lst in self._coef:
-            for k, c in enumerate(lst):
-                if c.size != p:
-                    lst[k] = np.zeros(p)
+    def _out_edges(self, v: int) -> IntArray:
+        """Edge ids (into ``self._edges.arrays()``) of the out-edges of vertex ``v``."""
+        order, ptr = self._edges.by_source(len(self._store), self._version)
+        return order[ptr[v] : ptr[v + 1]]
+
+    def _out_edges_order(self) -> IntArray:
+        """Edge ids grouped by source vertex (insertion order within a vertex)."""
+        return self._edges.by_source(len(self._store), self._version)[0]
+
+    def _out_degree(self) -> IntArray:
+        """Out-edge count of every vertex, shape (vertices_length(),)."""
+        return np.diff(self._edges.by_source(len(self._store), self._version)[1])
 
     def _describe(self, v: int) -> str:
-        return "start" if v == 0 else str(list(self._states[v]))
+        return "start" if v == 0 else str(list(self._store.row(v)))
 
     # ---------------------------------------------------------------- imperative API
     def starting_vertex(self) -> Vertex:
@@ -241,7 +214,7 @@ class Graph(PhaseTypeModel):
             When no vertex has this state (see `vertex_exists`).
         """
         key = _as_state(state, self._state_length, "find_vertex")
-        idx = self._index.get(key)
+        idx = self._store.get(key)
         if idx is None:
             raise VertexNotFoundError(
                 f"no vertex has state {list(key)}; use find_or_create_vertex to add it"
@@ -250,24 +223,24 @@ class Graph(PhaseTypeModel):
 
     def vertex_exists(self, state: State) -> bool:
         """Whether a vertex (other than the start) has ``state``."""
-        return _as_state(state, self._state_length, "vertex_exists") in self._index
+        return self._store.get(_as_state(state, self._state_length, "vertex_exists")) is not None
 
     def vertices(self) -> list[Vertex]:
         """All vertices in creation order; index 0 is the start."""
-        return [Vertex(self, i) for i in range(len(self._states))]
+        return [Vertex(self, i) for i in range(len(self._store))]
 
     def __iter__(self) -> Iterator[Vertex]:
         return iter(self.vertices())
 
     def vertex_at(self, index: int) -> Vertex:
         """The vertex at position ``index`` of `vertices`."""
-        if not 0 <= index < len(self._states):
-            raise IndexError(f"vertex index {index} out of range 0..{len(self._states) - 1}")
+        if not 0 <= index < len(self._store):
+            raise IndexError(f"vertex index {index} out of range 0..{len(self._store) - 1}")
         return Vertex(self, int(index))
 
     def vertices_length(self) -> int:
         """Number of vertices, the start and absorbing vertices included."""
-        return len(self._states)
+        return len(self._store)
 
     def state_length(self) -> int:
         """Length of the state vectors (0 before the first state is added)."""
@@ -279,11 +252,7 @@ class Graph(PhaseTypeModel):
         Row ``i`` is the state of ``vertex_at(i)``; row 0 (the start) is all zeros by convention
         only: the start is never found by state.
         """
-        L = self.state_length()
-        out = np.zeros((len(self._states), L), dtype=np.int64)
-        if len(self._states) > 1:
-            out[1:] = np.array(self._states[1:], dtype=np.int64).reshape(-1, L)
-        return out
+        return self._store.array(self.state_length())
 
     def param_length(self) -> int:
         """Number of parameters p (0 for a graph that is not parameterized)."""
@@ -295,7 +264,7 @@ class Graph(PhaseTypeModel):
 
     def edges_length(self) -> int:
         """Number of edges, those of the start vertex included."""
-        return sum(len(t) for t in self._to)
+        return len(self._edges)
 
     def is_acyclic(self) -> bool:
         """Whether the graph has no directed cycle (self-loops count as cycles)."""

@@ -234,9 +234,11 @@ def reward_transform(
 
 
 def _absorbing_state(graph: Graph) -> IntArray:
-    for v in range(1, graph.vertices_length()):
-        if not graph._to[v]:
-            return np.array(graph._states[v], dtype=np.int64)
+    deg = graph._out_degree()
+    deg[0] = 1
+    absorbing = np.flatnonzero(deg == 0)
+    if absorbing.size:
+        return np.array(graph._store.row(int(absorbing[0])), dtype=np.int64)
     return np.full(graph.state_length(), -1, dtype=np.int64)
 
 

@@ -59,14 +59,14 @@ class Vertex:
 
     def state(self) -> IntArray:
         """The state vector, shape (state_length,), int64 (empty for the start vertex)."""
-        return np.array(self._graph._states[self._index], dtype=np.int64)
+        return np.array(self._graph._store.row(self._index), dtype=np.int64)
 
     def is_start(self) -> bool:
         return self._index == 0
 
     def is_absorbing(self) -> bool:
         """True for a vertex other than the start with no out-edges."""
-        return self._index != 0 and not self._graph._to[self._index]
+        return self._index != 0 and self._graph._out_edges(self._index).size == 0
 
     def add_edge(self, to: Vertex, weight: float) -> None:
         """Add an edge of constant ``weight`` (≥ 0) to ``to``."""
@@ -81,14 +81,14 @@ class Vertex:
     def edges(self) -> list[Edge]:
         """The out-edges with their current weights."""
         g = self._graph
-        out = []
+        ids = g._out_edges(self._index)
+        _, dst, base, coef = g._edges.arrays()
         theta = g._theta
-        for to, base, coef in zip(
-            g._to[self._index], g._base[self._index], g._coef[self._index], strict=True
-        ):
-            c = np.asarray(coef, dtype=np.float64)
-            w = base + float(c @ theta) if theta is not None and c.size else base
-            out.append(Edge(Vertex(g, to), float(w), float(base), c))
+        out = []
+        for e in ids.tolist():
+            c = coef[e].copy()
+            w = base[e] + float(c @ theta) if theta is not None and c.size else base[e]
+            out.append(Edge(Vertex(g, int(dst[e])), float(w), float(base[e]), c))
         return out
 
     def rate(self, theta: Theta | None = None) -> float:
@@ -99,9 +99,11 @@ class Vertex:
             if th.shape[0] != 1:
                 raise ParameterError("Vertex.rate takes one θ of shape (p,), not a batch")
             th = th[0]
-        total = 0.0
-        for base, coef in zip(g._base[self._index], g._coef[self._index], strict=True):
-            total += base + (float(np.dot(coef, th)) if th is not None else 0.0)
+        ids = g._out_edges(self._index)
+        _, _, base, coef = g._edges.arrays()
+        total = float(base[ids].sum())
+        if th is not None and th.size:
+            total += float((coef[ids] @ th).sum())
         return total
 
     def __eq__(self, other: object) -> bool:
@@ -117,7 +119,7 @@ class Vertex:
     def __repr__(self) -> str:
         if self._index == 0:
             return "Vertex(start)"
-        return f"Vertex({self._index}, state={list(self._graph._states[self._index])})"
+        return f"Vertex({self._index}, state={list(self._graph._store.row(self._index))})"
 
 
 def _as_state(state: Any, state_length: int | None, where: str) -> tuple[int, ...]:
