@@ -59,13 +59,13 @@ class StateTable {
                               std::to_string(stop) + " outside 0.." + std::to_string(n_));
     const size_t m = static_cast<size_t>((stop - start) * L_);
     auto* out = new int64_t[m > 0 ? m : 1];
-    if (m) std::memcpy(out, data_.data() + start * L_, m * sizeof(int64_t));
+    for (size_t k = 0; k < m; ++k) out[k] = value(static_cast<size_t>(start * L_) + k);
     nb::capsule owner(out, [](void* p) noexcept { delete[] static_cast<int64_t*>(p); });
     return RowsOut(out, {static_cast<size_t>(stop - start), static_cast<size_t>(L_)}, owner);
   }
 
   int64_t nbytes() const {
-    return static_cast<int64_t>(data_.capacity() * sizeof(int64_t) +
+    return static_cast<int64_t>(data_.capacity() +
                                 hash_.capacity() * sizeof(uint64_t) +
                                 slots_.capacity() * sizeof(int32_t));
   }
@@ -73,7 +73,83 @@ class StateTable {
  private:
   int64_t L_;
   int64_t n_ = 0;
-  std::vector<int64_t> data_;   // n_ * L_ state values, row by row
+  // n_ * L_ state values, row by row, each in width_ bytes: the narrowest signed integer that
+  // holds every value so far (1 byte for lineage counts), widened when a larger value arrives.
+  // A 162-value state of the IM 8 + 8 model takes 162 bytes instead of 1,296.
+  std::vector<uint8_t> data_;
+  int width_ = 1;
+
+  int64_t value(size_t k) const {
+    switch (width_) {
+      case 1: return reinterpret_cast<const int8_t*>(data_.data())[k];
+      case 2: return reinterpret_cast<const int16_t*>(data_.data())[k];
+      case 4: return reinterpret_cast<const int32_t*>(data_.data())[k];
+      default: return reinterpret_cast<const int64_t*>(data_.data())[k];
+    }
+  }
+
+  static int width_of(const int64_t* r, int64_t L) {
+    int64_t lo = 0, hi = 0;
+    for (int64_t k = 0; k < L; ++k) {
+      lo = r[k] < lo ? r[k] : lo;
+      hi = r[k] > hi ? r[k] : hi;
+    }
+    if (lo >= INT8_MIN && hi <= INT8_MAX) return 1;
+    if (lo >= INT16_MIN && hi <= INT16_MAX) return 2;
+    if (lo >= INT32_MIN && hi <= INT32_MAX) return 4;
+    return 8;
+  }
+
+  template <typename T>
+  static bool equal_as(const uint8_t* stored, const int64_t* r, int64_t L) {
+    const T* s = reinterpret_cast<const T*>(stored);
+    bool eq = true;
+    for (int64_t k = 0; k < L; ++k) eq &= (static_cast<int64_t>(s[k]) == r[k]);
+    return eq;
+  }
+
+  bool equal(int64_t i, const int64_t* r) const {
+    const uint8_t* s = data_.data() + static_cast<size_t>(i * L_ * width_);
+    switch (width_) {
+      case 1: return equal_as<int8_t>(s, r, L_);
+      case 2: return equal_as<int16_t>(s, r, L_);
+      case 4: return equal_as<int32_t>(s, r, L_);
+      default: return std::memcmp(s, r, L_ * sizeof(int64_t)) == 0;
+    }
+  }
+
+  template <typename T>
+  static void put_as(uint8_t* dst, const int64_t* r, int64_t L) {
+    T* d = reinterpret_cast<T*>(dst);
+    for (int64_t k = 0; k < L; ++k) d[k] = static_cast<T>(r[k]);
+  }
+
+  void put(uint8_t* dst, const int64_t* r, int width) const {
+    switch (width) {
+      case 1: put_as<int8_t>(dst, r, L_); break;
+      case 2: put_as<int16_t>(dst, r, L_); break;
+      case 4: put_as<int32_t>(dst, r, L_); break;
+      default: put_as<int64_t>(dst, r, L_);
+    }
+  }
+
+  void append(const int64_t* r) {
+    const int w = width_of(r, L_);
+    if (w > width_) {  // rewrite every stored value at the new width
+      std::vector<uint8_t> wide(static_cast<size_t>(n_ * L_ * w));
+      std::vector<int64_t> row(static_cast<size_t>(L_));
+      for (int64_t i = 0; i < n_; ++i) {
+        for (int64_t k = 0; k < L_; ++k) row[k] = value(static_cast<size_t>(i * L_ + k));
+        put(wide.data() + i * L_ * w, row.data(), w);
+      }
+      wide.reserve(data_.capacity() / width_ * w);
+      data_.swap(wide);
+      width_ = w;
+    }
+    const size_t at = data_.size();
+    data_.resize(at + static_cast<size_t>(L_ * width_));
+    put(data_.data() + at, r, width_);
+  }
   std::vector<uint64_t> hash_;  // hash of each row (rehashing and a cheap first comparison)
   std::vector<int32_t> slots_;  // open addressing, linear probing: row id or -1
 
@@ -136,7 +212,7 @@ class StateTable {
         int64_t found = -1;
         while (slots_[j] >= 0) {
           const int64_t i = slots_[j];
-          if (hash_[i] == h && std::memcmp(data_.data() + i * L_, r, L_ * sizeof(int64_t)) == 0) {
+          if (hash_[i] == h && equal(i, r)) {
             found = i;
             break;
           }
@@ -144,8 +220,8 @@ class StateTable {
         }
         if (found < 0 && add) {
           if (n_ >= INT32_MAX) throw std::length_error("StateTable: more than 2^31 - 1 states");
+          append(r);  // before counting it: a widening rewrites the n_ rows stored so far
           found = n_++;
-          data_.insert(data_.end(), r, r + L_);
           hash_.push_back(h);
           slots_[j] = static_cast<int32_t>(found);
           if (2 * n_ > static_cast<int64_t>(slots_.size())) grow();  // load factor <= 1/2

@@ -179,3 +179,28 @@ def test_bad_start_output_and_runaway_state_spaces():
 
     with pytest.raises(GraphError, match=r"lengths \[1, 2\]"):
         Graph(callback=mixed_p, vectorized=True, parameterized=True)
+
+
+def test_state_values_of_any_int64_size_are_kept_exactly():
+    # The native table stores values in the narrowest width that holds them so far and widens
+    # (1 -> 2 -> 4 -> 8 bytes) as larger ones arrive; earlier states must survive each widening.
+    chain = [5, -100, 40_000, -3_000_000_000, 2**62, 7]
+
+    def cb(state):
+        if not state.size:
+            return [[[chain[0], 0], 1.0]]
+        i = chain.index(int(state[0]))
+        return [[[chain[i + 1], i + 1], 1.0 + i]] if i + 1 < len(chain) else []
+
+    def rules(states):
+        if states.shape[1] == 0:
+            return [[np.array([[chain[0], 0]]), [1.0]]]
+        i = states[:, 1]
+        nxt = np.stack([np.array(chain + [0])[np.minimum(i + 1, len(chain))], i + 1], axis=1)
+        return [[nxt, np.where(i + 1 < len(chain), 1.0 + i, 0.0)]]
+
+    g = Graph(callback=rules, vectorized=True)
+    assert_same_graph(g, Graph(callback=cb))
+    assert g.states()[1:, 0].tolist() == chain
+    assert g.find_vertex([40_000, 2]).index == 3
+    assert g.find_vertex([2**62, 4]).state().tolist() == [2**62, 4]
