@@ -59,9 +59,34 @@ class StateTable {
                               std::to_string(stop) + " outside 0.." + std::to_string(n_));
     const size_t m = static_cast<size_t>((stop - start) * L_);
     auto* out = new int64_t[m > 0 ? m : 1];
-    for (size_t k = 0; k < m; ++k) out[k] = value(static_cast<size_t>(start * L_) + k);
+    const size_t at = static_cast<size_t>(start * L_);
+    switch (width_) {
+      case 1: widen_copy<int8_t>(at, m, out); break;
+      case 2: widen_copy<int16_t>(at, m, out); break;
+      case 4: widen_copy<int32_t>(at, m, out); break;
+      default: widen_copy<int64_t>(at, m, out);
+    }
     nb::capsule owner(out, [](void* p) noexcept { delete[] static_cast<int64_t*>(p); });
     return RowsOut(out, {static_cast<size_t>(stop - start), static_cast<size_t>(L_)}, owner);
+  }
+
+  RowsOut take(const Order& ids) const {
+    const size_t m = ids.shape(0);
+    for (size_t q = 0; q < m; ++q)
+      if (ids.data()[q] < 0 || ids.data()[q] >= n_)
+        throw std::out_of_range("StateTable.take: id outside 0.." + std::to_string(n_ - 1));
+    auto* out = new int64_t[m * L_ > 0 ? m * L_ : 1];
+    for (size_t q = 0; q < m; ++q) {
+      const size_t at = static_cast<size_t>(ids.data()[q] * L_);
+      switch (width_) {
+        case 1: widen_copy<int8_t>(at, L_, out + q * L_); break;
+        case 2: widen_copy<int16_t>(at, L_, out + q * L_); break;
+        case 4: widen_copy<int32_t>(at, L_, out + q * L_); break;
+        default: widen_copy<int64_t>(at, L_, out + q * L_);
+      }
+    }
+    nb::capsule owner(out, [](void* p) noexcept { delete[] static_cast<int64_t*>(p); });
+    return RowsOut(out, {m, static_cast<size_t>(L_)}, owner);
   }
 
   int64_t nbytes() const {
@@ -78,6 +103,12 @@ class StateTable {
   // A 162-value state of the IM 8 + 8 model takes 162 bytes instead of 1,296.
   std::vector<uint8_t> data_;
   int width_ = 1;
+
+  template <typename T>
+  void widen_copy(size_t at, size_t m, int64_t* out) const {
+    const T* s = reinterpret_cast<const T*>(data_.data()) + at;
+    for (size_t k = 0; k < m; ++k) out[k] = s[k];
+  }
 
   int64_t value(size_t k) const {
     switch (width_) {
@@ -247,5 +278,6 @@ void bind_state_table(nb::module_& m) {
            "As insert on the concatenated parts, visiting rows in the given order (ids stay "
            "aligned with the rows).")
       .def("find", &StateTable::find, "rows"_a, "Ids of rows (B, L); -1 where absent.")
+      .def("take", &StateTable::take, "ids"_a, "Copy of the rows with the given ids.")
       .def("rows", &StateTable::rows, "start"_a, "stop"_a, "Copy of rows start..stop-1.");
 }

@@ -298,7 +298,9 @@ def compile_graph(graph: Graph) -> GraphArrays:
     # Local numbering of transient vertices; absorbing targets -> -1 for the SCC pass.
     local = np.full(nv, -1, dtype=np.int64)
     local[t_ids] = np.arange(n)
-    tmask = transient[src]
+    # Sources with out-edges are never absorbing: the transient edges are all but the start's,
+    # which come first (edge_arrays groups edges by source), so a slice, not a copy.
+    tmask = slice(int(counts[0]), None)
     t_src, t_dst = local[src[tmask]], dst[tmask]
     t_base, t_coef = base[tmask], coef[tmask]
     t_loc_dst = local[t_dst]
@@ -316,14 +318,14 @@ def compile_graph(graph: Graph) -> GraphArrays:
     order = np.argsort(new_src, kind="stable")
     indptr = np.concatenate([[0], np.cumsum(np.bincount(new_src, minlength=n))]).astype(np.int64)
 
-    smask = src == 0
+    smask = slice(0, int(counts[0]))
     s_dst = dst[smask]
     s_idx = np.full(s_dst.size, n, dtype=np.int64)  # start edges into absorption keep index n
     s_in = transient[s_dst]
     s_idx[s_in] = new_of_local[local[s_dst[s_in]]]
     vertex_index = t_ids[perm]
     L = graph.state_length()
-    states = graph.states()[vertex_index] if n else np.zeros((0, L), dtype=np.int64)
+    states = graph._store.take(vertex_index, L) if n else np.zeros((0, L), dtype=np.int64)
     return GraphArrays(
         n_vertices=nv,
         vertex_index=vertex_index.astype(np.int64),

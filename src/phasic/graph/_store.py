@@ -43,6 +43,11 @@ class DictStates:
     def row(self, i: int) -> tuple[int, ...]:
         return self.rows[i]
 
+    def take(self, ids: IntArray, L: int) -> IntArray:
+        """States of vertices ``ids`` (none the start), shape (len(ids), L)."""
+        out = np.array([self.rows[i] for i in ids.tolist()], dtype=np.int64)
+        return out.reshape(len(ids), L)
+
     def array(self, L: int) -> IntArray:
         out = np.zeros((len(self.rows), L), dtype=np.int64)
         if len(self.rows) > 1:
@@ -81,6 +86,10 @@ class NativeStates:
     def rows_between(self, start: int, stop: int) -> IntArray:
         """States of vertices ``start..stop-1`` (start >= 1), shape (stop - start, L)."""
         return self.table.rows(start - 1, stop - 1)
+
+    def take(self, ids: IntArray, L: int) -> IntArray:
+        """States of vertices ``ids`` (none the start), shape (len(ids), L)."""
+        return self.table.take(np.ascontiguousarray(ids, dtype=np.int64) - 1)
 
     def array(self, L: int) -> IntArray:
         out = np.zeros((len(self), L), dtype=np.int64)
