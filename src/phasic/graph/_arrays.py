@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order
+from scipy.sparse.csgraph import breadth_first_order, reverse_cuthill_mckee
 
 from .. import _core
 from .._errors import AbsorptionError, GraphError, ParameterError
@@ -259,6 +259,25 @@ def edge_arrays(graph: Graph) -> EdgeArrays:
     return counts, src[order], dst[order], base[order], coef[order]
 
 
+def _band_order(src: IntArray, dst: IntArray, scc_ptr: IntArray, n: int) -> IntArray | None:
+    """Order of the vertices (a permutation of 0..n-1) that keeps the SCCs in place and sorts
+    each cyclic one by reverse Cuthill-McKee, so the banded LU of the block has a narrow band
+    (a chain of migrations is tridiagonal instead of dense); None when no SCC has over 2 states.
+    """
+    sizes = np.diff(scc_ptr)
+    if not np.any(sizes > 2):
+        return None
+    scc_of = np.repeat(np.arange(sizes.size), sizes)
+    inner = dst < n
+    inner[inner] = scc_of[src[inner]] == scc_of[dst[inner]]
+    inner &= src != dst
+    a = csr_matrix((np.ones(int(inner.sum()), dtype=np.int8), (src[inner], dst[inner])), (n, n))
+    rcm = reverse_cuthill_mckee((a + a.T).tocsr(), symmetric_mode=True)
+    rank = np.empty(n, dtype=np.int64)
+    rank[rcm] = np.arange(n)
+    return np.lexsort((rank, scc_of))
+
+
 def compile_graph(graph: Graph) -> GraphArrays:
     """Build `GraphArrays` from a `Graph`: classify vertices, order SCCs, renumber edges."""
     nv = graph.vertices_length()
@@ -315,6 +334,12 @@ def compile_graph(graph: Graph) -> GraphArrays:
 
     new_src = new_of_local[t_src]
     new_dst = np.where(t_loc_dst >= 0, new_of_local[np.maximum(t_loc_dst, 0)], n)
+    within = _band_order(new_src, new_dst, scc_ptr, n)
+    if within is not None:
+        perm = perm[within]
+        new_of_local[perm] = np.arange(n)
+        new_src = new_of_local[t_src]
+        new_dst = np.where(t_loc_dst >= 0, new_of_local[np.maximum(t_loc_dst, 0)], n)
     order = np.argsort(new_src, kind="stable")
     indptr = np.concatenate([[0], np.cumsum(np.bincount(new_src, minlength=n))]).astype(np.int64)
 
