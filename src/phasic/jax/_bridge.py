@@ -162,18 +162,20 @@ def pmf_from_graph(
     if n_epochs is not None:
         return _pmf_by_epoch(ops, n_epochs, tol, max_steps, f"{ga.fingerprint()}:{tol}")
 
-    def model(theta, times) -> jax.Array:
-        th = _theta(theta, p)
-        t = _times(times, discrete)
-        t1 = jnp.atleast_1d(t)
-
+    @jax.jit
+    def compute(th: jax.Array, t1: jax.Array) -> jax.Array:
         def pmf(th):
             out = ops.series(th, t1, discrete, True, tol, max_steps)
             if discrete:  # P(τ = 0) is the defect
                 out = jnp.where(t1 == 0, ops.defect(th), out)
             return out
 
-        return ops.guard(th, pmf).reshape(t.shape)
+        return ops.guard(th, pmf)
+
+    def model(theta, times) -> jax.Array:
+        th = _theta(theta, p)
+        t = _times(times, discrete)
+        return compute(th, jnp.atleast_1d(t)).reshape(t.shape)
 
     tag = f"pmf:{ga.fingerprint()}:{discrete}:{tol}:{max_steps}"
     out = model if graph.parameterized else (lambda times: model(jnp.zeros(0), times))
@@ -214,12 +216,15 @@ def _pmf_by_epoch(ops, n_epochs: int, tol: float, max_steps: int, tag: str) -> C
                 alpha = carry_forward(rows, th[e], alpha, deltas[e])
         return jnp.where(starts[0] == 0, out, jnp.nan)
 
+    @jax.jit
+    def compute(th: jax.Array, t1: jax.Array, st: jax.Array) -> jax.Array:
+        return ops.guard(th, lambda x: density(x, t1, st))
+
     def model(theta, times, starts) -> jax.Array:
         th = _theta_rows(theta, n_epochs, p)
         t = _times(times, False)
         st = _starts(starts, n_epochs)
-        t1 = jnp.atleast_1d(t)
-        return ops.guard(th, lambda x: density(x, t1, st)).reshape(t.shape)
+        return compute(th, jnp.atleast_1d(t), st).reshape(t.shape)
 
     vars(model)["phasic_fingerprint"] = f"pmf:{tag}:epochs={n_epochs}:{max_steps}"
     return model
@@ -301,10 +306,10 @@ def moments_from_graph(
         "ones" if plain else hashlib.sha1(np.ascontiguousarray(r_np).tobytes()).hexdigest()
     )
     if n_epochs is None:
+        compute = jax.jit(lambda th: ops.guard(th, lambda t: finish(t, chain(t))))
 
         def fn(theta=None) -> jax.Array:
-            th = _theta(jnp.zeros(0) if theta is None else theta, p)
-            return ops.guard(th, lambda t: finish(t, chain(t)))
+            return compute(_theta(jnp.zeros(0) if theta is None else theta, p))
 
         vars(fn)["phasic_fingerprint"] = tag
         return fn
@@ -335,10 +340,12 @@ def moments_from_graph(
             out = finish(th[0], epoch_moments(lambda e: chain(th[e]), across, n_epochs))
         return jnp.where(starts[0] == 0, out, jnp.nan)
 
-    def fn_epochs(theta, starts) -> jax.Array:
-        th = _theta_rows(theta, n_epochs, p)
-        st = _starts(starts, n_epochs)
+    @jax.jit
+    def compute_epochs(th: jax.Array, st: jax.Array) -> jax.Array:
         return ops.guard(th, lambda t: by_epoch(t, st))
+
+    def fn_epochs(theta, starts) -> jax.Array:
+        return compute_epochs(_theta_rows(theta, n_epochs, p), _starts(starts, n_epochs))
 
     vars(fn_epochs)["phasic_fingerprint"] = f"{tag}:epochs={n_epochs}:{tol}:{max_steps}"
     return fn_epochs

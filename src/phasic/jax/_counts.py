@@ -138,15 +138,14 @@ def counts_from_graph(
 
     if n_epochs is None:
 
+        def table(ta: jax.Array) -> jax.Array:
+            t, m = ta[:p], ta[p]
+            return finish(*chain(t, m)) if squeeze else joint(t, m)
+
+        compute = jax.jit(lambda th, mu: ops.guard(jnp.concatenate([th, mu[None]]), table))
+
         def fn(theta, rate) -> jax.Array:
-            th = _theta(jnp.zeros(0) if theta is None else theta, p)
-            ta = jnp.concatenate([th, _rate(rate)[None]])
-
-            def table(ta: jax.Array) -> jax.Array:
-                t, m = ta[:p], ta[p]
-                return finish(*chain(t, m)) if squeeze else joint(t, m)
-
-            return ops.guard(ta, table)
+            return compute(_theta(jnp.zeros(0) if theta is None else theta, p), _rate(rate))
 
         return fn if graph.parameterized else (lambda rate: fn(None, rate))
 
@@ -158,11 +157,13 @@ def counts_from_graph(
         w = epoch_moments(lambda e: chain(th[e], mu)[1], across, n_epochs)
         return jnp.where(starts[0] == 0, finish(ta[0], w), jnp.nan)
 
-    def fn_epochs(theta, rate, starts) -> jax.Array:
-        th = _theta_rows(theta, n_epochs, p)
-        mu = _rate(rate)
-        st = _starts(starts, n_epochs)
+    @jax.jit
+    def compute_epochs(th: jax.Array, mu: jax.Array, st: jax.Array) -> jax.Array:
         ta = jnp.concatenate([th, jnp.broadcast_to(mu, (n_epochs, 1))], axis=1)
         return ops.guard(ta, lambda t: by_epoch(t, st))
+
+    def fn_epochs(theta, rate, starts) -> jax.Array:
+        th = _theta_rows(theta, n_epochs, p)
+        return compute_epochs(th, _rate(rate), _starts(starts, n_epochs))
 
     return fn_epochs

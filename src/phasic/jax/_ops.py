@@ -53,8 +53,14 @@ def _support(ga: GraphArrays) -> tuple[tuple[jax.Array, jax.Array], jax.Array | 
     rows = rows[np.any(rows[:, 1:] != 0, axis=1) | (rows[:, 0] < 0)]  # constant >= 0: no bound
     rows = np.unique(rows, axis=0) if rows.size else np.zeros((0, 1 + ga.param_length))
     nonneg = bool(np.all(rows >= 0))
-    stand_in = jnp.ones(ga.param_length) if nonneg and ga.param_length else None
-    return (jnp.asarray(rows[:, 0]), jnp.asarray(rows[:, 1:])), stand_in
+    stand_in = _const(np.ones(ga.param_length)) if nonneg and ga.param_length else None
+    return (_const(rows[:, 0]), _const(rows[:, 1:])), stand_in
+
+
+def _const(x: np.ndarray, dtype: Any = None) -> jax.Array:
+    """A numpy array on the device as is: ``jnp.asarray`` would compile a small program per
+    shape (a large share of a small model's first call), ``device_put`` compiles nothing."""
+    return jax.device_put(np.ascontiguousarray(x, dtype=dtype))
 
 
 class _Base:
@@ -62,13 +68,13 @@ class _Base:
         self.ga = ga
         self.n = ga.n_transient
         self.p = ga.param_length
-        self._s_idx = jnp.asarray(ga.start_indices, dtype=jnp.int32)
-        self._s_base = jnp.asarray(ga.start_base)
-        self._s_coef = jnp.asarray(ga.start_coef)
-        self._src = jnp.asarray(ga.edge_sources(), dtype=jnp.int32)
-        self._dst = jnp.asarray(ga.indices, dtype=jnp.int32)
-        self._base = jnp.asarray(ga.base)
-        self._coef = jnp.asarray(ga.coef)
+        self._s_idx = _const(ga.start_indices, np.int32)
+        self._s_base = _const(ga.start_base)
+        self._s_coef = _const(ga.start_coef)
+        self._src = _const(ga.edge_sources(), np.int32)
+        self._dst = _const(ga.indices, np.int32)
+        self._base = _const(ga.base)
+        self._coef = _const(ga.coef)
         self._support, self._stand_in = _support(ga)
 
     def guard(self, theta: jax.Array, f: Callable[[jax.Array], Any]) -> Any:
@@ -152,7 +158,7 @@ class FfiOps(_Base):
     def __init__(self, ga: GraphArrays):
         super().__init__(ga)
         _register()
-        self._graph = tuple(jnp.asarray(a) for a in ga.kernel_args())
+        self._graph = tuple(_const(a) for a in ga.kernel_args())
         self._series_cache: dict = {}
         self._solve_jvp = self._make_solve()
 
