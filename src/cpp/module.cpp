@@ -4,8 +4,10 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/map.h>
@@ -237,6 +239,40 @@ NB_MODULE(_core, m) {
           "theta"_a, "alpha"_a, "times"_a, "out"_a, "discrete"_a, "accumulated"_a, "tol"_a,
           "max_steps"_a,
           "State distribution (or accumulated time) at each time point: out (B, T, n).")
+      .def(
+          "expectation_one",
+          [](const NativeGraph& G, const In<double>& theta, const In<int32_t>& s_idx,
+             const In<double>& s_base, const In<double>& s_coef) -> double {
+            // E[T] at one theta in one call: the fixed cost of a small model's eager
+            // expectation is the Python around it. NaN for anything the general path must
+            // explain (non-finite theta, a bad start weight, a kernel status): the caller then
+            // takes that path, which names the problem.
+            const auto& g = G.g;
+            const int64_t S = static_cast<int64_t>(s_idx.shape(0));
+            if (theta.ndim() != 1 || static_cast<int64_t>(theta.shape(0)) != g.p ||
+                s_base.shape(0) != s_idx.shape(0) || s_coef.ndim() != 2 ||
+                s_coef.shape(0) != s_idx.shape(0) || static_cast<int64_t>(s_coef.shape(1)) != g.p)
+              return std::nan("");
+            const double* th = theta.data();
+            for (int64_t q = 0; q < g.p; ++q)
+              if (!std::isfinite(th[q])) return std::nan("");
+            nb::gil_scoped_release release;
+            std::vector<double> ones(static_cast<size_t>(g.n), 1.0), x(static_cast<size_t>(g.n));
+            if (g.n && phasic::solve(g, th, 1, ones.data(), 1, x.data(), false).code != phasic::kOk)
+              return std::nan("");
+            double total = 0.0, acc = 0.0;
+            for (int64_t s = 0; s < S; ++s) {
+              double w = s_base.data()[s];
+              for (int64_t q = 0; q < g.p; ++q) w += s_coef.data()[s * g.p + q] * th[q];
+              if (!(w >= 0.0)) return std::nan("");
+              total += w;
+              const int32_t j = s_idx.data()[s];
+              if (j < g.n) acc += w * x[static_cast<size_t>(j)];
+            }
+            return total > 0.0 ? acc / total : std::nan("");
+          },
+          "theta"_a, "start_indices"_a, "start_base"_a, "start_coef"_a,
+          "E[T] at one theta (p,); NaN where the general path must report a problem.")
       .def("solve", nbk_binding(phasic_solve), "theta"_a, "rhs"_a, "out"_a, "transpose"_a = false,
            "Solve A x = rhs (A = D - W) or its transpose, shapes (n, B, K); returns a status.")
       .def("matvec", nbk_binding(phasic::matvec), "theta"_a, "x"_a, "out"_a,

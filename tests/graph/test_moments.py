@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import jax
+from phasic import ParameterError
 from random_models import Model, models, vertex_rewards
 from reference_models import (
     birth_death,
@@ -302,3 +303,41 @@ def test_factorial_moment_identity_for_geometric_dph():
     assert m[1] == pytest.approx((2 - q) / q**2, rel=1e-14)
     assert m[2] == pytest.approx((q**2 - 6 * q + 6) / q**3, rel=1e-13)
     assert math.isclose(g.variance_discrete(), (1 - q) / q**2, rel_tol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("graph", "theta"),
+    [
+        (kingman(8), [1.3]),
+        (two_island_migration(6), [1.0, 0.5, 0.25]),
+        (rabbits(4), None),
+    ],
+)
+def test_one_theta_expectation_matches_the_dense_reference(graph, theta):
+    # One θ goes through a single native call (a small model's eager call is otherwise mostly
+    # fixed cost); it must agree with the dense α (-S)^-1 1 and with the batched general path.
+    a, S, _, _ = graph.as_matrices(theta=theta)
+    dense = a @ np.linalg.solve(-S, np.ones(len(a)))
+    one = graph.expectation(theta=theta)
+    assert isinstance(one, np.float64)
+    np.testing.assert_allclose(one, dense, rtol=RTOL)
+    if theta is not None:
+        np.testing.assert_allclose(graph.expectation(theta=np.asarray(theta)), dense, rtol=RTOL)
+        np.testing.assert_allclose(
+            graph.expectation(theta=[theta, theta]), [dense, dense], rtol=RTOL
+        )
+        frozen = graph.symbolic_elimination()
+        frozen.update_weights(theta)
+        np.testing.assert_allclose(frozen.expectation(), dense, rtol=RTOL)
+
+
+def test_one_theta_expectation_with_a_defect_and_bad_theta():
+    g = kingman(3)
+    g.starting_vertex().add_edge_parameterized(g.find_vertex([1]), 1.0, [0.0])  # start absorbed
+    # start weights 1 + θ to [3] and 1 to absorption: E[T] = (1 + θ) / (2 + θ) · E[T | start 3]
+    th = 1.0
+    np.testing.assert_allclose(g.expectation(theta=[th]), (1 + th) / (2 + th) * (4 / 3) / th)
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        g.expectation(theta=[np.nan])
+    with pytest.raises(ParameterError, match="2 entries per row"):
+        g.expectation(theta=[1.0, 2.0])

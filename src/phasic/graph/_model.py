@@ -32,6 +32,8 @@ from ._epochs import by_epoch, defect, epoch_plan, flows_into
 from ._moments import MomentGradients
 from ._native import initial_distribution
 
+_NO_THETA = np.zeros(0)
+
 __all__ = ["PhaseTypeModel"]
 
 DEFAULT_TOL = 1e-12
@@ -44,6 +46,9 @@ class PhaseTypeModel(abc.ABC):
     See the module docstring for the conventions every method follows (θ batches, rewards,
     epochs).
     """
+
+    _theta: FloatArray | None  # the current θ (update_weights), validated
+    _parameterized: bool
 
     @abc.abstractmethod
     def compile(self) -> GraphArrays:
@@ -191,7 +196,33 @@ class PhaseTypeModel(abc.ABC):
         With ``epochs`` (start times from 0) and one θ row per epoch, the expectation under
         piecewise-constant θ (see `moments`), e.g. the expected SFS under a size change.
         """
+        if rewards is None and epochs is None:
+            one = self._expectation_one(theta)
+            if one is not None:
+                return one
         return self._moments(1, rewards, theta, False, lambda m: m[:, 0], (epochs, tol, max_steps))
+
+    def _expectation_one(self, theta: Theta | None) -> np.float64 | None:
+        """E[T] at one θ in one native call (a small model's eager call is otherwise mostly
+        fixed cost), or None: batches, and anything the general path must explain."""
+        if theta is None:
+            th = self._theta if self._parameterized else _NO_THETA
+            if th is None:
+                return None
+        elif type(theta) is np.ndarray and theta.ndim == 1 and theta.dtype == np.float64:
+            th = theta
+        elif type(theta) is list or type(theta) is tuple:
+            try:
+                th = np.array(theta, dtype=np.float64)
+            except (TypeError, ValueError):
+                return None
+            if th.ndim != 1:
+                return None
+        else:
+            return None
+        ga = self.compile()
+        v = ga.native.expectation_one(th, ga.start_indices, ga.start_base, ga.start_coef)
+        return None if v != v else np.float64(v)
 
     def expectation_discrete(
         self, rewards: ArrayLike | None = None, theta: Theta | None = None
