@@ -323,7 +323,7 @@ def _rabbits_rules(
     return cb, rules
 
 
-_RULES = {
+_RULES: dict[str, Callable[..., tuple[Callable[..., Any], Callable[..., Any]]]] = {
     "kingman": _kingman_rules,
     "block_counting": _block_counting_rules,
     "two_island_migration": _two_island_rules,

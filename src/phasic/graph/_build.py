@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .._errors import GraphError
-from ._store import NativeStates
+from ._store import DictStates, NativeStates
 from ._vertex import _as_state, _as_weight
 
 if TYPE_CHECKING:
@@ -36,7 +36,8 @@ def explore_callback(graph: Graph, callback: Callable[..., Any], kwargs: dict[st
     path, which accepts arrays and numpy scalars and names the state behind a bad value.
     """
     store, edges = graph._store, graph._edges
-    rows, index = store.rows, store.index  # DictStates: the per-state builder's own table
+    assert isinstance(store, DictStates)  # the per-state builder's own table
+    rows, index = store.rows, store.index
     parameterized = graph._parameterized
     queue: deque[int] = deque([0])
     while queue:

@@ -109,7 +109,7 @@ class Graph(PhaseTypeModel):
         self._parameterized: bool = bool(parameterized)
         self._param_length: int | None = None if parameterized else 0
         self._store: DictStates | NativeStates = DictStates()
-        self._edges = EdgeLog()
+        self._edges: EdgeLog = EdgeLog()
         self._theta: FloatArray | None = None
         self._version: int = 0
         self._compiled: tuple[int, Any] | None = None

@@ -97,6 +97,10 @@ class NativeStates:
         return out
 
 
+# (src (E,) int32, dst (E,) int32, base (E,), coef (E, p))
+Block = tuple[np.ndarray, np.ndarray, FloatArray, FloatArray]
+
+
 class EdgeLog:
     """Edges in insertion order: (src, dst, base, coef (p,)) appended one at a time into flat
     lists or as numpy blocks; `arrays` joins them (cached) and `by_source` groups them.
@@ -110,9 +114,9 @@ class EdgeLog:
         self.dst: list[int] = []
         self.base: list[float] = []
         self.coef: list[float] = []  # flat, p per edge
-        self.blocks: list[tuple[IntArray, IntArray, FloatArray, FloatArray]] = []
+        self.blocks: list[Block] = []
         self.p = 0
-        self._joined: tuple[IntArray, IntArray, FloatArray, FloatArray] | None = None
+        self._joined: Block | None = None
         self._grouped: tuple[int, IntArray, IntArray] | None = None
 
     def __len__(self) -> int:
@@ -153,7 +157,7 @@ class EdgeLog:
             )
             self.src, self.dst, self.base, self.coef = [], [], [], []
 
-    def arrays(self) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    def arrays(self) -> Block:
         """(src (E,), dst (E,), base (E,), coef (E, p)) in insertion order."""
         if self._joined is None or self.dst:
             self._flush()
@@ -167,10 +171,12 @@ class EdgeLog:
                     )
                 ]
             if self.blocks:
-                self._joined = self.blocks[0]
+                joined = self.blocks[0]
             else:
                 e = np.zeros(0, dtype=np.int32)
-                self._joined = (e, e, np.zeros(0), np.zeros((0, self.p)))
+                joined = (e, e, np.zeros(0), np.zeros((0, self.p)))
+            self._joined = joined
+            return joined
         return self._joined
 
     def by_source(self, n_vertices: int, version: int) -> tuple[IntArray, IntArray]:
