@@ -70,6 +70,25 @@ class StateTable {
     return RowsOut(out, {static_cast<size_t>(stop - start), static_cast<size_t>(L_)}, owner);
   }
 
+  // Rows kept outside the lookup (a vertex made by create_vertex): stored and numbered like the
+  // others, never found by find or insert.
+  Ids append_rows(const Rows& rows) {
+    if (static_cast<int64_t>(rows.shape(1)) != L_)
+      throw std::invalid_argument("StateTable: rows have length " + std::to_string(rows.shape(1)) +
+                                  ", the table's states " + std::to_string(L_));
+    const int64_t B = static_cast<int64_t>(rows.shape(0));
+    auto* ids = new int64_t[B > 0 ? B : 1];
+    nb::capsule owner(ids, [](void* p) noexcept { delete[] static_cast<int64_t*>(p); });
+    for (int64_t b = 0; b < B; ++b) {
+      append(rows.data() + b * L_);
+      hash_.push_back(0);
+      unindexed_.resize(static_cast<size_t>(n_ + 1), 0);
+      unindexed_[n_] = 1;
+      ids[b] = n_++;
+    }
+    return Ids(ids, {static_cast<size_t>(B)}, owner);
+  }
+
   RowsOut take(const Order& ids) const {
     const size_t m = ids.shape(0);
     for (size_t q = 0; q < m; ++q)
@@ -183,6 +202,7 @@ class StateTable {
   }
   std::vector<uint64_t> hash_;  // hash of each row (rehashing and a cheap first comparison)
   std::vector<int32_t> slots_;  // open addressing, linear probing: row id or -1
+  std::vector<uint8_t> unindexed_;  // 1 for rows outside the lookup (empty while there are none)
 
   // Four independent lanes so the multiplies overlap (states are tens to hundreds of values).
   uint64_t hash_row(const int64_t* r) const {
@@ -203,6 +223,7 @@ class StateTable {
     std::vector<int32_t> s(slots_.size() * 2, -1);
     const uint64_t mask = s.size() - 1;
     for (int64_t i = 0; i < n_; ++i) {
+      if (i < static_cast<int64_t>(unindexed_.size()) && unindexed_[i]) continue;
       uint64_t j = hash_[i] & mask;
       while (s[j] >= 0) j = (j + 1) & mask;
       s[j] = static_cast<int32_t>(i);
@@ -254,6 +275,7 @@ class StateTable {
           append(r);  // before counting it: a widening rewrites the n_ rows stored so far
           found = n_++;
           hash_.push_back(h);
+          if (!unindexed_.empty()) unindexed_.push_back(0);
           slots_[j] = static_cast<int32_t>(found);
           if (2 * n_ > static_cast<int64_t>(slots_.size())) grow();  // load factor <= 1/2
         }
@@ -278,6 +300,8 @@ void bind_state_table(nb::module_& m) {
            "As insert on the concatenated parts, visiting rows in the given order (ids stay "
            "aligned with the rows).")
       .def("find", &StateTable::find, "rows"_a, "Ids of rows (B, L); -1 where absent.")
+      .def("append", &StateTable::append_rows, "rows"_a,
+           "Append rows outside the lookup (never found); returns their ids.")
       .def("take", &StateTable::take, "ids"_a, "Copy of the rows with the given ids.")
       .def("rows", &StateTable::rows, "start"_a, "stop"_a, "Copy of rows start..stop-1.");
 }

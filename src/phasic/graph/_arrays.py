@@ -361,6 +361,6 @@ def compile_graph(graph: Graph) -> GraphArrays:
         coef=np.take(t_coef, order, axis=0),  # row gather: faster than fancy indexing
         scc_ptr=scc_ptr,
         start_indices=np.ascontiguousarray(s_idx, dtype=np.int32),
-        start_base=np.ascontiguousarray(base[smask]),
-        start_coef=np.ascontiguousarray(coef[smask]),
+        start_base=base[smask].copy(),  # copies: the graph's arrays stay editable
+        start_coef=coef[smask].copy(),
     )

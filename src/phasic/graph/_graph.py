@@ -19,6 +19,7 @@ from .._typing import ArrayLike, FloatArray, IntArray, State, Theta
 from . import _transform
 from ._arrays import EdgeArrays, GraphArrays, compile_graph, edge_arrays
 from ._build import explore_callback, explore_vectorized
+from ._edit import Editing
 from ._model import PhaseTypeModel
 from ._store import DictStates, EdgeLog, NativeStates
 from ._vertex import Edge, Vertex, _as_state, _as_weight
@@ -30,7 +31,7 @@ __all__ = ["Edge", "Graph", "Vertex"]
 
 
 @final
-class Graph(PhaseTypeModel):
+class Graph(Editing, PhaseTypeModel):
     """A phase-type distribution as a state-space graph.
 
     Parameters

@@ -87,6 +87,24 @@ class NativeStates:
         """States of vertices ``start..stop-1`` (start >= 1), shape (stop - start, L)."""
         return self.table.rows(start - 1, stop - 1)
 
+    def copied(self) -> NativeStates:
+        """An independent table with the same rows, ids and lookup (rows outside the lookup
+        stay outside)."""
+        new = NativeStates(self.L)
+        n = len(self) - 1
+        if n:
+            rows = self.table.rows(0, n)
+            found = self.table.find(rows)
+            outside = found != np.arange(n)  # rows made by create_vertex
+            start = 0
+            for i in np.flatnonzero(outside).tolist() + [n]:
+                if i > start:
+                    new.table.insert(np.ascontiguousarray(rows[start:i]))
+                if i < n:
+                    new.table.append(np.ascontiguousarray(rows[i : i + 1]))
+                start = i + 1
+        return new
+
     def take(self, ids: IntArray, L: int) -> IntArray:
         """States of vertices ``ids`` (none the start), shape (len(ids), L)."""
         return self.table.take(np.ascontiguousarray(ids, dtype=np.int64) - 1)

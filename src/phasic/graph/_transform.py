@@ -45,6 +45,22 @@ class MatrixRepresentation(NamedTuple):
     states: IntArray
     vertex_index: IntArray
 
+    # The earlier phasic's names for the same fields.
+    @property
+    def ipv(self) -> FloatArray:
+        """`alpha` (initial probability vector)."""
+        return self.alpha
+
+    @property
+    def sim(self) -> FloatArray:
+        """`S` (sub-intensity matrix)."""
+        return self.S
+
+    @property
+    def indices(self) -> IntArray:
+        """`vertex_index` (0-based graph vertex indices of the rows)."""
+        return self.vertex_index
+
 
 def _jump_matrix(
     ga: GraphArrays, theta: FloatArray, discrete: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,25 +18,73 @@ if TYPE_CHECKING:
 __all__ = ["Edge", "Vertex"]
 
 
-class Edge(NamedTuple):
-    """An edge as the user sees it.
+class _Number(float):
+    """A float that also answers a call (``edge.weight()``, the earlier phasic's spelling)."""
+
+    __slots__ = ()
+
+    def __call__(self) -> float:
+        return float(self)
+
+
+class _Index(int):
+    """An int that also answers a call (``vertex.index()``, the earlier phasic's spelling)."""
+
+    __slots__ = ()
+
+    def __call__(self) -> int:
+        return int(self)
+
+
+class Edge:
+    """An edge as the user sees it, and a handle to edit it.
 
     Attributes
     ----------
     to : Vertex
-        Target vertex.
+        Target vertex (``edge.to()`` works too).
     weight : float
-        Weight at the graph's current θ (``base_weight`` when no θ has been set).
+        Weight at the graph's current θ (``base_weight`` when no θ has been set; ``edge.weight()``
+        works too).
     base_weight : float
         Constant part of the weight.
     coefficients : numpy.ndarray, shape (p,)
         Coefficients multiplying θ (empty for a graph that is not parameterized).
     """
 
-    to: Vertex
-    weight: float
-    base_weight: float
-    coefficients: FloatArray
+    __slots__ = ("_graph", "_id", "base_weight", "coefficients", "to", "weight")
+
+    def __init__(
+        self, graph: Graph, eid: int, to: Vertex, weight: float, base: float, coef: FloatArray
+    ) -> None:
+        self._graph, self._id = graph, eid
+        self.to, self.weight = to, _Number(weight)
+        self.base_weight, self.coefficients = float(base), coef
+
+    def update_to(self, vertex: Vertex) -> None:
+        """Point the edge at ``vertex`` (of the same graph; not the start)."""
+        self._graph._update_edge(self._id, to=vertex)
+        self.to = vertex
+
+    def update_weight(self, weight: float, coefficients: Sequence[float] | None = None) -> None:
+        """Set the weight: ``weight`` (≥ 0) is the constant part; ``coefficients`` (p,), for a
+        parameterized graph, replace those multiplying θ (kept when None)."""
+        self._graph._update_edge(self._id, base=weight, coefficients=coefficients)
+        self.base_weight = float(weight)
+        if coefficients is not None:
+            self.coefficients = np.asarray(coefficients, dtype=np.float64)
+        th = self._graph._theta
+        extra = float(self.coefficients @ th) if th is not None and self.coefficients.size else 0.0
+        self.weight = _Number(self.base_weight + extra)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Edge) and other._graph is self._graph and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash((id(self._graph), self._id))
+
+    def __repr__(self) -> str:
+        return f"Edge(to={self.to!r}, weight={float(self.weight):g})"
 
 
 class Vertex:
@@ -50,8 +98,12 @@ class Vertex:
 
     @property
     def index(self) -> int:
-        """Position of the vertex in `Graph.vertices()` (0 is the start)."""
-        return self._index
+        """Position of the vertex in `Graph.vertices()` (0 is the start; ``index()`` works too)."""
+        return _Index(self._index)
+
+    def __call__(self) -> Vertex:
+        """The vertex itself: ``edge.to()`` (the earlier phasic's spelling) is ``edge.to``."""
+        return self
 
     @property
     def graph(self) -> Graph:
@@ -72,6 +124,8 @@ class Vertex:
         """Add an edge of constant ``weight`` (≥ 0) to ``to``."""
         self._graph._add_edge(self._index, to, weight, None)
 
+    ae = add_edge  # the earlier phasic's short name
+
     def add_edge_parameterized(
         self, to: Vertex, base_weight: float, coefficients: Sequence[float]
     ) -> None:
@@ -88,7 +142,7 @@ class Vertex:
         for e in ids.tolist():
             c = coef[e].copy()
             w = base[e] + float(c @ theta) if theta is not None and c.size else base[e]
-            out.append(Edge(Vertex(g, int(dst[e])), float(w), float(base[e]), c))
+            out.append(Edge(g, e, Vertex(g, int(dst[e])), float(w), float(base[e]), c))
         return out
 
     def rate(self, theta: Theta | None = None) -> float:
