@@ -82,15 +82,15 @@ class Editing:
                 "the constant graph at one θ instead (Graph.from_matrices(*g.as_matrices(θ)[:2]))"
             )
         src, _, base, _ = self._edges.arrays()
-        totals = np.bincount(src, weights=base, minlength=self.vertices_length())
+        totals = np.bincount(src, weights=base, minlength=self.vertices_length()).astype(float)
         scale = np.where(totals > 0, totals, 1.0)
         base /= scale[src]
         self._edges.changed()
         self._version += 1
         return totals
 
-    def _update_edge(
-        self: Graph,  # type: ignore[misc]
+    def _update_edge(  # type: ignore[misc]
+        self: Graph,
         eid: int,
         to: Vertex | None = None,
         base: Any = None,

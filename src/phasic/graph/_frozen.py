@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, final
 import numpy as np
 
 from .._errors import ParameterError
-from .._typing import FloatArray, Theta
+from .._typing import FloatArray, IntArray, Theta
 from ._arrays import EdgeArrays, GraphArrays, edge_arrays
 from ._graph import _check_theta, resolve_theta
 from ._model import PhaseTypeModel
@@ -56,7 +56,9 @@ class FrozenGraph(PhaseTypeModel):
         self._p = graph.param_length()
         self._nv = graph.vertices_length()
         self._states = graph.states()
-        self._edges = edge_arrays(graph)
+        counts, src, dst, base, coef = edge_arrays(graph)
+        # copies: later edits of the graph must not reach the snapshot
+        self._edges = (counts.copy(), src.copy(), dst.copy(), base.copy(), coef.copy())
         self._theta: FloatArray | None = (
             None if graph._theta is None else np.array(graph._theta, dtype=np.float64)
         )
@@ -79,6 +81,10 @@ class FrozenGraph(PhaseTypeModel):
 
     def _describe(self, v: int) -> str:
         return "start" if v == 0 else str(self._states[v].tolist())
+
+    def states(self) -> IntArray:
+        """States of all vertices, shape (vertices_length(), state_length), int64."""
+        return self._states
 
     def update_weights(self, theta: Theta) -> None:
         """Set the current θ, shape (p,)."""

@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from .._errors import ParameterError
-from .._typing import ArrayLike, FloatArray, Theta
+from .._typing import ArrayLike, FloatArray, IntArray, Theta
 from . import _moments, _sampling, _series, _transform
 from ._arrays import EdgeArrays, GraphArrays
 from ._epochs import by_epoch, defect, epoch_plan, flows_into
 from ._moments import MomentGradients
 from ._native import initial_distribution
+from ._quantities import Quantities
 
 _NO_THETA = np.zeros(0)
 
@@ -40,7 +41,7 @@ DEFAULT_TOL = 1e-12
 DEFAULT_MAX_STEPS = _series.DEFAULT_MAX_STEPS
 
 
-class PhaseTypeModel(abc.ABC):
+class PhaseTypeModel(Quantities, abc.ABC):
     """Abstract: a phase-type model with exact moments, distributions, gradients and sampling.
 
     See the module docstring for the conventions every method follows (θ batches, rewards,
@@ -66,6 +67,10 @@ class PhaseTypeModel(abc.ABC):
     @abc.abstractmethod
     def vertices_length(self) -> int:
         """Number of vertices, the start and absorbing vertices included."""
+
+    @abc.abstractmethod
+    def states(self) -> IntArray:
+        """States of all vertices, shape (vertices_length(), state_length), int64."""
 
     @abc.abstractmethod
     def _describe(self, v: int) -> str:

@@ -8,7 +8,7 @@ from .._typing import FloatArray
 from ._arrays import GraphArrays
 from ._native import initial_distribution
 
-__all__ = ["as_generator", "simulate"]
+__all__ = ["as_generator", "paths", "simulate"]
 
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -69,3 +69,58 @@ def simulate(
         cur[idx] = nxt
         idx = idx[nxt < nt]
     raise RuntimeError(f"simulation did not absorb within {max_steps} steps")
+
+
+def paths(
+    counts: np.ndarray,
+    dst: np.ndarray,
+    w: FloatArray,
+    states: np.ndarray,
+    rng: np.random.Generator,
+    discrete: bool,
+    max_steps: int,
+    until: float | None,
+    n: int,
+) -> list:
+    """``n`` paths on the graph's own edges (vertex order, graph indices: which absorbing
+    vertex a path ends in is kept), each until absorption or past time ``until``.
+
+    ``counts`` (nv,) out-edges per vertex, ``dst`` (E,) targets, ``w`` (E,) weights at θ,
+    ``states`` (nv, L). Returns a list of `Path`.
+    """
+    from ._quantities import Path
+
+    ptr = np.concatenate([[0], np.cumsum(counts)])
+    out = []
+    for _ in range(n):
+        v = _choose(dst, w, ptr, 0, rng, 1.0)
+        verts, hold = [v], []
+        elapsed = 0.0
+        for _step in range(max_steps):
+            lo, hi = ptr[v], ptr[v + 1]
+            if lo == hi:  # absorbing
+                break
+            total = float(w[lo:hi].sum())
+            if discrete:  # the shortfall from 1 is a self-loop: geometric holding
+                h = float(rng.geometric(min(1.0, total))) if total > 0 else np.inf
+            else:
+                h = float(rng.exponential(1.0 / total)) if total > 0 else np.inf
+            hold.append(h)
+            elapsed += h
+            if (until is not None and elapsed > until) or not np.isfinite(h):
+                break
+            v = _choose(dst, w, ptr, v, rng, total)
+            verts.append(v)
+        else:
+            raise RuntimeError(f"a path did not absorb within {max_steps} steps")
+        hold += [np.inf] * (len(verts) - len(hold))
+        idx = np.asarray(verts, dtype=np.int64)
+        out.append(Path(idx, states[idx], np.asarray(hold, dtype=np.float64)))
+    return out
+
+
+def _choose(dst, w, ptr, v: int, rng: np.random.Generator, total: float) -> int:
+    lo, hi = ptr[v], ptr[v + 1]
+    c = np.cumsum(w[lo:hi])
+    e = int(np.searchsorted(c, rng.random() * c[-1], side="right"))
+    return int(dst[lo + min(e, hi - lo - 1)])

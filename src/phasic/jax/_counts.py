@@ -16,7 +16,6 @@ joint table follows ``x_k = B⁻¹ Σ_a Λ_a x_{k - e_a}`` with B = A + Σ_a Λ_
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ import numpy as np
 
 import jax
 
+from .._count_chain import joint_count_vectors
 from .._epoch_chain import epoch_moments
 from .._errors import ParameterError
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
@@ -36,7 +36,7 @@ from ._ops import ops_for
 if TYPE_CHECKING:
     from ..graph import Graph
 
-__all__ = ["counts_from_graph"]
+__all__ = ["counts_from_graph", "laplace_transform_from_graph"]
 
 
 def _rate(rate) -> jax.Array:
@@ -121,20 +121,13 @@ def counts_from_graph(
 
     def joint(th: jax.Array, mu: jax.Array) -> jax.Array:
         ta = jnp.concatenate([th, mu[None]])
-        R = r.shape[1]
-        cells = sorted(itertools.product(range(K + 1), repeat=R), key=sum)
-        xs = {cells[0]: ops.solve(ta, base.exit_rates(th)[:, None])[:, 0]}
-        for level in range(1, R * K + 1):
-            idx = [c for c in cells if sum(c) == level]
-            rhs = []
-            for c in idx:
-                terms = [r[:, a] * xs[c[:a] + (c[a] - 1,) + c[a + 1 :]] for a in range(R) if c[a]]
-                rhs.append(mu * sum(terms[1:], terms[0]))
-            sol = ops.solve(ta, jnp.stack(rhs, axis=1))
-            xs.update({c: sol[:, i] for i, c in enumerate(idx)})
-        table = ops.alpha_dot(ta, jnp.stack([xs[c] for c in cells], axis=1))
-        out = jnp.zeros((K + 1,) * R).at[tuple(np.array(cells).T)].set(table)
-        return out.at[(0,) * R].add(ops.defect(ta))
+        cells, x = joint_count_vectors(
+            lambda b: ops.solve(ta, b), jnp.stack, base.exit_rates(th), r, mu, K
+        )
+        out = (
+            jnp.zeros((K + 1,) * r.shape[1]).at[tuple(np.array(cells).T)].set(ops.alpha_dot(ta, x))
+        )
+        return out.at[(0,) * r.shape[1]].add(ops.defect(ta))
 
     if n_epochs is None:
 
@@ -167,3 +160,16 @@ def counts_from_graph(
         return compute_epochs(th, _rate(rate), _starts(starts, n_epochs))
 
     return fn_epochs
+
+
+def laplace_transform_from_graph(graph: Graph, *, backend: str = "auto") -> Callable:
+    """``fn(theta, s)``: E[exp(-s T)] of the absorption time, differentiable in θ and s.
+
+    The Laplace transform is the probability that no event of a Poisson process of rate s
+    happens before absorption, P(N = 0) of `counts_from_graph` with reward 1: one mechanism
+    for both (``jax.vmap`` over s for several). ``fn(s)`` for a constant graph.
+    """
+    counts = counts_from_graph(graph, None, 0, backend=backend)
+    if graph.parameterized:
+        return lambda theta, s: counts(theta, s)[0]
+    return lambda s: counts(s)[0]
