@@ -212,6 +212,9 @@ def test_history_summary_and_plots(tmp_path):
     assert os.path.exists(s.plot_posterior(tmp_path / "post.png"))
     assert os.path.exists(s.plot_trace(tmp_path / "trace.png"))
     assert os.path.exists(s.plot_pairs(tmp_path / "pairs.png"))
+    fig = s.plot_posterior()  # no path: the figure itself, one panel per parameter
+    assert len(fig.axes) == 2
+    assert len(s.plot_pairs().axes) == 4
     model = Graph.pmf_from_graph(kingman(4))
     t = jnp.linspace(0.1, 3, 15)
     fit = SVGD(

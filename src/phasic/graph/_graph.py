@@ -401,8 +401,28 @@ class Graph(Editing, PhaseTypeModel):
 
         return FrozenGraph(self)
 
-    def plot(self, filename: str | None = None, max_vertices: int = 200) -> Any:
-        """Draw a small graph with graphviz; returns a ``graphviz.Digraph``.
+    def plot(
+        self,
+        filename: str | None = None,
+        max_vertices: int = 200,
+        *,
+        subgraphfun: Callable[[IntArray], Any] | None = None,
+        color_by: Callable[[IntArray], Any] | None = None,
+        rewards: ArrayLike | None = None,
+        rankdir: str = "LR",
+        format: str = "pdf",
+        **graph_attr: str,
+    ) -> Any:
+        """Draw a small graph with graphviz; returns the ``graphviz.Digraph`` (a notebook shows
+        it; ``filename`` also renders it to a file in ``format``).
+
+        Parameters
+        ----------
+        subgraphfun : ``f(state) -> label``: vertices with the same label are drawn in one box
+        color_by : ``f(state) -> category`` (or a ``"#rrggbb"`` colour): fill colours
+        rewards : (vertices_length(),): fill from white (0) to blue (largest |reward|)
+        rankdir : layout direction, ``"LR"``, ``"TB"``, ``"RL"`` or ``"BT"``
+        **graph_attr : further graphviz graph attributes (``size="8,5"``, ``nodesep="0.3"``)
 
         Raises
         ------
@@ -411,7 +431,17 @@ class Graph(Editing, PhaseTypeModel):
         """
         from ._plot import plot_graph
 
-        return plot_graph(self, filename=filename, max_vertices=max_vertices)
+        return plot_graph(
+            self,
+            filename,
+            max_vertices,
+            subgraphfun=subgraphfun,
+            color_by=color_by,
+            rewards=rewards,
+            rankdir=rankdir,
+            format=format,
+            **graph_attr,
+        )
 
     def __repr__(self) -> str:
         kind = f"parameterized, p={self.param_length()}" if self._parameterized else "constant"

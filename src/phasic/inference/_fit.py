@@ -418,9 +418,10 @@ class SVGD(ProblemAttributes, ParticlePosterior):
 
     # ------------------------------------------------------------------ results
     def plot_predictive(
-        self, path: str | os.PathLike, x=None, n_draws: int = 50
-    ) -> str | os.PathLike:
-        """Posterior predictive curves over the observed data (``model(theta)`` models only)."""
+        self, path: str | os.PathLike | None = None, x=None, n_draws: int = 50
+    ) -> Any:
+        """Posterior predictive curves over the observed data (``model(theta)`` models only):
+        the figure, or saved to ``path``."""
         if self.likelihood != "gaussian":
             raise ParameterError("plot_predictive needs a model(theta) predicting observed_data")
         from ._plots import plot_predictive

@@ -1,4 +1,5 @@
-"""Diagnostic plots of an SVGD fit, written to files (matplotlib, Agg-safe)."""
+"""Diagnostic plots of an SVGD fit (matplotlib, Agg-safe): returned as figures, or written to
+files."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def _plt():
     return plt
 
 
+def _finish(plt: Any, fig: Any, path: Any) -> Any:
+    """The figure itself without a path (notebooks show it); else saved, closed, the path."""
+    fig.tight_layout()
+    if path is None:
+        return fig
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_posterior(svgd: ParticlePosterior, path, level=0.95, true_theta=None) -> Any:
     plt = _plt()
     p = svgd._require_fit()
@@ -39,10 +50,7 @@ def plot_posterior(svgd: ParticlePosterior, path, level=0.95, true_theta=None) -
             ax.axvline(np.ravel(true_theta)[i], color="red", ls="--", label="true")
         ax.set_xlabel(f"θ[{i}]")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, path)
 
 
 def plot_trace(svgd: ParticlePosterior, path, n_traces=20) -> Any:
@@ -59,10 +67,7 @@ def plot_trace(svgd: ParticlePosterior, path, n_traces=20) -> Any:
         ax.set_xlabel(f"saved iteration (every {svgd.history_every})")
         ax.set_ylabel(f"θ[{i}]")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, path)
 
 
 def plot_pairs(svgd: ParticlePosterior, path) -> Any:
@@ -82,10 +87,7 @@ def plot_pairs(svgd: ParticlePosterior, path) -> Any:
                 ax.set_xlabel(f"θ[{j}]")
             if j == 0:
                 ax.set_ylabel(f"θ[{i}]")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, path)
 
 
 def plot_predictive(svgd: SVGD, path, x=None, n_draws=50, seed=0) -> Any:
@@ -106,7 +108,4 @@ def plot_predictive(svgd: SVGD, path, x=None, n_draws=50, seed=0) -> Any:
     ax.plot(x, np.asarray(model(jnp.asarray(p.mean(axis=0)))), "g--", label="posterior mean")
     ax.scatter(x, obs, color="black", s=15, label="observed")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, path)

@@ -53,21 +53,22 @@ class ParticlePosterior:
         return "\n".join(rows)
 
     def plot_posterior(
-        self, path: str | os.PathLike, level: float = 0.95, true_theta=None
-    ) -> str | os.PathLike:
-        """Histogram per parameter with the credible interval, saved to ``path``."""
+        self, path: str | os.PathLike | None = None, level: float = 0.95, true_theta=None
+    ) -> Any:
+        """Histogram per parameter with the credible interval: the matplotlib figure, or saved
+        to ``path`` (which is returned)."""
         from ._plots import plot_posterior
 
         return plot_posterior(self, path, level, true_theta)
 
-    def plot_trace(self, path: str | os.PathLike, n_traces: int = 20) -> str | os.PathLike:
-        """Particle trajectories from the history, saved to ``path``."""
+    def plot_trace(self, path: str | os.PathLike | None = None, n_traces: int = 20) -> Any:
+        """Particle trajectories from the history: the figure, or saved to ``path``."""
         from ._plots import plot_trace
 
         return plot_trace(self, path, n_traces)
 
-    def plot_pairs(self, path: str | os.PathLike) -> str | os.PathLike:
-        """Pairwise scatter of the particles, saved to ``path``."""
+    def plot_pairs(self, path: str | os.PathLike | None = None) -> Any:
+        """Pairwise scatter of the particles: the figure, or saved to ``path``."""
         from ._plots import plot_pairs
 
         return plot_pairs(self, path)
