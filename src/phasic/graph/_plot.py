@@ -45,15 +45,16 @@ def plot_graph(
         raise GraphError(f"rankdir={rankdir!r} must be one of 'LR', 'TB', 'RL', 'BT'")
     fill = _fill_colors(graph, color_by, rewards)
     dot = graphviz.Digraph(format=format, graph_attr={"rankdir": rankdir, **graph_attr})
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[tuple[str, str, dict[str, str]]]] = {}
     for v in graph.vertices():
         label = "start" if v.is_start() else ",".join(map(str, v.state().tolist()))
         attrs = {"shape": "doublecircle" if v.is_absorbing() else "ellipse"}
-        if fill[v.index] is not None:
-            attrs.update(style="filled", fillcolor=fill[v.index])
+        colour = fill[v.index]
+        if colour is not None:
+            attrs.update(style="filled", fillcolor=colour)
         node = (str(v.index), label, attrs)
         if subgraphfun is not None and not v.is_start():
-            groups.setdefault(str(subgraphfun(v.state())), []).append(node)  # type: ignore[arg-type]
+            groups.setdefault(str(subgraphfun(v.state())), []).append(node)
         else:
             dot.node(node[0], node[1], **attrs)
         for e in v.edges():
