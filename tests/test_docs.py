@@ -41,3 +41,15 @@ def test_api_reference_builds(tmp_path):
     ):
         assert f"{method}" in pages, method
     assert (tmp_path / "phasic" / "cluster.html").exists()
+
+
+def test_coming_from_the_earlier_phasic_page_runs():
+    # Every python block of the page executes as written (each asserts its own numbers).
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "coming_from_earlier_phasic.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})

@@ -111,3 +111,14 @@ def test_quickstart_example(tmp_path):
 @pytest.mark.parametrize("name", ["sfs.py", "rabbits.py"])
 def test_examples_have_docstrings(name):
     assert (EXAMPLES / name).read_text().startswith('"""')
+
+
+def test_earlier_tutorials_match_their_closed_forms(tmp_path):
+    out = _run("earlier_tutorials.py", tmp_path).splitlines()
+    mean, by_area = _floats(out[1])[-2:]
+    assert abs(mean - by_area) < 1e-5  # E[T] with epochs = the area under the survival
+    runs, closed = _floats(out[2])[[-2, -1]]
+    np.testing.assert_allclose(runs, closed, rtol=1e-9)
+    carrots, tavare, counts = (_floats(line)[-6:] for line in out[3:6])
+    np.testing.assert_allclose(carrots, tavare, atol=2e-6)
+    np.testing.assert_allclose(counts, tavare, atol=2e-6)

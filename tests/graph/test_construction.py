@@ -215,14 +215,48 @@ def test_negative_rate_error_names_the_edge():
         g.expectation(theta=[2.0])
 
 
-def test_unreachable_absorption_is_an_error():
+def closed_class_graph() -> Graph:
+    # start -> [1] or [3] with probability 1/2 each; [1] <-> [2] forever (a closed class), [3]
+    # is absorbed at rate 2 into [4]
     g = Graph(state_length=1)
-    a, b = g.find_or_create_vertex([1]), g.find_or_create_vertex([2])
+    a, b, c, d = (g.find_or_create_vertex([i]) for i in (1, 2, 3, 4))
     g.starting_vertex().add_edge(a, 1.0)
+    g.starting_vertex().add_edge(c, 1.0)
     a.add_edge(b, 1.0)
-    b.add_edge(a, 1.0)  # a closed class
-    with pytest.raises(AbsorptionError, match="absorption is unreachable"):
-        g.expectation()
+    b.add_edge(a, 3.0)
+    c.add_edge(d, 2.0)
+    return g
+
+
+def test_closed_class_allows_distributions_and_refuses_moments_by_name():
+    import scipy.linalg as sl
+
+    g = closed_class_graph()
+    t = np.array([0.1, 1.0, 5.0, 40.0])
+    a, S, _, _ = g.as_matrices()  # matrices exist
+    e = np.array([sl.expm(S * x) for x in t])
+    surv = np.einsum("i,tij,j->t", a, e, np.ones(len(a)))
+    exits = -S.sum(axis=1)
+    np.testing.assert_allclose(g.survival(t), surv, rtol=1e-10)
+    np.testing.assert_allclose(g.cdf(t), 1 - surv, rtol=1e-10)
+    np.testing.assert_allclose(g.pdf(t), np.einsum("i,tij,j->t", a, e, exits), rtol=1e-10)
+    np.testing.assert_allclose(g.survival(40.0), 0.5, rtol=1e-12)  # the closed class keeps half
+    np.testing.assert_allclose(g.stop_probability(40.0)[1:3].sum(), 0.5, rtol=1e-12)
+    np.testing.assert_allclose(g.laplace_transform(1.0), 0.5 * 2 / 3, rtol=1e-12)
+    jpdf = Graph.pmf_from_graph(g)
+    np.testing.assert_allclose(jpdf(t), g.pdf(t), rtol=1e-12)
+    for call in (
+        g.expectation,
+        lambda: g.moments(2),
+        lambda: g.sample(3),
+        lambda: g.laplace_transform(0.0),
+        lambda: Graph.moments_from_graph(g, 1),
+        lambda: Graph.counts_from_graph(g, max_count=2),
+    ):
+        with pytest.raises(
+            AbsorptionError, match=r"unreachable from 2 .*state \[1\] .*closed class"
+        ):
+            call()
 
 
 def test_structural_errors():

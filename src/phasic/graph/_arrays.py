@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, reverse_cuthill_mckee
 
 from .. import _core
-from .._errors import AbsorptionError, GraphError, ParameterError
+from .._errors import GraphError, ParameterError
 from .._typing import ArrayLike, FloatArray, IntArray
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ class GraphArrays:
         Targets of the start edges in ``[0, n]``.
     start_base : float64 array, shape (S,)
     start_coef : float64 array, shape (S, p)
+    closed : int64 array
+        Graph vertex indices of the transient vertices from which absorption is unreachable (a
+        closed class): distributions stay finite, moments do not.
     """
 
     n_vertices: int
@@ -67,6 +70,7 @@ class GraphArrays:
     start_indices: np.ndarray
     start_base: FloatArray
     start_coef: FloatArray
+    closed: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_transient(self) -> int:
@@ -230,7 +234,7 @@ class GraphArrays:
         """
         with np.load(path, allow_pickle=False) as z:
             names = [f.name for f in fields(cls)]
-            missing = [n for n in names if n not in z.files]
+            missing = [n for n in names if n not in z.files and n != "closed"]
             if "format_version" not in z.files or missing:
                 raise GraphError(f"{path} is not a phasic GraphArrays file (missing {missing})")
             if int(z["format_version"]) != _FORMAT_VERSION:
@@ -238,7 +242,7 @@ class GraphArrays:
                     f"{path} has format version {int(z['format_version'])}; this phasic reads "
                     f"version {_FORMAT_VERSION}"
                 )
-            kw = {n: z[n] for n in names}
+            kw = {n: z[n] for n in names if n in z.files}
         kw["n_vertices"] = int(kw["n_vertices"])
         out = cls(**kw)
         out.validate()
@@ -297,7 +301,9 @@ def compile_graph(graph: Graph) -> GraphArrays:
     t_ids = np.flatnonzero(transient)
     n = t_ids.size
 
-    # Every transient vertex must reach absorption, or moments are infinite.
+    # Vertices that cannot reach absorption (a closed class) make moments infinite; they are
+    # recorded, and the methods that need absorption refuse them by name.
+    stuck = np.zeros(0, dtype=np.int64)
     if n:
         abs_ids = np.flatnonzero(absorbing)
         sink = nv
@@ -307,12 +313,6 @@ def compile_graph(graph: Graph) -> GraphArrays:
         reach_abs = np.zeros(nv + 1, dtype=bool)
         reach_abs[breadth_first_order(rev, sink, directed=True, return_predecessors=False)] = True
         stuck = t_ids[~reach_abs[t_ids]]
-        if stuck.size:
-            raise AbsorptionError(
-                f"absorption is unreachable from {stuck.size} vertex/vertices, e.g. state "
-                f"{graph._describe(int(stuck[0]))}: the expected absorption time is infinite. "
-                "Add an edge towards an absorbing vertex (one without out-edges)."
-            )
 
     # Local numbering of transient vertices; absorbing targets -> -1 for the SCC pass.
     local = np.full(nv, -1, dtype=np.int64)
@@ -363,4 +363,5 @@ def compile_graph(graph: Graph) -> GraphArrays:
         start_indices=np.ascontiguousarray(s_idx, dtype=np.int32),
         start_base=base[smask].copy(),  # copies: the graph's arrays stay editable
         start_coef=coef[smask].copy(),
+        closed=stuck.astype(np.int64),
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ParameterError
+from .._errors import AbsorptionError, ParameterError
 from .._typing import ArrayLike, FloatArray, IntArray, Theta
 from . import _moments, _sampling, _series, _transform
 from ._arrays import EdgeArrays, GraphArrays
@@ -86,13 +86,32 @@ class PhaseTypeModel(Quantities, abc.ABC):
 
     # ------------------------------------------------------------------ helpers
     def _prepare(
-        self, theta: Theta | None, rewards: ArrayLike | None = None, *, nonneg: bool = False
+        self,
+        theta: Theta | None,
+        rewards: ArrayLike | None = None,
+        *,
+        nonneg: bool = False,
+        finite: bool = True,
     ) -> tuple[GraphArrays, FloatArray, FloatArray, bool, bool]:
         ga = self.compile()
+        if finite:
+            self._require_absorption(ga)
         th = self._resolve_theta(theta)
         batched = theta is not None and np.ndim(theta) == 2
         r, squeeze_r = self._rewards(ga, rewards, nonneg=nonneg)
         return ga, th, r, batched, squeeze_r
+
+    def _require_absorption(self, ga: GraphArrays) -> None:
+        """Refuse a graph with a closed class for what needs absorption (moments, sampling)."""
+        if ga.closed.size:
+            raise AbsorptionError(
+                f"absorption is unreachable from {ga.closed.size} vertex/vertices, e.g. state "
+                f"{self._describe(int(ga.closed[0]))} (a closed class): the expected absorption "
+                "time and the moments are infinite and sampling would not end. Distributions "
+                "(pdf, cdf, survival, stop_probability, accumulated_visiting_time) and "
+                "as_matrices are finite and work; for moments, add an edge towards an absorbing "
+                "vertex (one without out-edges)."
+            )
 
     def _rewards(
         self, ga: GraphArrays, rewards: ArrayLike | None, *, nonneg: bool = False
@@ -174,6 +193,7 @@ class PhaseTypeModel(Quantities, abc.ABC):
             raise ParameterError(f"k = {k!r}: the number of moments must be an integer >= 1")
         if epochs[0] is not None:
             ga, ths, ep, _ = epoch_plan(self, theta, epochs[0])
+            self._require_absorption(ga)
             r, sq = self._rewards(ga, rewards)
             settings = _series_settings(epochs)
             if k == 1:  # E[Y] = τ · r: one state distribution carried, not R columns
@@ -344,6 +364,7 @@ class PhaseTypeModel(Quantities, abc.ABC):
         """
         if epochs is not None:
             ga, ths, ep, _ = epoch_plan(self, theta, epochs)
+            self._require_absorption(ga)
             settings = _series_settings((epochs, tol, max_steps))
             tau = _residence_by_epoch(ga, ths, ep, *settings)
             return self._shape(self._to_vertices(ga, tau), False, False)
@@ -378,7 +399,7 @@ class PhaseTypeModel(Quantities, abc.ABC):
 
         ``S`` is the sub-intensity matrix, or the sub-transition matrix with ``discrete=True``.
         """
-        ga, th, _, batched, _ = self._prepare(theta)
+        ga, th, _, batched, _ = self._prepare(theta, finite=False)
         if batched:
             raise ParameterError("as_matrices takes one θ of shape (p,), not a batch")
         if discrete:

@@ -45,7 +45,7 @@ class Quantities:
 
     def defect(self: PhaseTypeModel, theta: Theta | None = None) -> FloatArray | float:  # type: ignore[misc]
         """Probability of starting absorbed (start edges into absorbing vertices), shape ([B])."""
-        ga, th, _, batched, _ = self._prepare(theta)
+        ga, th, _, batched, _ = self._prepare(theta, finite=False)
         return self._shape(_defect(ga, th)[:, None], batched, True)
 
     def laplace_transform(  # type: ignore[misc]
@@ -69,7 +69,7 @@ class Quantities:
             raise ParameterError(
                 f"s = {np.ravel(sv)[:8].tolist()} must be finite, >= 0, 0-D or 1-D"
             )
-        ga, th, _, batched, _ = self._prepare(theta)
+        ga, th, _, batched, _ = self._prepare(theta, finite=bool(np.all(sv == 0)))
         s1 = np.atleast_1d(sv)
         B, S, n = th.shape[0], s1.size, ga.n_transient
         aug = with_event_rate(ga, np.ones(n))

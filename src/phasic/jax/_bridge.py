@@ -275,6 +275,7 @@ def moments_from_graph(
     tol = check_tol(tol)
     max_steps = check_max_steps(max_steps)
     ga = graph.compile()
+    graph._require_absorption(ga)  # moments of a closed class are infinite
     ops = ops_for(ga, backend)
     r_np, squeeze = ga.reward_matrix(rewards, graph.vertices_length())
     r = jnp.asarray(r_np)

@@ -94,6 +94,7 @@ def counts_from_graph(
     tol = check_tol(tol)
     max_steps = check_max_steps(max_steps)
     ga = graph.compile()
+    graph._require_absorption(ga)  # the counts' solves need absorption (mass would be lost)
     r_np, squeeze = ga.reward_matrix(rewards, graph.vertices_length(), nonneg=True)
     if n_epochs is not None and not squeeze:
         raise ParameterError(
