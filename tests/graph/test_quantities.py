@@ -123,3 +123,15 @@ def test_sampled_paths_follow_the_model():
     prob = g.stop_probability(t)
     sd = np.sqrt(prob * (1 - prob) / n)
     assert np.all(np.abs(hits / n - prob) < 5 * sd + 1e-3)
+
+
+def test_discrete_paths_take_as_many_steps_as_the_model_says():
+    g = discrete_chain()
+    rng = np.random.default_rng(5)
+    steps = np.array(
+        [g.sample_path(rng=rng, discrete=True).holding_times[:-1].sum() for _ in range(4000)]
+    )
+    mean = float(g.expectation_discrete())
+    sd = np.sqrt(float(g.variance_discrete()) / steps.size)
+    assert abs(steps.mean() - mean) < 5 * sd
+    assert np.all(steps == np.round(steps)) and steps.min() >= 1
