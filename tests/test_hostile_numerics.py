@@ -193,3 +193,46 @@ def test_outside_the_support_log_likelihoods_are_minus_inf_with_zero_gradient():
     # eager calls keep their clear error
     with pytest.raises(ParameterError, match="rates must be >= 0"):
         g.pdf(1.0, theta=[-1.0, 1.0, 0.5])
+
+
+@pytest.mark.parametrize(("R", "eps"), [(1e7, 1e-7), (1e8, 1e-8), (1e15, 1e-15), (1.0, 1e-30)])
+def test_stiff_cycles_keep_every_digit(R, eps):
+    # a <-> b at rate R, b leaves at eps: E[T] = (R + eps) / (eps R) + 1 / eps. The block's
+    # pivot D - W cancels when R / eps passes ~1e16 (it raised "unreachable" from 1e14 on); the
+    # elimination keeps each row's exit rate instead and loses nothing.
+    g = Graph(state_length=1)
+    a, b, z = (g.find_or_create_vertex([i]) for i in (1, 2, 3))
+    g.starting_vertex().add_edge(a, 1.0)
+    a.add_edge(b, R)
+    b.add_edge(a, R)
+    b.add_edge(z, eps)
+    exact = (R + eps) / (eps * R) + 1 / eps
+    np.testing.assert_allclose(g.expectation(), exact, rtol=1e-14)
+    # second moment E[T²] = 2 (U² 1)[a], U = A⁻¹ = [[R + eps, R], [R, R]] / (R eps), exactly
+    from fractions import Fraction
+
+    Rf, ef = Fraction(R), Fraction(eps)
+    det = Rf * ef
+    u1 = [(2 * Rf + ef) / det, 2 * Rf / det]
+    second = 2 * ((Rf + ef) * u1[0] + Rf * u1[1]) / det
+    np.testing.assert_allclose(g.moments(2)[1], float(second), rtol=1e-13)
+
+
+def test_a_stiff_ring_against_its_closed_form():
+    # m states in a ring at rate R; the last also leaves at eps: T is the time to that exit
+    from fractions import Fraction
+
+    m, R, eps = 6, 1e7, 1e-7
+    g = Graph(state_length=1)
+    vs = [g.find_or_create_vertex([i]) for i in range(m)]
+    z = g.find_or_create_vertex([m])
+    g.starting_vertex().add_edge(vs[0], 1.0)
+    for i in range(m):
+        vs[i].add_edge(vs[(i + 1) % m], R)
+    vs[m - 1].add_edge(z, eps)
+    # from state i the chain walks to m - 1 (time (m - 1 - i) / R), then leaves at eps or goes
+    # round again (time m / R back to m - 1): E = (m-1)/R + (1/(R+eps)) / p + (1-p)/p * m/R
+    Rf, ef = Fraction(R), Fraction(eps)
+    p = ef / (Rf + ef)
+    exact = (m - 1) / Rf + (1 / (Rf + ef)) / p + (1 - p) / p * (m - 1) / Rf
+    np.testing.assert_allclose(g.expectation(), float(exact), rtol=1e-13)

@@ -23,7 +23,7 @@ using simd::v8l;
 
 // Banded LU without pivoting of a cyclic SCC block.  A block of A = D - W is a nonsingular
 // M-matrix (diagonally dominant, non-positive off-diagonal) whenever absorption is reachable, so
-// Gaussian elimination needs no pivoting, its pivots stay positive, and fill stays inside the band.
+// Gaussian elimination needs no pivoting and fill stays inside the band.
 // Storage: row r holds columns [r - bl, r + bu] at M[r * w + (c - r + bl)], w = bl + bu + 1.
 struct Band {
   int64_t m = 0, bl = 0, bu = 0, w = 1;
@@ -33,20 +33,31 @@ struct Band {
   double at(int64_t r, int64_t c) const { return M[static_cast<size_t>(r * w + (c - r + bl))]; }
 };
 
+// Elimination in the style of Grassmann, Taksar and Heyman: every remaining row of the Schur
+// complement keeps its sum, the rate at which it leaves the block (`exit`, updated as flow routed
+// through an eliminated state: exit_r += |f| exit_c). A pivot is then that exit plus the row's
+// remaining off-diagonal rates, a sum of non-negative terms, never the difference D - W that
+// cancels when rates span many orders (a ring with rates 1e7 and 1e-7 lost every digit of its
+// 1e-7 exit). A pivot is 0 only where the block truly cannot be left.
 // Returns -1 on success, else the row whose pivot vanished (singular block).
-int64_t band_factor(Band& A, const std::vector<double>& scale) {
+int64_t band_factor(Band& A, std::vector<double>& exit) {
   const int64_t m = A.m;
   for (int64_t c = 0; c < m; ++c) {
-    const double piv = A.at(c, c);
-    if (!(piv > 1e-13 * scale[c])) return c;
+    const int64_t kmax = std::min(m - 1, c + A.bu);
+    double piv = exit[c];
+    for (int64_t k = c + 1; k <= kmax; ++k) piv -= A.at(c, k);  // off-diagonals are <= 0
+    if (!(piv > 0.0)) return c;
+    A.at(c, c) = piv;
     const double inv = 1.0 / piv;
-    const int64_t rmax = std::min(m - 1, c + A.bl), kmax = std::min(m - 1, c + A.bu);
+    const int64_t rmax = std::min(m - 1, c + A.bl);
     for (int64_t r = c + 1; r <= rmax; ++r) {
       double& f = A.at(r, c);
       if (f == 0.0) continue;
-      f *= inv;
+      f *= inv;  // <= 0
       const double fr = f;
-      for (int64_t k = c + 1; k <= kmax; ++k) A.at(r, k) -= fr * A.at(c, k);
+      exit[r] -= fr * exit[c];
+      for (int64_t k = c + 1; k <= kmax; ++k)
+        if (k != r) A.at(r, k) -= fr * A.at(c, k);
     }
   }
   return -1;
@@ -153,21 +164,22 @@ Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t 
     double* yi = y.data() + ii * K;
     const double* xi = xb + i * BK + b * K;
     for (int64_t k = 0; k < K; ++k) yi[k] = xi[k];
-    double diag = 0.0;
+    double leave = 0.0;  // rate out of the block (later SCCs and absorption)
     for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
       const double w = wv[e - e0];
       const int64_t j = g.indices[e];
       if (j == i) continue;  // a self-loop adds to D and W alike: no effect on A
-      diag += w;
       if (j >= lo && j < hi) {
         A.at(ii, j - lo) -= w;
-      } else if (!transpose && j < g.n) {  // absorption contributes 0
-        const double* xj = xb + j * BK + b * K;
-        for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
+      } else {
+        leave += w;
+        if (!transpose && j < g.n) {  // absorption contributes 0
+          const double* xj = xb + j * BK + b * K;
+          for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
+        }
       }
     }
-    A.at(ii, ii) += diag;
-    scale[ii] = diag;
+    scale[ii] = leave;  // the diagonal is formed in band_factor from this and the row's rates
   }
   const int64_t bad = band_factor(A, scale);
   if (bad >= 0) return Status{kSingular, lo + bad, b};
