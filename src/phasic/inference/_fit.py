@@ -215,7 +215,12 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         weights = on_mesh(w, sharding)
         state = svgd_init(on_mesh(z0, sharding), self.optimizer)
-        self._replicate = jax.jit(lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec()))
+        replicate_key = ("replicate", n_dev)
+        if replicate_key not in self._runners:  # compiled once per instance, like the blocks
+            self._runners[replicate_key] = jax.jit(
+                lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec())
+            )
+        self._replicate = self._runners[replicate_key]
 
         history: list[np.ndarray] = []
         diag: dict[str, list[float]] = {name: [] for name in _DIAGNOSTICS}
@@ -287,7 +292,9 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         else:
             self.history = None
         self.diagnostics = {name: np.asarray(v) for name, v in diag.items()}
-        self.trust = assess(logdensity, z, self.diagnostics["movement"])
+        if "scores" not in runners:  # the trust check's gradients, compiled once per instance
+            runners["scores"] = jax.jit(jax.vmap(jax.grad(logdensity)))
+        self.trust = assess(runners["scores"], z, self.diagnostics["movement"])
         return self
 
     def summary(self, level: float = 0.95) -> str:

@@ -47,11 +47,12 @@ class Trust(NamedTuple):
     warnings: tuple[str, ...]
 
 
-def _hessian(logdensity: Callable[[jax.Array], jax.Array], x: np.ndarray, sd: np.ndarray):
+def _hessian(scores: Callable[[jax.Array], jax.Array], x: np.ndarray, sd: np.ndarray):
     """Symmetrized Hessian (d, d) at ``x`` by central differences of the exact gradient, steps
     a thousandth of the particles' spread: the models' derivative rules are first order
-    (custom JVPs over native kernels), so ``jax.hessian`` is not available for every model."""
-    grad = jax.jit(jax.vmap(jax.grad(logdensity)))
+    (custom JVPs over native kernels), so ``jax.hessian`` is not available for every model.
+    ``scores`` maps points (m, d) to their gradients (m, d)."""
+    grad = scores
     h = 1e-3 * np.where(sd > 0, sd, 1e-3 * (1.0 + np.abs(x)))
     steps = np.diag(h)
     g = np.asarray(grad(jnp.asarray(np.concatenate([x + steps, x - steps]))))
@@ -60,16 +61,16 @@ def _hessian(logdensity: Callable[[jax.Array], jax.Array], x: np.ndarray, sd: np
     return (hess + hess.T) / 2
 
 
-def assess(
-    logdensity: Callable[[jax.Array], jax.Array], z: np.ndarray, movement: np.ndarray
-) -> Trust:
+def assess(scores: Callable[[jax.Array], jax.Array], z: np.ndarray, movement: np.ndarray) -> Trust:
     """Check particles ``z`` (n, d) on the unconstrained scale against the log density they
-    target, given the per-iteration ``movement`` history."""
+    target, through ``scores`` (its gradient at a batch of points (m, d), e.g.
+    ``jax.jit(jax.vmap(jax.grad(logdensity)))``, compiled once by the caller), given the
+    per-iteration ``movement`` history."""
     z = np.asarray(z, dtype=np.float64)
     sd = z.std(axis=0, ddof=1)
     warnings: list[str] = []
     ratio: np.ndarray | None = None
-    curvature = -_hessian(logdensity, z.mean(axis=0), sd)
+    curvature = -_hessian(scores, z.mean(axis=0), sd)
     if np.all(np.isfinite(curvature)) and np.all(np.linalg.eigvalsh(curvature) > 0):
         ratio = sd / np.sqrt(np.diag(np.linalg.inv(curvature)))
         for i in np.flatnonzero(ratio < NARROW):
