@@ -259,3 +259,24 @@ def test_a_long_ring_keeps_a_narrow_band():
     assert ga.n_scc == 1 and np.abs(src[inner] - ga.indices[inner]).max() <= 2
     p = 0.5 / 1.5
     np.testing.assert_allclose(g.expectation(), (m - 1) + (1 / 1.5) / p + (1 - p) / p * (m - 1))
+
+
+def test_moments_past_float64_and_sampling_a_chain_that_never_exits_are_named():
+    g = kingman(4)
+    with pytest.raises(ParameterError, match=r"E\[Y\^171\] overflows float64"):
+        g.moments(200, theta=[1.0])
+    np.testing.assert_allclose(g.moments(3, theta=[1.0])[0], 1.5)  # below the range: fine
+    # an exit whose rate is θ: at θ = 0 the cycle [1] <-> [2] is never left, so a simulation
+    # would run to its step limit (it spun for minutes); the solve names the state first
+    z = Graph(state_length=1, parameterized=True)
+    a, b, c = (z.find_or_create_vertex([i]) for i in (1, 2, 3))
+    z.starting_vertex().add_edge(a, 1.0)
+    a.add_edge(b, 1.0)
+    b.add_edge(a, 1.0)
+    b.add_edge_parameterized(c, 0.0, [1.0])
+    from phasic import AbsorptionError
+
+    for call in (lambda: z.sample(2, theta=[0.0]), lambda: z.sample_path(theta=[0.0])):
+        with pytest.raises(AbsorptionError, match=r"state \[2\] at θ = \[0.0\]"):
+            call()
+    assert z.sample(3, theta=[1.0], rng=0).shape == (3,)

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._errors import AbsorptionError, ParameterError
 from .._typing import ArrayLike, FloatArray, IntArray, Theta
-from . import _moments, _sampling, _series, _transform
+from . import _moments, _native, _sampling, _series, _transform
 from ._arrays import EdgeArrays, GraphArrays
 from ._epochs import by_epoch, defect, epoch_plan, flows_into
 from ._moments import MomentGradients
@@ -204,7 +204,9 @@ class PhaseTypeModel(Quantities, abc.ABC):
         ga, th, r, batched, sq = self._prepare(theta, rewards)
         if discrete:
             self._check_discrete(ga, th)
-        out = _moments.raw_moments(ga, th, int(k), r, discrete=discrete)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            out = _moments.raw_moments(ga, th, int(k), r, discrete=discrete)
+        _check_overflow(out)
         return self._shape(out if pick is None else pick(out), batched, sq)
 
     def expectation(
@@ -448,6 +450,9 @@ class PhaseTypeModel(Quantities, abc.ABC):
             r = r.reshape(-1, 1)
         if discrete:
             self._check_discrete(ga, th)
+        # One solve first: it names a state whose exit rates vanish at this θ (a closed class
+        # only at this θ), where the simulation would otherwise never end.
+        _native.solve(ga, th, np.ones((ga.n_transient, 1, 1)))
         out = _sampling.simulate(ga, th, int(n), r, _sampling.as_generator(rng), discrete)
         return out if multi else out[:, 0]
 
@@ -643,6 +648,17 @@ class PhaseTypeModel(Quantities, abc.ABC):
         alpha, _ = initial_distribution(ga, th)
         out = _series.series_state(ga, th, alpha, k, discrete=True)
         return self._finish(self._to_vertices(ga, out), batched, np.ndim(jumps) == 0)
+
+
+def _check_overflow(raw: FloatArray) -> None:
+    """Raw moments (B, k, R) from finite inputs are finite unless they pass float64's range."""
+    bad = ~np.isfinite(raw)
+    if bad.any():
+        j = int(np.argwhere(bad)[0][1]) + 1
+        raise ParameterError(
+            f"E[Y^{j}] overflows float64 (beyond 1.8e308): ask for fewer than {j} moments, or "
+            "rescale time or rewards (moments grow like j! · scale^j)"
+        )
 
 
 def _series_settings(epochs: tuple[Any, float, int]) -> tuple[float, int]:

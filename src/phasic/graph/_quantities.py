@@ -211,6 +211,7 @@ class Quantities:
             raise ParameterError("sampling takes one θ of shape (p,), not a batch")
         if discrete:
             self._check_discrete(ga, th)
+        _native.solve(ga, th, np.ones((ga.n_transient, 1, 1)))  # names a vanishing exit
         counts, _, dst, base, coef = self._edge_arrays()
         w = base + coef @ th[0] if coef.shape[1] else base.copy()
         return _sampling.paths(
