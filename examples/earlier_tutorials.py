@@ -109,5 +109,7 @@ lineages = kingman.states()[:, 0].astype(float)
 lineages[0] = 0
 table = kingman.joint_prob_table(lineages, 5, rate=theta / 2, theta=[1.0])
 print("segregating sites P(S = 0..5), carrots:", np.round(pmf, 6).tolist())
-print("segregating sites P(S = 0..5), Tavaré: ", np.round([tavare(s) for s in range(6)], 6).tolist())
+print(
+    "segregating sites P(S = 0..5), Tavaré: ", np.round([tavare(s) for s in range(6)], 6).tolist()
+)
 print("segregating sites P(S = 0..5), counts: ", np.round(table, 6).tolist())
