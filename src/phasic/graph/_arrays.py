@@ -169,7 +169,13 @@ class GraphArrays:
         """
         if rewards is None:
             return np.ones((self.n_transient, 1)), True
-        r = np.asarray(rewards, dtype=np.float64)
+        try:
+            r = np.asarray(rewards, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"rewards = {rewards!r:.80} must be numbers, one per vertex ({n_vertices},) or "
+                f"a matrix ({n_vertices}, R)"
+            ) from exc
         squeeze = r.ndim == 1
         if squeeze:
             r = r[:, None]
@@ -212,6 +218,27 @@ class GraphArrays:
     def weights(self, theta: FloatArray) -> FloatArray:
         """Edge weights for a θ batch: shape (B, E) for ``theta`` of shape (B, p)."""
         return self.base[None, :] + theta @ self.coef.T
+
+    @cached_property
+    def _weight_bound(self) -> tuple[float, FloatArray]:
+        """(largest |base weight|, largest |coefficient| of each parameter) over all edges."""
+        base = np.concatenate([np.abs(self.base), np.abs(self.start_base), [0.0]])
+        coef = np.abs(np.concatenate([self.coef, self.start_coef]))
+        return float(base.max()), (coef.max(axis=0) if coef.size else np.zeros(coef.shape[1]))
+
+    def check_weight_range(self, theta: FloatArray) -> None:
+        """Refuse θ (B, p) whose edge weights could pass float64's range (sums of rates over a
+        vertex, and the kernels' products, would overflow to inf and NaN)."""
+        base, colmax = self._weight_bound
+        with np.errstate(over="ignore", invalid="ignore"):
+            bound = base + np.abs(theta) @ colmax
+        bad = ~(bound < 1e290)
+        if np.any(bad):
+            b = int(np.argmax(bad))
+            raise ParameterError(
+                f"θ = {theta[b].tolist()} makes edge weights of order {bound[b]:.3g}, past what "
+                "float64 sums and products hold (1e290): rescale θ (or the model's time unit)"
+            )
 
     def start_weights(self, theta: FloatArray) -> FloatArray:
         """Start-edge weights, shape (B, S)."""

@@ -96,7 +96,10 @@ class FrozenGraph(PhaseTypeModel):
         self._theta = _check_theta(th[None, :], self._p)[0]
 
     def _resolve_theta(self, theta: Theta | None) -> FloatArray:
-        return resolve_theta(theta, self._parameterized, self._p, self._theta)
+        th = resolve_theta(theta, self._parameterized, self._p, self._theta)
+        if self._parameterized:
+            self._ga.check_weight_range(th)
+        return th
 
     def __repr__(self) -> str:
         ga = self._ga

@@ -289,7 +289,10 @@ class Graph(Editing, PhaseTypeModel):
 
     def _resolve_theta(self, theta: Theta | None) -> FloatArray:
         """θ as a (B, p) batch; (1, 0) for a graph that is not parameterized."""
-        return resolve_theta(theta, self._parameterized, self.param_length(), self._theta)
+        th = resolve_theta(theta, self._parameterized, self.param_length(), self._theta)
+        if self._parameterized:
+            self.compile().check_weight_range(th)
+        return th
 
     # ---------------------------------------------------------------- compile / persist
     def _edge_arrays(self) -> EdgeArrays:

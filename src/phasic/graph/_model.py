@@ -667,7 +667,12 @@ def _series_settings(epochs: tuple[Any, float, int]) -> tuple[float, int]:
 
 def _two_columns(rewards1: ArrayLike, rewards2: ArrayLike, n_vertices: int) -> FloatArray:
     """The (vertices, 2) reward matrix of ``covariance(r1, r2)``."""
-    r1, r2 = np.asarray(rewards1, dtype=float), np.asarray(rewards2, dtype=float)
+    try:
+        r1, r2 = np.asarray(rewards1, dtype=float), np.asarray(rewards2, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"covariance(r1, r2): rewards {rewards1!r:.60} and {rewards2!r:.60} must be numbers"
+        ) from exc
     if r1.ndim != 1 or r2.ndim != 1:
         raise ParameterError("covariance(r1, r2) takes two 1-D reward vectors")
     if r1.shape != r2.shape:

@@ -64,11 +64,7 @@ class Quantities:
         -------
         float64 array, shape ([B,] [S])
         """
-        sv = np.asarray(s, dtype=np.float64)
-        if sv.ndim > 1 or not np.all(np.isfinite(sv)) or np.any(sv < 0):
-            raise ParameterError(
-                f"s = {np.ravel(sv)[:8].tolist()} must be finite, >= 0, 0-D or 1-D"
-            )
+        sv = _series.check_times(s, "s")  # finite, >= 0, a scalar or 1-D
         ga, th, _, batched, _ = self._prepare(theta, finite=bool(np.all(sv == 0)))
         s1 = np.atleast_1d(sv)
         B, S, n = th.shape[0], s1.size, ga.n_transient

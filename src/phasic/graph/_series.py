@@ -27,7 +27,10 @@ __all__ = [
 
 
 def check_times(times, name: str = "times") -> FloatArray:
-    t = np.asarray(times, dtype=np.float64)
+    try:
+        t = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name} = {times!r:.80} must be numbers (a scalar or 1-D)") from exc
     if t.ndim > 1:
         raise ParameterError(f"{name} must be a scalar or 1-D array, got shape {t.shape}")
     if not np.all(np.isfinite(t)) or np.any(t < 0):
