@@ -219,6 +219,17 @@ class GraphArrays:
         """Edge weights for a θ batch: shape (B, E) for ``theta`` of shape (B, p)."""
         return self.base[None, :] + theta @ self.coef.T
 
+    def exit_rates(self, theta: FloatArray) -> FloatArray:
+        """Rate into absorption of each transient vertex, shape (B, n) for θ (B, p)."""
+        n = self.n_transient
+        to_abs = self.indices == n
+        src = self.edge_sources()[to_abs]
+        w = self.weights(theta)[:, to_abs]
+        out = np.zeros((theta.shape[0], n))
+        for b in range(theta.shape[0]):
+            out[b] = np.bincount(src, weights=w[b], minlength=n)
+        return out
+
     @cached_property
     def _weight_bound(self) -> tuple[float, FloatArray]:
         """(largest |base weight|, largest |coefficient| of each parameter) over all edges."""

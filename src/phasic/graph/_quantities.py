@@ -70,12 +70,7 @@ class Quantities:
         B, S, n = th.shape[0], s1.size, ga.n_transient
         aug = with_event_rate(ga, np.ones(n))
         th_aug = np.column_stack([np.repeat(th, S, axis=0), np.tile(s1, B)])  # (B S, p + 1)
-        w = ga.weights(th)  # (B, E): exit rates are the edges into absorption
-        to_abs = ga.indices == n
-        exit_rates = np.zeros((n, B))
-        src = ga.edge_sources()
-        for b in range(B):
-            exit_rates[:, b] = np.bincount(src[to_abs], weights=w[b, to_abs], minlength=n)
+        exit_rates = ga.exit_rates(th).T  # (n, B)
         rhs = np.repeat(exit_rates, S, axis=1)[:, :, None]  # (n, B S, 1)
         x = _native.solve(aug, th_aug, rhs)[:, :, 0]
         alpha, _ = _native.initial_distribution(ga, th)
@@ -115,11 +110,7 @@ class Quantities:
             raise ParameterError("joint_prob_table takes one θ of shape (p,), not a batch")
         aug = with_event_rate(ga, r.sum(axis=1))
         ta = np.append(th[0], float(rate))[None, :]
-        n = ga.n_transient
-        to_abs = ga.indices == n
-        exits = np.bincount(
-            ga.edge_sources()[to_abs], weights=ga.weights(th)[0, to_abs], minlength=n
-        )
+        exits = ga.exit_rates(th)[0]
         cells, x = joint_count_vectors(
             lambda b: _native.solve(aug, ta, b[:, None, :])[:, 0, :],
             np.stack,
