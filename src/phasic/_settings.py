@@ -7,10 +7,12 @@ import numpy as np
 from . import _core
 from ._errors import ParameterError
 
-__all__ = ["DEFAULT_MAX_STEPS", "check_max_steps", "check_tol"]
+__all__ = ["DEFAULT_MAX_STEPS", "DEFAULT_TOL", "check_max_steps", "check_tol"]
 
 # Most uniformization steps one evaluation may take, unless the caller says otherwise.
 DEFAULT_MAX_STEPS: int = _core.DEFAULT_MAX_STEPS
+# Truncation error of a series value, absolute and relative to the value.
+DEFAULT_TOL: float = 1e-12
 
 
 def check_tol(tol: float) -> float:
