@@ -45,7 +45,7 @@ def explore_callback(graph: Graph, callback: Callable[..., Any], kwargs: dict[st
         result = callback(np.array(rows[v], dtype=np.int64), **kwargs)
         if result is None:
             continue
-        if type(result) is not list and not isinstance(result, list | tuple):
+        if not isinstance(result, list | tuple):
             raise GraphError(f"{_where(graph, v)} returned {type(result).__name__}; return a list")
         src, dst, base, coef = edges.src, edges.dst, edges.base, edges.coef
         p = graph._param_length
@@ -73,10 +73,11 @@ def explore_callback(graph: Graph, callback: Callable[..., Any], kwargs: dict[st
                     coef.extend([0.0] * p)
             elif type(c) is list and len(c) == p:
                 coef.extend(c)
-            else:
-                _checked_coefficients(graph, v, c)  # may fix p, which flushes the lists
+            else:  # the imperative path checks them (and may fix p, which flushes the lists)
+                graph._add_edge(v, i, b, c, _where(graph, v))
                 p = graph._param_length
                 src, dst, base, coef = edges.src, edges.dst, edges.base, edges.coef
+                continue
             src.append(v)
             dst.append(i)
             base.append(b)
@@ -119,32 +120,6 @@ def _new_state(graph: Graph, v: int, nxt: Any) -> int:
             "max_vertices to Graph, else bound the states in the callback"
         )
     return i
-
-
-def _checked_coefficients(graph: Graph, v: int, c: Any) -> None:
-    """Coefficients that are not a plain list of length p: check them (which may fix p) and
-    append them to the edge log."""
-    where = _where(graph, v)
-    arr = np.asarray(c, dtype=np.float64) if _numeric(c) else None
-    if arr is None or arr.ndim > 1:
-        raise GraphError(f"{where}: coefficients {c!r} must be a 1-D sequence of numbers")
-    arr = arr.reshape(-1)
-    p = graph._param_length
-    if arr.size == 0:
-        if p:
-            graph._edges.coef.extend([0.0] * p)
-        return
-    if not np.all(np.isfinite(arr)):
-        raise GraphError(f"{where}: coefficients {c!r} must be finite")
-    if p is None:
-        graph._param_length = arr.size
-        graph._edges.set_param_length(arr.size)
-    elif arr.size != p:
-        raise GraphError(
-            f"{where}: coefficients {arr.tolist()} have length {arr.size}, but earlier "
-            f"edges have {p} (one per parameter)"
-        )
-    graph._edges.coef.extend(arr.tolist())
 
 
 def _numeric(c: Any) -> bool:

@@ -146,33 +146,7 @@ class Graph(Editing, PhaseTypeModel):
         if to == 0:
             raise GraphError(f"{where}: the start vertex cannot be the target of an edge")
         w = _as_weight(base, where)
-        p = self._param_length or 0
-        if coefficients is None:
-            coef = np.zeros(p)
-        else:
-            if not self._parameterized:
-                raise GraphError(
-                    f"{where}: coefficients given, but the graph is not parameterized; "
-                    "pass parameterized=True to Graph"
-                )
-            coef = np.asarray(coefficients, dtype=np.float64)
-            if coef.ndim == 0:
-                coef = coef.reshape(1)
-            if coef.ndim != 1:
-                raise GraphError(f"{where}: coefficients {coefficients!r} must be a 1-D sequence")
-        if coef.size == 0:  # [] as None: a constant weight (zeros once p is known)
-            coef = np.zeros(p)
-        elif coefficients is not None:
-            if not np.all(np.isfinite(coef)):
-                raise GraphError(f"{where}: coefficients {coefficients!r} must be finite")
-            if self._param_length is None:
-                self._param_length = coef.size
-                self._edges.set_param_length(coef.size)
-            elif coef.size != self._param_length:
-                raise GraphError(
-                    f"{where}: coefficients {coef.tolist()} have length {coef.size}, but earlier "
-                    f"edges have {self._param_length} (one per parameter)"
-                )
+        coef = self._coefficients(coefficients, where)
         e = self._edges
         e.src.append(int(frm))
         e.dst.append(int(to))
@@ -180,6 +154,41 @@ class Graph(Editing, PhaseTypeModel):
         e.coef.extend(coef.tolist())
         e.changed()
         self._version += 1
+
+    def _coefficients(self, coefficients: Any, where: str) -> FloatArray:
+        """One edge's coefficients of θ, shape (p,): zeros for None or ``[]``, else checked
+        (numbers, 1-D, finite, one per parameter); the first non-empty ones fix p."""
+        p = self._param_length or 0
+        if coefficients is None:
+            return np.zeros(p)
+        if not self._parameterized:
+            raise GraphError(
+                f"{where}: coefficients given, but the graph is not parameterized; "
+                "pass parameterized=True to Graph"
+            )
+        bad = GraphError(
+            f"{where}: coefficients {coefficients!r} must be a 1-D sequence of numbers"
+        )
+        try:
+            coef = np.asarray(coefficients, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise bad from exc
+        if coef.ndim > 1:
+            raise bad
+        coef = coef.reshape(-1)
+        if coef.size == 0:  # [] as None: a constant weight
+            return np.zeros(p)
+        if not np.all(np.isfinite(coef)):
+            raise GraphError(f"{where}: coefficients {coefficients!r} must be finite")
+        if self._param_length is None:
+            self._param_length = coef.size
+            self._edges.set_param_length(coef.size)
+        elif coef.size != self._param_length:
+            raise GraphError(
+                f"{where}: coefficients {coef.tolist()} have length {coef.size}, but earlier "
+                f"edges have {self._param_length} (one per parameter)"
+            )
+        return coef
 
     def _out_edges(self, v: int) -> IntArray:
         """Edge ids (into ``self._edges.arrays()``) of the out-edges of vertex ``v``."""
