@@ -300,6 +300,8 @@ void bind_state_table(nb::module_& m) {
            "As insert on the concatenated parts, visiting rows in the given order (ids stay "
            "aligned with the rows).")
       .def("find", &StateTable::find, "rows"_a, "Ids of rows (B, L); -1 where absent.")
+      .def("copy", [](const StateTable& t) { return StateTable(t); },
+           "An independent table: the same rows, ids and lookup.")
       .def("append", &StateTable::append_rows, "rows"_a,
            "Append rows outside the lookup (never found); returns their ids.")
       .def("take", &StateTable::take, "ids"_a, "Copy of the rows with the given ids.")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._errors import GraphError, ParameterError
 from .._typing import FloatArray, State, Theta
-from ._store import DictStates, NativeStates
+from ._store import NativeStates
 from ._vertex import Vertex, _as_state, _as_weight
 
 if TYPE_CHECKING:
@@ -26,19 +26,8 @@ class Editing:
     def copy(self: Graph) -> Graph:  # type: ignore[misc]
         """An independent copy (states, edges, parameters and the current θ)."""
         new = _copy.copy(self)
-        if isinstance(self._store, DictStates):
-            store = DictStates()
-            store.rows = list(self._store.rows)
-            store.index = dict(self._store.index)
-            new._store = store
-        else:
-            new._store = self._store.copied()
-        src, dst, base, coef = self._edges.arrays()
-        new._edges = _copy.copy(self._edges)
-        new._edges.blocks = [(src.copy(), dst.copy(), base.copy(), coef.copy())]
-        new._edges.src, new._edges.dst, new._edges.base, new._edges.coef = [], [], [], []
-        new._edges.changed()
-        new._edges._grouped = None
+        new._store = self._store.copied()
+        new._edges = self._edges.copied()
         new._theta = None if self._theta is None else self._theta.copy()
         new._compiled = None
         return new

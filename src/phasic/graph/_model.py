@@ -439,19 +439,26 @@ class PhaseTypeModel(Distributions, Quantities, abc.ABC):
         """``n`` joint draws of the R rewards of a reward matrix (vertices_length(), R); (n, R)."""
         return self._sample(n, rewards, rng, theta, discrete=discrete, multi=True)
 
-    def _sample(self, n, rewards, rng, theta, discrete: bool, multi: bool) -> FloatArray:
-        if not isinstance(n, int | np.integer) or n < 0:
-            raise ParameterError(f"n = {n!r}: the number of samples must be an integer >= 0")
+    def _prepare_sampling(
+        self, theta: Theta | None, rewards: ArrayLike | None, discrete: bool
+    ) -> tuple[GraphArrays, FloatArray, FloatArray, bool]:
+        """(ga, θ (1, p), rewards, squeeze) for simulation, refusing what would never end."""
         ga, th, r, batched, sq = self._prepare(theta, rewards)
         if batched:
             raise ParameterError("sampling takes one θ of shape (p,), not a batch")
-        if multi and sq:
-            r = r.reshape(-1, 1)
         if discrete:
             self._check_discrete(ga, th)
         # One solve first: it names a state whose exit rates vanish at this θ (a closed class
         # only at this θ), where the simulation would otherwise never end.
         _native.solve(ga, th, np.ones((ga.n_transient, 1, 1)))
+        return ga, th, r, sq
+
+    def _sample(self, n, rewards, rng, theta, discrete: bool, multi: bool) -> FloatArray:
+        if not isinstance(n, int | np.integer) or n < 0:
+            raise ParameterError(f"n = {n!r}: the number of samples must be an integer >= 0")
+        ga, th, r, sq = self._prepare_sampling(theta, rewards, discrete)
+        if multi and sq:
+            r = r.reshape(-1, 1)
         out = _sampling.simulate(ga, th, int(n), r, _sampling.as_generator(rng), discrete)
         return out if multi else out[:, 0]
 

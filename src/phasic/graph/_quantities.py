@@ -193,12 +193,7 @@ class Quantities:
         until: float | None,
         n: int,
     ) -> list[Path]:
-        ga, th, _, batched, _ = self._prepare(theta)
-        if batched:
-            raise ParameterError("sampling takes one θ of shape (p,), not a batch")
-        if discrete:
-            self._check_discrete(ga, th)
-        _native.solve(ga, th, np.ones((ga.n_transient, 1, 1)))  # names a vanishing exit
+        _, th, _, _ = self._prepare_sampling(theta, None, discrete)
         counts, _, dst, base, coef = self._edge_arrays()
         w = base + coef @ th[0] if coef.shape[1] else base.copy()
         return _sampling.paths(

@@ -93,7 +93,7 @@ def paths(
     ptr = np.concatenate([[0], np.cumsum(counts)])
     out = []
     for _ in range(n):
-        v = _choose(dst, w, ptr, 0, rng, 1.0)
+        v = _choose(dst, w, ptr, 0, rng)
         verts, hold = [v], []
         elapsed = 0.0
         for _step in range(max_steps):
@@ -109,7 +109,7 @@ def paths(
             elapsed += h
             if (until is not None and elapsed > until) or not np.isfinite(h):
                 break
-            v = _choose(dst, w, ptr, v, rng, total)
+            v = _choose(dst, w, ptr, v, rng)
             verts.append(v)
         else:
             raise RuntimeError(f"a path did not absorb within {max_steps} steps")
@@ -119,7 +119,7 @@ def paths(
     return out
 
 
-def _choose(dst, w, ptr, v: int, rng: np.random.Generator, total: float) -> int:
+def _choose(dst, w, ptr, v: int, rng: np.random.Generator) -> int:
     lo, hi = ptr[v], ptr[v + 1]
     c = np.cumsum(w[lo:hi])
     e = int(np.searchsorted(c, rng.random() * c[-1], side="right"))

@@ -10,8 +10,6 @@ next change.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .. import _core
@@ -42,6 +40,12 @@ class DictStates:
 
     def row(self, i: int) -> tuple[int, ...]:
         return self.rows[i]
+
+    def copied(self) -> DictStates:
+        """An independent copy (rows outside the lookup stay outside)."""
+        new = DictStates()
+        new.rows, new.index = list(self.rows), dict(self.index)
+        return new
 
     def take(self, ids: IntArray, L: int) -> IntArray:
         """States of vertices ``ids`` (none the start), shape (len(ids), L)."""
@@ -88,21 +92,9 @@ class NativeStates:
         return self.table.rows(start - 1, stop - 1)
 
     def copied(self) -> NativeStates:
-        """An independent table with the same rows, ids and lookup (rows outside the lookup
-        stay outside)."""
-        new = NativeStates(self.L)
-        n = len(self) - 1
-        if n:
-            rows = self.table.rows(0, n)
-            found = self.table.find(rows)
-            outside = found != np.arange(n)  # rows made by create_vertex
-            start = 0
-            for i in np.flatnonzero(outside).tolist() + [n]:
-                if i > start:
-                    new.table.insert(np.ascontiguousarray(rows[start:i]))
-                if i < n:
-                    new.table.append(np.ascontiguousarray(rows[i : i + 1]))
-                start = i + 1
+        """An independent copy (rows outside the lookup stay outside)."""
+        new = NativeStates.__new__(NativeStates)
+        new.L, new.table = self.L, self.table.copy()
         return new
 
     def take(self, ids: IntArray, L: int) -> IntArray:
@@ -160,11 +152,17 @@ class EdgeLog:
     def changed(self) -> None:
         self._joined = None
 
+    def copied(self) -> EdgeLog:
+        """An independent copy of the edges, joined into one block."""
+        new = EdgeLog()
+        new.p = self.p
+        new.blocks = [tuple(a.copy() for a in self.arrays())]  # type: ignore[list-item]
+        return new
+
     def _flush(self) -> None:
         if self.dst:
             p = self.p
             coef = np.asarray(self.coef, dtype=np.float64).reshape(len(self.dst), p)
-            self.coef = []  # the lists go only once the arrays exist (a failed conversion keeps them)
             self.blocks.append(
                 (
                     np.asarray(self.src, dtype=np.int32),
@@ -207,8 +205,3 @@ class EdgeLog:
             np.cumsum(np.bincount(src, minlength=n_vertices), out=ptr[1:])
             self._grouped = (version, order, ptr)
         return self._grouped[1], self._grouped[2]
-
-
-def as_block(x: Any, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
-    """``x`` as a C-contiguous array of ``dtype`` and ``shape`` (no copy when it already is)."""
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=dtype), shape))

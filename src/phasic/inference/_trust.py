@@ -52,10 +52,9 @@ def _hessian(scores: Callable[[jax.Array], jax.Array], x: np.ndarray, sd: np.nda
     a thousandth of the particles' spread: the models' derivative rules are first order
     (custom JVPs over native kernels), so ``jax.hessian`` is not available for every model.
     ``scores`` maps points (m, d) to their gradients (m, d)."""
-    grad = scores
     h = 1e-3 * np.where(sd > 0, sd, 1e-3 * (1.0 + np.abs(x)))
     steps = np.diag(h)
-    g = np.asarray(grad(jnp.asarray(np.concatenate([x + steps, x - steps]))))
+    g = np.asarray(scores(jnp.asarray(np.concatenate([x + steps, x - steps]))))
     d = x.size
     hess = (g[:d] - g[d:]) / (2 * h[:, None])  # row j: d grad / d x_j
     return (hess + hess.T) / 2
