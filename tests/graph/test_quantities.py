@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jax
-from phasic import Graph, ParameterError, models
+from phasic import Graph, ParameterError, PhasicError, models
 from phasic.jax import laplace_transform_from_graph
 from reference_models import dense_count_table
 
@@ -135,3 +135,29 @@ def test_discrete_paths_take_as_many_steps_as_the_model_says():
     sd = np.sqrt(float(g.variance_discrete()) / steps.size)
     assert abs(steps.mean() - mean) < 5 * sd
     assert np.all(steps == np.round(steps)) and steps.min() >= 1
+
+
+def test_bad_input_to_the_new_entry_points_is_named():
+    g = models.two_island_migration(3)
+    th = [1.0, 0.5, 0.8]
+    cases = [
+        (lambda: g.defect(theta=[np.nan, 1.0, 1.0]), "NaN"),
+        (lambda: g.joint_prob_table(np.ones(g.vertices_length()), -1, theta=th), "max_count = -1"),
+        (
+            lambda: g.joint_prob_table(np.ones(g.vertices_length()), 2, rate=np.nan, theta=th),
+            "rate = nan",
+        ),
+        (lambda: g.sample_stop_vertex(np.nan, theta=th), "time = nan"),
+        (lambda: g.sample_stop_vertex(1.0, n=-1, theta=th), "n = -1"),
+        (lambda: g.create_vertex([1, 2, 3]), r"length 3"),
+        (lambda: g.create_vertex("ab"), "integers"),
+        (lambda: discrete_chain().accumulated_visits_discrete(1.5), "1.5"),
+        (lambda: discrete_chain().accumulated_visits_discrete(-1), "-1"),
+    ]
+    for call, match in cases:
+        with pytest.raises(PhasicError, match=match):
+            call()
+    # traced: an invalid s is a NaN point, not an exception
+    f = jax.jit(laplace_transform_from_graph(g))
+    assert np.isnan(f(jnp.asarray(th), -1.0))
+    assert np.isfinite(f(jnp.asarray(th), 1.0))
