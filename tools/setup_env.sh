@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # Build requirements first, so the extension builds without an isolated (re-downloaded) jax.
-.venv/bin/python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.4" "jax>=0.4.35" ninja cmake
+.venv/bin/python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.4" "jax>=0.10,<0.11" ninja cmake
 echo "[setup] building the native extension phasic._core"
 .venv/bin/python -m pip install -q --no-build-isolation -e ".[test]"
 .venv/bin/python -c "import phasic, phasic._core; print('[setup] phasic', phasic.__version__, 'ready')"

@@ -175,6 +175,10 @@ NB_MODULE(_core, m) {
   }, "XLA FFI handler capsules (CPU), by target name.");
 
   m.attr("DEFAULT_MAX_STEPS") = phasic::kDefaultMaxSteps;
+#ifndef PHASIC_JAX_VERSION
+#define PHASIC_JAX_VERSION "unknown"
+#endif
+  m.attr("JAX_BUILD_VERSION") = PHASIC_JAX_VERSION;
   m.attr("STATUS") = nb::make_tuple(
       nb::make_tuple("ok", static_cast<int>(phasic::kOk)),
       nb::make_tuple("bad_weight", static_cast<int>(phasic::kBadWeight)),

@@ -7,6 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 DEFAULT_MAX_STEPS: int
+JAX_BUILD_VERSION: str
 STATUS: tuple[tuple[str, int], ...]
 
 _Status = tuple[int, int, int]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import jax
-from phasic import Graph, ParameterError
+from phasic import Graph, ParameterError, PhasicError
 from random_models import models
 from reference_models import block_counting, kingman, sfs_rewards, two_island_migration
 
@@ -203,3 +203,14 @@ def test_gradients_inside_shard_map():
     )
     thetas = jnp.linspace(0.5, 2.0, 8)[:, None]
     np.testing.assert_allclose(sharded(thetas), score(thetas), rtol=1e-12)
+
+
+def test_the_extension_refuses_another_jax_minor_series():
+    """Issue 14: the FFI ABI is compiled in, so a jax of another minor series is named, not run."""
+    from phasic import _core
+    from phasic.jax._ops import check_jax_version
+
+    assert _core.JAX_BUILD_VERSION == jax.__version__  # the one this suite runs with
+    check_jax_version("0.10.7", "0.10.2")  # patch releases keep the FFI structs
+    with pytest.raises(PhasicError, match=r"built against jax 0\.10\.2.*runs jax 0\.11\.0"):
+        check_jax_version("0.11.0", "0.10.2")

@@ -25,6 +25,7 @@ import numpy as np
 
 import jax
 
+from .._errors import PhasicError
 from ..graph import GraphArrays
 
 __all__ = ["DenseOps", "FfiOps", "ops_for"]
@@ -39,9 +40,24 @@ def _register() -> None:
         return
     from .. import _core
 
+    check_jax_version(jax.__version__, _core.JAX_BUILD_VERSION)
     for name, capsule in _core.ffi_targets().items():
         jax.ffi.register_ffi_target(name, capsule, platform="cpu")
     _REGISTERED = True
+
+
+def check_jax_version(running: str, built: str) -> None:
+    """Refuse a jax of another minor series than the one whose FFI headers were compiled in.
+
+    XLA's FFI structs may change between minor releases; a mismatch would surface as a crash or
+    garbage inside a kernel, so it is named here, before any kernel runs.
+    """
+    if running.split(".")[:2] != built.split(".")[:2]:
+        raise PhasicError(
+            f"phasic's native extension was built against jax {built}, but this process runs "
+            f"jax {running}: install jax=={'.'.join(built.split('.')[:2])}.* or rebuild phasic "
+            "with this jax (pip install --no-build-isolation --force-reinstall phasic)"
+        )
 
 
 def _support(ga: GraphArrays) -> tuple[tuple[jax.Array, jax.Array], jax.Array | None]:
