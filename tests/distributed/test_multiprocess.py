@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent(
     obs = model(jnp.array([1.3]), t) + 0.02 * np.random.default_rng(1).normal(size=12)
     init = np.random.default_rng(7).uniform(0.5, 2.0, size=(9, 1))  # 9: padded to the devices
     s = SVGD(lambda th: model(th, t), obs, theta_init=init, n_iterations={iters},
-             learning_rate=0.02, noise_scale=0.02, verbose=False, block_size=20).fit()
+             learning_rate=0.02, noise_scale=0.02, verbose=False, block_size=20,
+             checkpoint_path={checkpoint!r}, checkpoint_every=20).fit()
     print("RESULT", json.dumps(dict(pid=cfg.process_id, n=cfg.num_processes,
           devices=cfg.global_device_count, coordinator=cfg.is_coordinator,
           particles=s.particles.ravel().tolist())))
@@ -50,11 +51,8 @@ def _result(out: str) -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
-@pytest.mark.slow
-def test_two_processes_match_single_process_svgd(tmp_path):
-    tests = os.path.dirname(os.path.dirname(__file__))
-    port = _free_port()
-    code = SCRIPT.format(tests=tests, port=port, iters=60)
+def _two_ranks(code: str, cwds: list | None = None) -> list[dict]:
+    """Run ``code`` as ranks 0 and 1 of a two-task SLURM-like job; their RESULT lines."""
     procs = []
     for rank in range(2):
         env = dict(
@@ -72,6 +70,7 @@ def test_two_processes_match_single_process_svgd(tmp_path):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                cwd=None if cwds is None else cwds[rank],
             )
         )
     outs = []
@@ -84,6 +83,14 @@ def test_two_processes_match_single_process_svgd(tmp_path):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+    return outs
+
+
+@pytest.mark.slow
+def test_two_processes_match_single_process_svgd(tmp_path):
+    tests = os.path.dirname(os.path.dirname(__file__))
+    code = SCRIPT.format(tests=tests, port=_free_port(), iters=60, checkpoint=None)
+    outs = _two_ranks(code)
     assert sorted(o["pid"] for o in outs) == [0, 1]
     assert all(o["n"] == 2 and o["devices"] == 2 for o in outs)
     assert sum(o["coordinator"] for o in outs) == 1
@@ -91,7 +98,11 @@ def test_two_processes_match_single_process_svgd(tmp_path):
 
     # the same fit in one process with 2 CPU devices
     single = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(tests=tests, port=_free_port(), iters=60)],
+        [
+            sys.executable,
+            "-c",
+            SCRIPT.format(tests=tests, port=_free_port(), iters=60, checkpoint=None),
+        ],
         env=dict(
             _base_env(),
             SLURM_JOB_ID="1",
@@ -119,7 +130,11 @@ def test_padding_is_dropped_and_result_independent_of_device_count():
     results = []
     for n_dev in (1, 2):  # 9 particles: padded to 10 on 2 devices
         r = subprocess.run(
-            [sys.executable, "-c", SCRIPT.format(tests=tests, port=_free_port(), iters=20)],
+            [
+                sys.executable,
+                "-c",
+                SCRIPT.format(tests=tests, port=_free_port(), iters=20, checkpoint=None),
+            ],
             env=dict(
                 _base_env(),
                 SLURM_JOB_ID="1",
@@ -137,3 +152,24 @@ def test_padding_is_dropped_and_result_independent_of_device_count():
         assert res["devices"] == n_dev and len(res["particles"]) == 9
         results.append(res["particles"])
     np.testing.assert_allclose(results[0], results[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_only_process_0_sees_is_resumed_by_all(tmp_path):
+    """Issue 14 item 11: a relative checkpoint path from different working folders (or node-local
+    scratch) is seen by process 0 only; the processes resumed at different iterations and the job
+    hung in its first collective. Process 0 now decides and broadcasts."""
+    tests = os.path.dirname(os.path.dirname(__file__))
+    cwds = [tmp_path / "rank0", tmp_path / "rank1"]
+    for d in cwds:
+        d.mkdir()
+    first = _two_ranks(
+        SCRIPT.format(tests=tests, port=_free_port(), iters=40, checkpoint="fit.npz"), cwds
+    )
+    assert (cwds[0] / "fit.npz").exists() and not (cwds[1] / "fit.npz").exists()
+    again = _two_ranks(
+        SCRIPT.format(tests=tests, port=_free_port(), iters=40, checkpoint="fit.npz"), cwds
+    )
+    for o in again:  # both resumed the finished run: its particles, on every process
+        np.testing.assert_array_equal(o["particles"], first[0]["particles"])
+    assert not (cwds[1] / "fit.npz").exists()

@@ -10,7 +10,7 @@ import numpy as np
 from .._atomic import atomic_write
 from .._errors import PhasicError
 
-__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpoint", "load_checkpoint", "resume_point", "save_checkpoint"]
 
 
 class Checkpoint(NamedTuple):
@@ -80,3 +80,68 @@ def load_checkpoint(
             "of this run; delete it to start afresh"
         )
     return Checkpoint(leaves, it, history, diag)
+
+
+def resume_point(
+    path: str | os.PathLike | None,
+    fingerprint: str,
+    like: list[np.ndarray],
+    diagnostics: tuple[str, ...],
+    n_iterations: int,
+) -> Checkpoint | None:
+    """The checkpoint every process resumes from, or None to start afresh.
+
+    Process 0 alone decides: it looks for ``path``, reads and checks it, and broadcasts what it
+    found. A file that only some processes see (node-local scratch, a relative path from
+    different working folders) would otherwise start the processes at different iterations and
+    hang the job in its first collective.
+
+    Raises
+    ------
+    PhasicError
+        On every process, when process 0 cannot use the file (see `load_checkpoint`).
+    """
+    import jax
+
+    if path is None:
+        return None
+    if jax.process_count() == 1:
+        if not os.path.exists(path):
+            return None
+        return load_checkpoint(path, fingerprint, like, diagnostics, n_iterations)
+    from jax.experimental import multihost_utils
+
+    cp, error = None, ""
+    if jax.process_index() == 0 and os.path.exists(path):
+        try:
+            cp = load_checkpoint(path, fingerprint, like, diagnostics, n_iterations)
+        except PhasicError as exc:
+            error = str(exc)
+    # A fixed-size header first (status, iteration, history shape, diagnostics lengths), so every
+    # process can allocate the payload that follows.
+    hist = np.asarray(cp.history) if cp is not None else np.zeros((0, 0, 0))
+    hist = hist.reshape((hist.shape[0], 0, 0)) if hist.size == 0 else hist
+    status = 2 if error else int(cp is not None)
+    iteration = cp.iteration if cp is not None else 0
+    lengths = [len(cp.diagnostics[n]) if cp is not None else 0 for n in diagnostics]
+    header = np.array([status, iteration, *hist.shape, *lengths], dtype=np.int64)
+    header = np.asarray(multihost_utils.broadcast_one_to_all(header))
+    status, iteration, shape = int(header[0]), int(header[1]), tuple(int(k) for k in header[2:5])
+    if status == 2:
+        raise PhasicError(
+            error or f"process 0 could not resume from checkpoint {path}: see its error message"
+        )
+    if status == 0:
+        return None
+    if cp is None:  # the receiving processes: zeros of the right shapes
+        leaves = [np.zeros(np.shape(a), np.asarray(a).dtype) for a in like]
+        payload = (leaves, np.zeros(shape), [np.zeros(int(k)) for k in header[5:]])
+    else:
+        payload = (cp.leaves, hist, [np.asarray(cp.diagnostics[n], float) for n in diagnostics])
+    leaves, hist, diag = multihost_utils.broadcast_one_to_all(payload)
+    return Checkpoint(
+        [np.asarray(a) for a in leaves],
+        iteration,
+        list(np.asarray(hist)),
+        {n: np.asarray(v).tolist() for n, v in zip(diagnostics, diag, strict=True)},
+    )

@@ -17,7 +17,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import jax
 
 from .._errors import ParameterError, PhasicError
-from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ._checkpoint import Checkpoint, resume_point, save_checkpoint
 from ._fingerprint import identity
 from ._loop import block_length, run_blocks
 from ._posterior import ParticlePosterior
@@ -225,8 +225,10 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         history: list[np.ndarray] = []
         diag: dict[str, list[float]] = {name: [] for name in _DIAGNOSTICS}
         start = 0
-        if self.checkpoint_path and os.path.exists(self.checkpoint_path):
-            state, start, history, diag = self._load_checkpoint(state, sharding)
+        if self.checkpoint_path:
+            state, start, history, diag = self._load_checkpoint(
+                state, sharding, (start, history, diag)
+            )
         runners = self._runners  # compiled blocks survive across fit() calls of this instance
         logdensity = self._logdensity()
 
@@ -404,16 +406,18 @@ class SVGD(ProblemAttributes, ParticlePosterior):
             self.checkpoint_path, self._fingerprint(), Checkpoint(leaves, it, hist, diag)
         )
 
-    def _load_checkpoint(self, state: SVGDState, sharding: NamedSharding):
+    def _load_checkpoint(self, state: SVGDState, sharding: NamedSharding, fresh: tuple):
+        """The state to start from: the checkpoint's, or ``(state, *fresh)`` when there is none."""
         like, treedef = jax.tree_util.tree_flatten(state)
-        assert self.checkpoint_path is not None  # loading is only tried with a path
-        cp = load_checkpoint(
+        cp = resume_point(
             self.checkpoint_path,
             self._fingerprint(),
-            like,
+            [np.zeros(a.shape, a.dtype) for a in like],
             _DIAGNOSTICS,
             self.n_iterations,
         )
+        if cp is None:
+            return (state, *fresh)
         placed = [
             on_mesh(
                 a, sharding if np.ndim(a) >= 1 else NamedSharding(sharding.mesh, PartitionSpec())

@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import jax
 
 from .._errors import ParameterError, PhasicError
-from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ._checkpoint import Checkpoint, resume_point, save_checkpoint
 from ._loop import block_length, run_blocks
 from ._posterior import ParticlePosterior, _arviz
 from ._problem import (
@@ -209,8 +209,9 @@ class NUTS(ProblemAttributes, ParticlePosterior):
         history: list[np.ndarray] = []
         diag: dict[str, list[float]] = {name: [] for name in _DIAGNOSTICS}
         start = 0
-        if self.checkpoint_path and os.path.exists(self.checkpoint_path):
-            carry, start, history, diag = self._load(chains, place)
+        resumed = self._load(chains, place)
+        if resumed is not None:
+            carry, start, history, diag = resumed
         else:
             state, step, imm = sharded(warm, 2)(place(warm_keys), place(z0))
             carry = (place(keys), state, step, imm)
@@ -273,17 +274,19 @@ class NUTS(ProblemAttributes, ParticlePosterior):
             self.checkpoint_path, self._fingerprint(), Checkpoint(leaves, it, hist, diag)
         )
 
-    def _load(self, chains: int, place: Callable) -> tuple:
-        assert self.checkpoint_path is not None
+    def _load(self, chains: int, place: Callable) -> tuple | None:
+        """The carry, iteration, history and diagnostics to resume from; None to start afresh."""
         like = self._carry_like(chains)
         leaves_ref, treedef = jax.tree_util.tree_flatten(like)
-        cp = load_checkpoint(
+        cp = resume_point(
             self.checkpoint_path,
             self._fingerprint(),
             [np.zeros(a.shape, a.dtype) for a in leaves_ref],
             _DIAGNOSTICS,
             self.n_samples,
         )
+        if cp is None:
+            return None
         carry = jax.tree_util.tree_unflatten(treedef, [place(a) for a in cp.leaves])
         return carry, cp.iteration, list(cp.history), cp.diagnostics
 
