@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -115,20 +116,60 @@ def test_importing_phasic_changes_no_global_state():
     assert r.stdout.split() == ["True", "False"]
 
 
-def test_missing_coordinator_is_a_clear_error_not_an_abort():
-    r = _run(
+def _rank(rank: int, port: int, timeout: int = 2) -> subprocess.CompletedProcess:
+    """``initialize_distributed`` as one rank of a two-task SLURM-like job on localhost."""
+    return _run(
         "from phasic import initialize_distributed\n"
-        "initialize_distributed(coordinator_port=45677, timeout=2)",
+        f"initialize_distributed(coordinator_port={port}, timeout={timeout})",
         env={
             "SLURM_JOB_ID": "9",
             "SLURM_NTASKS": "2",
-            "SLURM_PROCID": "1",
+            "SLURM_PROCID": str(rank),
             "SLURM_CPUS_PER_TASK": "1",
             "SLURM_JOB_NODELIST": "localhost",
         },
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_missing_coordinator_is_a_clear_error_not_an_abort():
+    r = _rank(1, _free_port())
     assert r.returncode == 1, r.stderr[-2000:]
-    assert "found no JAX coordinator at localhost:45677 within 2 s" in r.stderr
+    assert "process 1 found no phasic coordinator at localhost:" in r.stderr
+    assert "within 2 s" in r.stderr
+
+
+def test_a_peer_that_never_starts_is_a_clear_error_not_an_abort():
+    """Issue 14 item 12: rank 0 of 2 alone was aborted (SIGABRT) by JAX's service."""
+    r = _rank(0, _free_port())
+    assert r.returncode == 1, r.stderr[-2000:]  # an exception, not -6
+    assert "process(es) 1 of 2 never checked in" in r.stderr
+
+
+def test_another_program_on_the_port_is_a_clear_error_not_an_abort():
+    """Issue 14 item 12: a port taken by another program aborted rank 0; rank 1 took the stranger
+    for the coordinator."""
+    with socket.socket() as stranger:
+        stranger.bind(("", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+        r0, r1 = _rank(0, port), _rank(1, port)
+    assert r0.returncode == 1, r0.stderr[-2000:]
+    assert f"process 0 cannot listen on coordinator port {port}" in r0.stderr
+    assert r1.returncode == 1, r1.stderr[-2000:]
+    assert f"process 1 found no phasic coordinator at localhost:{port}" in r1.stderr
+
+
+def test_missing_ranks_are_named_briefly():
+    from phasic.distributed._rendezvous import _ranges
+
+    assert _ranges([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10"
+    assert _ranges([5]) == "5"
 
 
 @pytest.mark.parametrize(

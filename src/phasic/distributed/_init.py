@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
-import time
 from dataclasses import dataclass, field
 
 from .._errors import ParameterError, PhasicError
 from ._hostlist import iter_hostlist
+from ._rendezvous import roll_call
 
 __all__ = ["DistributedConfig", "initialize_distributed"]
 
@@ -93,28 +92,6 @@ def slurm_layout(
     return job, rank, ntasks, cpus, coord
 
 
-def _wait_for_coordinator(address: str, timeout: float, rank: int) -> None:
-    """Block until the coordinator's port accepts connections, or raise a clear error.
-
-    JAX aborts the whole process (SIGABRT) when the coordinator does not answer in time; probing
-    first turns that into an exception that says what to check.
-    """
-    host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((host, int(port)), timeout=2).close()
-            return
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise PhasicError(
-                    f"process {rank} found no JAX coordinator at {address} within {timeout} s "
-                    f"({exc}); check that process 0 started on {host}, that port {port} is open "
-                    "there, or choose another coordinator_port"
-                ) from None
-            time.sleep(0.25)
-
-
 def _backend_started() -> bool:
     try:
         from jax._src import xla_bridge
@@ -142,11 +119,21 @@ def initialize_distributed(
     ``platform`` defaults to ``$PHASIC_PLATFORM`` (job scripts for GPU profiles export
     ``gpu``), else ``"cpu"``.
 
+    Before JAX's coordination service starts, the processes meet once over a plain socket on the
+    coordinator port, so the faults that would make JAX abort the process (SIGABRT) are raised
+    as exceptions instead: a task that never starts, or another program on the port.
+
+    What cannot be caught: when a process dies *after* this call (killed, out of memory, node
+    failure), JAX's service aborts the survivors once they miss its heartbeats (about 100 s),
+    without Python cleanup. Give the sampler a ``checkpoint_path``: it writes after every block of
+    iterations (``checkpoint_every``), and the resubmitted job resumes from the last one.
+
     Raises
     ------
     PhasicError
-        When JAX's backend already started with another device count, or the coordinator does not
-        answer within ``timeout`` seconds.
+        When JAX's backend already started with another device count, the coordinator port is in
+        use, or not every process of the job checks in within ``timeout`` seconds (the message
+        names the missing ranks).
     ParameterError
         Inconsistent SLURM variables.
     """
@@ -192,8 +179,8 @@ def initialize_distributed(
             if nproc > 1:
                 jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if nproc > 1:
-        if rank > 0 and coord is not None:
-            _wait_for_coordinator(coord, timeout, rank)
+        assert coord is not None  # slurm_layout names one whenever there are several tasks
+        roll_call(coord, rank, nproc, job, timeout)
         try:
             jax.distributed.initialize(
                 coordinator_address=coord,
