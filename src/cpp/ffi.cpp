@@ -266,8 +266,10 @@ ffi::Error PropagateVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc
   return ffi::Error::Success();
 }
 
-SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, int64_t T) {
+SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, int64_t T,
+                   bool log) {
   SeriesSpec spec;
+  spec.log = log;
   spec.discrete = discrete;
   spec.kind = density ? kDensity : kSurvival;
   spec.tol = tol;
@@ -280,7 +282,7 @@ SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, i
 // instead of an exception, so a sampler can reject the point: the kernels run in row mode.
 ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
                       F64 alpha, F64 times, F64Out out, bool discrete, bool density, double tol,
-                      int64_t max_steps) {
+                      int64_t max_steps, bool log) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
@@ -294,7 +296,7 @@ ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, 
   std::vector<double> ts, as, tms;
   const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, g.p, ts);
   const double* al = broadcast_rows(alpha.typed_data(), lead_dims(alpha, 1), shape, n, as);
-  SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T);
+  SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T, log);
   std::vector<int32_t> codes(static_cast<size_t>(B));
   spec.row_codes = codes.data();
   if (product(lt) == 1 || B == 1) {  // time points shared by every row: one sweep
@@ -313,7 +315,7 @@ ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, 
 
 ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
                          F64 alpha, F64 dalpha, F64 times, F64Out out, F64Out jac, F64Out dfdt,
-                         bool discrete, bool density, double tol, int64_t max_steps) {
+                         bool discrete, bool density, double tol, int64_t max_steps, bool log) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
@@ -330,7 +332,7 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
   const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, p, ts);
   const double* al = broadcast_rows(alpha.typed_data(), lead_dims(alpha, 1), shape, n, as);
   const double* da = broadcast_rows(dalpha.typed_data(), lead_dims(dalpha, 2), shape, n * p, ds);
-  SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T);
+  SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T, log);
   std::vector<int32_t> codes(static_cast<size_t>(B));
   spec.row_codes = codes.data();
   if (product(lt) == 1 || B == 1) {
@@ -405,7 +407,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
                                   .Attr<bool>("discrete")
                                   .Attr<bool>("density")
                                   .Attr<double>("tol")
-                                  .Attr<int64_t>("max_steps"));
+                                  .Attr<int64_t>("max_steps")
+                                  .Attr<bool>("log"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesJac, SeriesJacImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Arg<F64>()
@@ -417,5 +420,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesJac, SeriesJacImpl,
                                   .Attr<bool>("discrete")
                                   .Attr<bool>("density")
                                   .Attr<double>("tol")
-                                  .Attr<int64_t>("max_steps"));
+                                  .Attr<int64_t>("max_steps")
+                                  .Attr<bool>("log"));
 }  // namespace phasic

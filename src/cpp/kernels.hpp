@@ -58,6 +58,7 @@ struct SeriesSpec {
   int64_t max_steps = kDefaultMaxSteps;  // a row needing more steps fails with kTooManySteps
   const double* defect = nullptr;        // (B) cdf only: mass absorbed at time 0 (else 0)
   int32_t* row_codes = nullptr;  // (B) if set: per-row status codes, failed rows NaN, call goes on
+  bool log = false;  // density / survival: natural logs out (series_jac: d log / d theta, d log / dt)
 };
 
 // out (B, T): density, survival or cdf at every time point. alpha (B, n).

@@ -196,12 +196,13 @@ NB_MODULE(_core, m) {
           "series",
           [](const NativeGraph& G, const In<double>& theta, const In<double>& alpha,
              const In<double>& times, const In<double>& defect, Out<double> out, bool discrete,
-             int kind, double tol, int64_t max_steps) {
+             int kind, double tol, int64_t max_steps, bool log) {
             const auto& g = G.g;
             const int64_t B = batch_of(g, theta);
             check_alpha(g, B, alpha);
             auto spec = make_spec(times, discrete, tol, max_steps);
             spec.kind = kind;
+            spec.log = log && kind != phasic::kCdf;
             if (kind == phasic::kCdf) {
               if (defect.ndim() != 1 || static_cast<int64_t>(defect.shape(0)) != B)
                 throw std::invalid_argument("defect must have shape (B,)");
@@ -218,7 +219,9 @@ NB_MODULE(_core, m) {
             return status_tuple(st);
           },
           "theta"_a, "alpha"_a, "times"_a, "defect"_a, "out"_a, "discrete"_a, "kind"_a, "tol"_a,
-          "max_steps"_a, "Density (kind 0), survival (1) or cdf (2) at all time points in one sweep.")
+          "max_steps"_a, "log"_a = false,
+          "Density (kind 0), survival (1) or cdf (2) at all time points in one sweep; with log, "
+          "the natural log of the density or survival, exact far past 1e-308.")
       .def(
           "series_state",
           [](const NativeGraph& G, const In<double>& theta, const In<double>& alpha,

@@ -23,6 +23,15 @@
 // [mu - 40 sqrt(mu) - 40, mu + 40 sqrt(mu) + 40], outside which the Poisson mass is < 1e-300,
 // so every component is accurate relative to itself.
 //
+// Far tails: u_k decays geometrically and would underflow (and the row close as negligible) long
+// before the Poisson window of a large t is reached, though the value there is a perfectly good
+// tiny number (a likelihood needs its log and gradient).  At block ends a lane whose transient
+// mass fell below kRescaleBelow is multiplied by 1 / mass, with its tangents and the partial
+// sums of its open time points, and each time point keeps the log of its scale: value =
+// sum * exp(offset).  With spec.log the kernels return log(sum) + offset (and d log / d theta
+// = jac / sum), so log-densities far past 1e-308 stay exact.  Density and survival only (the
+// cdf's absorbed mass is not a scaled quantity).
+//
 // Before sweeping, the number of steps a row needs is checked against spec.max_steps; rows with
 // a bad weight, a bad time or too many steps get a status (eager callers raise it; the FFI
 // handlers write NaN for that row and carry on, so a sampler can reject the point).
@@ -42,6 +51,7 @@ namespace phasic {
 namespace {
 
 constexpr double kNegligible = 1e-300;
+constexpr double kRescaleBelow = 1e-100;
 constexpr int64_t kAnchorEvery = 64;
 // Scalar series buffer their terms for blocks of kBlock steps (see `series`).
 constexpr int64_t kBlock = 16;
@@ -428,6 +438,59 @@ struct RowTimes {
   }
 };
 
+// Per-lane log scales of the far-tail rescaling (see the top of the file).
+struct Scales {
+  std::vector<double> lane, off;  // (Bc) log scale of each lane; (Bc, T) of each time point
+  int64_t T = 0;
+  bool on = false;
+  void init(const SeriesSpec& spec, int64_t Bc) {
+    T = spec.T;
+    on = spec.kind != kCdf;
+    lane.assign(static_cast<size_t>(Bc), 0.0);
+    off.assign(static_cast<size_t>(Bc * T), 0.0);
+  }
+  // At a block end: if lane b's mass is small, the factor to multiply its vectors and open sums
+  // by (calling scale_t(t, factor) for every open time point); 0 when nothing changes.
+  template <typename F>
+  double rescale(int64_t b, double mass, const RowTimes& rt, F&& scale_t) {
+    if (!on || !(mass > 0.0) || mass >= kRescaleBelow) return 0.0;
+    const double f = 1.0 / mass;
+    lane[b] += std::log(mass);
+    for (int64_t t = 0; t < T; ++t)
+      if (!rt.done[t]) {
+        scale_t(t, f);
+        off[b * T + t] = lane[b];
+      }
+    return f;
+  }
+};
+
+// Lane b of a (n, Bc) array times f.
+inline void scale_lane(double* v, int64_t n, int64_t Bc, int64_t b, double f) {
+  for (int64_t i = 0; i < n; ++i) v[i * Bc + b] *= f;
+}
+
+// Row b's final values from its sums: sum * exp(offset), or log(sum) + offset with spec.log
+// (then the derivatives, `width` per time point in d and one in dt, become those of the log).
+void unscale_row(const SeriesSpec& spec, const Scales& sc, int64_t b, double* o, double* d,
+                 int64_t width, double* dt) {
+  for (int64_t t = 0; t < spec.T; ++t) {
+    const double off = sc.off[b * spec.T + t], v = o[t];
+    if (spec.log) {
+      const double inv = v > 0.0 ? 1.0 / v : 0.0;  // log 0 = -inf with a zero derivative
+      o[t] = std::log(v) + off;
+      if (spec.kind != kDensity) o[t] = std::min(0.0, o[t]);
+      for (int64_t q = 0; d && q < width; ++q) d[t * width + q] *= inv;
+      if (dt) dt[t] *= inv;
+    } else if (off != 0.0) {
+      const double f = std::exp(off);
+      o[t] = v * f;
+      for (int64_t q = 0; d && q < width; ++q) d[t * width + q] *= f;
+      if (dt) dt[t] *= f;
+    }
+  }
+}
+
 // Checks the times and the step count of every row. Eagerly (no row_codes) a bad time fails
 // every row; in row mode only that time point becomes NaN (see nan_bad_times).
 void check_rows(const SeriesSpec& spec, Chunk& c) {
@@ -637,6 +700,8 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
     std::vector<double> u = start_lanes(c, alpha, n), next(u.size());
     Scalars sc;
     sc.init(spec, c);
+    Scales scl;
+    scl.init(spec, Bc);
     std::vector<double> mass(static_cast<size_t>(Bc)), flow(static_cast<size_t>(Bc));
     // Terms are buffered per row for a block of kBlock steps and added to every time point in a
     // tight loop per block; truncation is tested at block ends (k = 15, 31, ...), so a time
@@ -674,7 +739,15 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
         all = all && stop;
       }
       if (all) break;
-      if (block_end) k0 = k + 1;
+      if (block_end) {
+        k0 = k + 1;
+        for (int64_t b = 0; b < Bc; ++b) {
+          if (c.bad[b].code != kOk || rt[b].finished()) continue;
+          double* o = out + (c.row[b]) * T;
+          const double f = scl.rescale(b, mass[b], rt[b], [&](int64_t t, double x) { o[t] *= x; });
+          if (f != 0.0) scale_lane(u.data(), n, Bc, b, f);
+        }
+      }
       sc.advance(c, flow);
       step_forward(g, c, u.data(), next.data());
       u.swap(next);
@@ -685,7 +758,8 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
         fill_nan(o, T);
         continue;
       }
-      if (spec.kind != kDensity)  // probabilities, not densities
+      unscale_row(spec, scl, b, o, nullptr, 0, nullptr);
+      if (spec.kind != kDensity && !spec.log)  // probabilities, not densities
         for (int64_t t = 0; t < T; ++t) o[t] = std::min(1.0, std::max(0.0, o[t]));
     }
     nan_bad_times(spec, c, out, 1);
@@ -789,6 +863,8 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     std::vector<double> c0(static_cast<size_t>(Bc), 0.0), tm(static_cast<size_t>(Bc));
     std::vector<double> cb(static_cast<size_t>(Bc * kBlock)), ik(static_cast<size_t>(kBlock));
     std::vector<double> ctb(static_cast<size_t>(Bc * kBlock * p));
+    Scales scl;
+    scl.init(spec, Bc);
     int64_t k0 = 0;
     for (int64_t k = 0; k <= kend; ++k) {
       ik[k - k0] = k > 0 ? 1.0 / static_cast<double>(k) : 0.0;
@@ -865,7 +941,23 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
         all = all && stop;
       }
       if (all && !(zero_time && !spec.discrete && k < 1)) break;
-      if (block_end) k0 = k + 1;
+      if (block_end) {
+        k0 = k + 1;
+        for (int64_t b = 0; b < Bc; ++b) {
+          if (c.bad[b].code != kOk || rt[b].finished()) continue;
+          double* o = out + (c.row[b]) * T;
+          double* jb = jac + (c.row[b]) * T * p;
+          double* db = dfdt + (c.row[b]) * T;
+          const double f = scl.rescale(b, mass[b], rt[b], [&](int64_t t, double x) {
+            o[t] *= x;
+            db[t] *= x;
+            for (int64_t q = 0; q < p; ++q) jb[t * p + q] *= x;
+          });
+          if (f == 0.0) continue;
+          scale_lane(u.data(), n, Bc, b, f);
+          for (int64_t q = 0; q < p; ++q) scale_lane(ut.data() + q * nb, n, Bc, b, f);
+        }
+      }
       for (int64_t q = 0; q < p; ++q)
         for (int64_t b = 0; b < Bc; ++b)
           at[q * Bc + b] += ft[q * Bc + b] / c.lambda[b];
@@ -879,7 +971,11 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
       u.swap(next);
     }
     for (int64_t b = 0; b < Bc; ++b) {
-      if (c.bad[b].code == kOk) continue;
+      if (c.bad[b].code == kOk) {
+        unscale_row(spec, scl, b, out + c.row[b] * T, jac + c.row[b] * T * p, p,
+                    dfdt + c.row[b] * T);
+        continue;
+      }
       fill_nan(out + (c.row[b]) * T, T);
       fill_nan(jac + (c.row[b]) * T * p, T * p);
       fill_nan(dfdt + (c.row[b]) * T, T);

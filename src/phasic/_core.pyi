@@ -53,6 +53,7 @@ class NativeGraph:
         kind: int,
         tol: float,
         max_steps: int,
+        log: bool = False,
     ) -> _Status: ...
     def series_state(
         self,

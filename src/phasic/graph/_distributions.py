@@ -24,10 +24,21 @@ class Distributions:
     """Methods of `PhaseTypeModel` for distributions at given times or jump counts."""
 
     def _continuous(  # type: ignore[misc]
-        self: PhaseTypeModel, times, theta, epochs, tol: float, kind: str, max_steps: int
+        self: PhaseTypeModel,
+        times,
+        theta,
+        epochs,
+        tol: float,
+        kind: str,
+        max_steps: int,
+        log: bool = False,
     ):
-        """Density, survival or cdf of a continuous model at ``times``, with epochs."""
+        """Density, survival or cdf of a continuous model at ``times``, with epochs; ``log``:
+        natural logs in log space (without epochs; with them, the log of the value)."""
         t = _series.check_times(times)
+        if log and epochs is not None:
+            with np.errstate(divide="ignore"):
+                return np.log(self._continuous(times, theta, epochs, tol, kind, max_steps))
 
         def fn(ga, th, alpha, absorbed, tt):
             return _series.series(
@@ -40,6 +51,7 @@ class Distributions:
                 tol=tol,
                 defect=absorbed,
                 max_steps=max_steps,
+                log=log,
             )
 
         out, batched = by_epoch(self, theta, epochs, t, fn, tol, max_steps, kind == "cdf")
@@ -93,6 +105,30 @@ class Distributions:
     ) -> FloatArray | float:
         """P(T > t), shape ([B,] T), in [0, 1]; accurate relative to itself (see `pdf`)."""
         return self._continuous(times, theta, epochs, tol, "survival", max_steps)
+
+    def log_pdf(  # type: ignore[misc]
+        self: PhaseTypeModel,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ) -> FloatArray | float:
+        """log of the density, shape ([B,] T), computed in log space: exact (relative error
+        ``tol`` of the density) in tails far below 1e-308, where `pdf` underflows to 0
+        (-inf where the density is 0). With ``epochs``: the log of `pdf`."""
+        return self._continuous(times, theta, epochs, tol, "density", max_steps, log=True)
+
+    def log_survival(  # type: ignore[misc]
+        self: PhaseTypeModel,
+        times: ArrayLike,
+        theta: Theta | None = None,
+        epochs: ArrayLike | None = None,
+        tol: float = DEFAULT_TOL,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ) -> FloatArray | float:
+        """log P(T > t), shape ([B,] T), in log space (see `log_pdf`)."""
+        return self._continuous(times, theta, epochs, tol, "survival", max_steps, log=True)
 
     def cdf(  # type: ignore[misc]
         self: PhaseTypeModel,

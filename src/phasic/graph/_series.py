@@ -63,10 +63,12 @@ def series(
     tol: float = 1e-12,
     defect: FloatArray | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
+    log: bool = False,
 ) -> FloatArray:
     """Density, survival or cdf (``kind``) at each time, shape (B, T), for alpha (B, n).
 
     For the cdf, ``defect`` (B,) is the mass already absorbed at time 0 (default 1 - sum(alpha)).
+    ``log``: natural logs of the density or survival, exact far below 1e-308.
     """
     out = np.empty((theta.shape[0], times.shape[0]))
     alpha = np.ascontiguousarray(alpha, dtype=np.float64)
@@ -84,6 +86,7 @@ def series(
         _KINDS[kind],
         check_tol(tol),
         max_steps,
+        log,
     )
     raise_status(ga, theta, st, times, max_steps)
     return out

@@ -54,7 +54,8 @@ def log_likelihood_of(
     """``loglik(theta) -> scalar`` for one of `LIKELIHOODS`.
 
     'gaussian': `gaussian_log_likelihood` of ``model(theta)`` against ``observed``;
-    'density': `density_log_likelihood` of ``model(theta, observed)``; 'poisson' and
+    'density': `density_log_likelihood` of ``model(theta, observed)`` (of
+    ``model.log_density(theta, observed)`` in log space when the model has one); 'poisson' and
     'multinomial': the SFS families of ``model(theta)`` (an expected SFS) against ``observed``
     counts; 'custom': ``custom``.
     """
@@ -64,6 +65,11 @@ def log_likelihood_of(
         m = _required(model, f"likelihood='{likelihood}' needs a model")
         y = _required(observed, f"likelihood='{likelihood}' needs observed_data")
         if likelihood == "density":
+            log_m = getattr(m, "log_density", None)  # set by Graph.pmf_from_graph: exact tails
+            if callable(log_m):
+                return lambda theta: density_log_likelihood(
+                    weights=weights, log_density=log_m(theta, y)
+                )
             return lambda theta: density_log_likelihood(m(theta, y), weights)
         if likelihood == "gaussian":
             return lambda theta: gaussian_log_likelihood(m(theta), y, noise_scale)

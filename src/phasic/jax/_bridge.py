@@ -121,6 +121,7 @@ def pmf_from_graph(
     tol: float = 1e-12,
     max_steps: int = DEFAULT_MAX_STEPS,
     backend: str = "auto",
+    log: bool = False,
 ) -> Callable:
     """A JAX function of the absorption-time density (or discrete pmf).
 
@@ -143,6 +144,10 @@ def pmf_from_graph(
     backend : {"auto", "ffi", "jax"}
         ``"ffi"``: native kernels through XLA FFI (CPU); ``"jax"``: pure JAX (dense); ``"auto"``
         picks ``"ffi"`` on CPU.
+    log : bool
+        Return the natural log of the density, computed in log space: exact, with exact
+        gradients, in tails far below 1e-308 where the density itself underflows to 0 (-inf
+        where the density is 0). Without epochs; with them, the log of the density.
 
     Returns
     -------
@@ -150,7 +155,8 @@ def pmf_from_graph(
         ``model(theta, times)`` for a parameterized graph, ``model(times)`` otherwise; ``theta``
         shape (p,), ``times`` scalar or (T,); returns float64 of the shape of ``times``. Works
         under ``jax.jit``, ``jax.vmap`` (a θ batch becomes one kernel call), ``jax.grad`` and
-        ``shard_map``.
+        ``shard_map``. ``model.log_density`` is the same model with ``log=True``: the density
+        likelihood of `SVGD` and `NUTS` uses it, so observations in far tails keep their weight.
     """
     _require_x64()
     n_epochs = None if epochs is None else _epoch_count(epochs, graph, discrete)
@@ -160,26 +166,42 @@ def pmf_from_graph(
     ops = ops_for(ga, backend)
     p = ga.param_length
     if n_epochs is not None:
-        return _pmf_by_epoch(ops, n_epochs, tol, max_steps, f"{ga.fingerprint()}:{tol}")
+        epoch_model = _pmf_by_epoch(ops, n_epochs, tol, max_steps, f"{ga.fingerprint()}:{tol}")
+        if not log:
+            return epoch_model
 
-    @jax.jit
-    def compute(th: jax.Array, t1: jax.Array) -> jax.Array:
-        def pmf(th):
-            out = ops.series(th, t1, discrete, True, tol, max_steps)
-            if discrete:  # P(τ = 0) is the defect
-                out = jnp.where(t1 == 0, ops.defect(th), out)
-            return out
+        def log_epoch_model(*args):
+            return jnp.log(epoch_model(*args))
 
-        return ops.guard(th, pmf)
+        tag = getattr(epoch_model, "phasic_fingerprint", "")
+        vars(log_epoch_model)["phasic_fingerprint"] = f"log:{tag}"
+        return log_epoch_model
 
-    def model(theta, times) -> jax.Array:
-        th = _theta(theta, p)
-        t = _times(times, discrete)
-        return compute(th, jnp.atleast_1d(t)).reshape(t.shape)
+    def build(log: bool) -> Callable:
+        @jax.jit
+        def compute(th: jax.Array, t1: jax.Array) -> jax.Array:
+            def pmf(th):
+                out = ops.series(th, t1, discrete, True, tol, max_steps, log)
+                if discrete:  # P(τ = 0) is the defect
+                    d0 = ops.defect(th)
+                    out = jnp.where(t1 == 0, jnp.log(d0) if log else d0, out)
+                return out
 
-    tag = f"pmf:{ga.fingerprint()}:{discrete}:{tol}:{max_steps}"
-    out = model if graph.parameterized else (lambda times: model(jnp.zeros(0), times))
-    vars(out)["phasic_fingerprint"] = tag  # identifies the model in SVGD checkpoints
+            return ops.guard(th, pmf)
+
+        def model(theta, times) -> jax.Array:
+            th = _theta(theta, p)
+            t = _times(times, discrete)
+            return compute(th, jnp.atleast_1d(t)).reshape(t.shape)
+
+        out = model if graph.parameterized else (lambda times: model(jnp.zeros(0), times))
+        tag = f"pmf:{ga.fingerprint()}:{discrete}:{tol}:{max_steps}:{log}"
+        vars(out)["phasic_fingerprint"] = tag  # identifies the model in SVGD checkpoints
+        return out
+
+    out = build(log)
+    if not log:  # what the density likelihood uses (jit compiles it only when it is called)
+        vars(out)["log_density"] = build(True)
     return out
 
 

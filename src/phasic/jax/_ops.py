@@ -302,16 +302,28 @@ class FfiOps(_Base):
         return solve
 
     # -- density / survival series ---------------------------------------------------------------
-    def series(self, theta, times, discrete: bool, density: bool, tol: float, max_steps: int):
-        key = (bool(discrete), bool(density), float(tol), int(max_steps))
+    def series(
+        self,
+        theta,
+        times,
+        discrete: bool,
+        density: bool,
+        tol: float,
+        max_steps: int,
+        log: bool = False,
+    ):
+        key = (bool(discrete), bool(density), float(tol), int(max_steps), bool(log))
         fn = self._series_cache.get(key)
         if fn is None:
             fn = self._series_cache[key] = self._make_series(*key)
         return fn(theta, times)
 
-    def _make_series(self, discrete, density, tol, max_steps):
+    def _make_series(self, discrete, density, tol, max_steps, log):
         # A row that fails (negative or NaN weight, bad time, too many steps) comes back NaN.
-        attrs = dict(discrete=discrete, density=density, tol=tol, max_steps=np.int64(max_steps))
+        # With `log` the kernels return log values and the derivatives of the logs.
+        attrs = dict(
+            discrete=discrete, density=density, tol=tol, max_steps=np.int64(max_steps), log=log
+        )
 
         def raw(theta, times):
             out = jax.ShapeDtypeStruct((1, times.shape[-1]), jnp.float64)
@@ -382,7 +394,18 @@ class DenseOps(_Base):
 
     apply = matvec
 
-    def series(self, theta, times, discrete: bool, density: bool, tol: float, max_steps: int):
+    def series(
+        self,
+        theta,
+        times,
+        discrete: bool,
+        density: bool,
+        tol: float,
+        max_steps: int,
+        log: bool = False,
+    ):
+        if log:  # dense reference: the log of the value (underflows where the native one does not)
+            return jnp.log(self.series(theta, times, discrete, density, tol, max_steps))
         alpha = self.alpha(theta)
         A, exit_ = self.matrix(theta)
         r = exit_ if density else jnp.ones(self.n)
