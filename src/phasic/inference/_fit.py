@@ -28,6 +28,7 @@ from ._problem import (
     on_mesh,
     start_on_mesh,
     start_points,
+    with_auto_transform,
 )
 from ._stein_kernels import resolve_kernel
 from ._svgd import AXIS, SVGDState, make_block_runner, svgd_init
@@ -47,13 +48,29 @@ _OPTIMIZERS = {
 }
 
 
-def _schedule(learning_rate) -> Callable | float:
+def _schedule(learning_rate, n_iterations: int) -> Callable:
+    """A schedule as given, or for a number: held for the first half of the run, then decayed
+    geometrically to 1 % of it by the last iteration, so the particles settle where the
+    direction vanishes instead of jittering by ~learning_rate forever (RMSprop and Adam steps
+    do not shrink with the gradient)."""
     if callable(learning_rate):
         return lambda count: learning_rate(count)
     lr = float(learning_rate)
     if not lr > 0:
         raise ParameterError(f"learning_rate = {learning_rate!r} must be > 0 or a schedule")
-    return lr
+    hold = n_iterations // 2
+    return optax.join_schedules(
+        [
+            optax.constant_schedule(lr),
+            optax.exponential_decay(lr, max(n_iterations - hold, 1), 0.01),
+        ],
+        [hold],
+    )
+
+
+def default_particles(theta_dim: int) -> int:
+    """Enough particles for the dimension: SVGD's spread shrinks as d / n grows."""
+    return max(50, 10 * theta_dim)
 
 
 class SVGD(ProblemAttributes, ParticlePosterior):
@@ -71,10 +88,15 @@ class SVGD(ProblemAttributes, ParticlePosterior):
     theta_dim : int, optional
         Number of parameters; inferred from ``theta_init`` or by probing ``model``.
     n_particles : int, optional
-        Defaults to ``len(theta_init)`` or 50.
+        Defaults to ``len(theta_init)`` or max(50, 10 · theta_dim).
     n_iterations : int
     learning_rate : float, callable ``iteration -> rate``, or optax schedule
-    kernel : 'median', 'rbf_adaptive', 'imq', float bandwidth, or `Kernel`
+        A number is the step of the first half of the iterations; it then decays
+        geometrically to 1 % of it, so the particles settle (pass a schedule, e.g.
+        ``optax.constant_schedule(0.01)``, for another course).
+    kernel : 'auto', 'median', 'rbf_adaptive', 'imq', float bandwidth, or `Kernel`
+        'auto' (default): RBF in coordinates whitened by the particles' mean and covariance,
+        so every direction has its own scale; 'median': the SVGD paper's RBF kernel.
     theta_init : array (n_particles, theta_dim), optional
         Initial particles on the natural scale; default Uniform(0.5, 2) draws from ``seed``.
     seed : int
@@ -90,8 +112,11 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         see `poisson_sfs_log_likelihood` and `multinomial_sfs_log_likelihood`.
     log_likelihood : callable, optional
         ``log_likelihood(theta)`` replaces the two above.
-    transform : None, 'softplus', 'log' or `Transform`
+    transform : 'auto', None, 'softplus', 'log' or `Transform`
         Particles move in unconstrained space; prior on the natural scale plus the Jacobian.
+        'auto' (default): θ_i = exp(z_i) for every coordinate that is a rate (positive at every
+        starting point, and the likelihood or prior is -inf when it alone turns negative, as
+        for phasic models), identity for the others.
     optimizer : 'adagrad' (default, as in the SVGD paper), 'adam', 'sgd', or an optax
         ``GradientTransformation``.
     checkpoint_path, checkpoint_every : resume support (atomic ``.npz`` writes).
@@ -112,7 +137,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         n_particles: int | None = None,
         n_iterations: int = 1000,
         learning_rate: Any = 0.01,
-        kernel: Any = "median",
+        kernel: Any = "auto",
         theta_init: Any = None,
         seed: int = 42,
         verbose: bool = True,
@@ -121,7 +146,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         noise_scale: float | None = None,
         weights: Any = None,
         log_likelihood: Callable | None = None,
-        transform: Any = None,
+        transform: Any = "auto",
         optimizer: Any = "adagrad",
         checkpoint_path: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
@@ -161,12 +186,17 @@ class SVGD(ProblemAttributes, ParticlePosterior):
             if optimizer not in _OPTIMIZERS:
                 raise ParameterError(f"optimizer = {optimizer!r}; choose {sorted(_OPTIMIZERS)}")
             self._optimizer_name = optimizer
-            self.optimizer = _OPTIMIZERS[optimizer](_schedule(learning_rate))
+            self._step_size: Callable | None = _schedule(learning_rate, self.n_iterations)
+            self.optimizer = _OPTIMIZERS[optimizer](self._step_size)
         else:
             self._optimizer_name = type(optimizer).__name__
+            self._step_size = None  # the optimizer's own
             self.optimizer = optimizer
-        self.theta_init = start_points(problem, theta_init, theta_dim, n_particles, self.seed)
+        self.theta_init = start_points(
+            problem, theta_init, theta_dim, n_particles, self.seed, default_n=default_particles
+        )
         self.n_particles, self.theta_dim = self.theta_init.shape
+        self._problem = with_auto_transform(self._problem, transform, self.theta_init)
 
         self.particles: np.ndarray | None = None
         self.history: np.ndarray | None = None
@@ -195,7 +225,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
             self.n_iterations,
             self.kernel.name,
             self._optimizer_name,
-            repr(self.learning_rate) if not callable(self.learning_rate) else "schedule",
+            f"{self.learning_rate!r}:settling" if not callable(self.learning_rate) else "schedule",
             self.transform.name,
             self.block_size,
             hashlib.sha1(np.ascontiguousarray(self.theta_init).tobytes()).hexdigest(),
@@ -266,7 +296,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
             return tol is not None and diag["movement"][-1] < tol
 
         def postfix(it: int) -> dict[str, str]:
-            lr = self.learning_rate(it) if callable(self.learning_rate) else self.learning_rate
+            lr = self._step_size(it) if self._step_size is not None else self.learning_rate
             return {"step": f"{float(lr):.3g}", "movement": f"{diag['movement'][-1]:.3g}"}
 
         coordinator = jax.process_index() == 0

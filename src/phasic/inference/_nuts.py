@@ -34,6 +34,7 @@ from ._problem import (
     on_mesh,
     start_on_mesh,
     start_points,
+    with_auto_transform,
 )
 
 __all__ = ["NUTS"]
@@ -97,7 +98,7 @@ class NUTS(ProblemAttributes, ParticlePosterior):
         noise_scale: float | None = None,
         weights: Any = None,
         log_likelihood: Callable | None = None,
-        transform: Any = None,
+        transform: Any = "auto",
         theta_init: Any = None,
         target_accept: float = 0.8,
         checkpoint_path: str | os.PathLike | None = None,
@@ -134,6 +135,7 @@ class NUTS(ProblemAttributes, ParticlePosterior):
             distinct=False,
         )
         self.n_chains, self.theta_dim = self.theta_init.shape
+        self._problem = with_auto_transform(self._problem, transform, self.theta_init)
         self.draws: np.ndarray | None = None
         self.diagnostics: dict[str, np.ndarray] = {}
 

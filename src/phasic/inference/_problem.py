@@ -23,7 +23,7 @@ from ._target import (
     log_likelihood_of,
     make_logdensity,
 )
-from ._transforms import Transform, resolve_transform
+from ._transforms import IDENTITY, Transform, positive_where, resolve_transform
 
 __all__ = [
     "Problem",
@@ -161,8 +161,42 @@ def define_problem(
         noise_scale,
         None if weights is None else jnp.asarray(weights, dtype=jnp.float64),
         log_likelihood,
-        resolve_transform(transform),
+        IDENTITY if _is_auto(transform) else resolve_transform(transform),
     )
+
+
+def _is_auto(transform: Any) -> bool:
+    return isinstance(transform, str) and transform == "auto"
+
+
+def with_auto_transform(problem: Problem, requested: Any, theta_init: np.ndarray) -> Problem:
+    """``problem`` with ``transform='auto'`` decided: θ_i = exp(z_i) for every coordinate the
+    model (or prior) says is a rate, identity for the others.
+
+    A coordinate is a rate when every starting point has it > 0 and the log-likelihood or the
+    prior is -inf or NaN once it alone turns negative (phasic models are -inf outside their
+    support: a negative rate). One batched evaluation at the first starting point.
+    """
+    if not _is_auto(requested):
+        return problem
+    ref = np.asarray(theta_init[0], dtype=np.float64)
+    d = ref.size
+    candidates = np.all(theta_init > 0, axis=0)
+    probes = np.repeat(ref[None], d, axis=0)
+    probes[np.arange(d), np.arange(d)] = -ref
+    loglik = problem.log_likelihood()
+    prior = problem.prior
+
+    def at(th):
+        lp = loglik(th)
+        return lp if prior is None else lp + prior(th)
+
+    try:
+        vals = np.asarray(jax.vmap(at)(jnp.asarray(probes)), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - a model that raises for negative θ: it is a rate model
+        vals = np.full(d, -np.inf)
+    rates = candidates & ~np.isfinite(vals)
+    return problem._replace(transform=positive_where(rates))
 
 
 def start_points(
@@ -173,7 +207,7 @@ def start_points(
     seed: int,
     *,
     count_name: str = "n_particles",
-    default_n: int = 50,
+    default_n: int | Callable[[int], int] = 50,
     distinct: bool = True,
 ) -> np.ndarray:
     """Starting points (n, theta_dim) on the natural scale: ``theta_init``, or Uniform(0.5, 2)
@@ -196,7 +230,9 @@ def start_points(
         theta_dim = infer_theta_dim(
             problem.likelihood, problem.model, problem.observed_data, problem.custom
         )
-    n = int(n if n is not None else default_n)
+    if n is None:
+        n = default_n(int(theta_dim)) if callable(default_n) else default_n
+    n = int(n)
     if n < (2 if distinct else 1):
         raise ParameterError(f"{count_name} = {n} must be >= {2 if distinct else 1}")
     if theta_init is None:

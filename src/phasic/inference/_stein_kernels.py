@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 import jax
 
-__all__ = ["Kernel", "imq", "median_bandwidth", "rbf", "resolve_kernel"]
+__all__ = ["Kernel", "imq", "median_bandwidth", "rbf", "resolve_kernel", "spread_factor"]
 
 
 def _sqdist(x, y):
@@ -43,8 +43,9 @@ def imq(x, y, h) -> tuple[jax.Array, jax.Array]:
 MEDIAN_SUBSET = 256
 
 
-def median_bandwidth(x, weights=None) -> jax.Array:
-    """Median heuristic of Liu & Wang (2016): h = med(|x_i - x_j|^2) / log(n + 1).
+def median_bandwidth(x, weights=None, log_n: bool = True) -> jax.Array:
+    """Median heuristic of Liu & Wang (2016): h = med(|x_i - x_j|^2) / log(n + 1) (without the
+    log(n + 1) when ``log_n`` is false).
 
     ``weights`` (n,) of 0/1 excludes padding particles. With more than 256 particles the median
     is taken over the pairs of an evenly strided subset of 256 of them (O(256²) instead of an
@@ -63,7 +64,7 @@ def median_bandwidth(x, weights=None) -> jax.Array:
     mask = mask & ~jnp.eye(n, dtype=bool)
     vals = jnp.where(mask, d2, jnp.nan)
     med = jnp.nanmedian(vals)
-    h = med / jnp.log(n_eff_full + 1.0)
+    h = med / jnp.log(n_eff_full + 1.0) if log_n else med
     return jnp.where(jnp.isfinite(h) & (h > 0), h, 1.0)
 
 
@@ -86,25 +87,35 @@ class Kernel:
     smoothing : float
         Exponential moving average weight of the previous bandwidth (0: recomputed every step).
     name : str
+    precondition : bool
+        Run SVGD in coordinates whitened by the particles' current mean and covariance (a
+        matrix-valued kernel preconditioned by their spread, Wang et al. 2019): every direction
+        gets its own length scale, so narrow or correlated coordinates are not squeezed by the
+        wide ones. The median bandwidth is then med(|z_i - z_j|²) without the log(n + 1) of
+        Liu & Wang, which in whitened space makes the spread collapse as the dimension grows
+        (sd 0.55 of the truth in 10-d with 50 particles, 0.95 without it).
     """
 
     fn: Callable
     bandwidth: float | None = None
     smoothing: float = 0.0
     name: str = "median"
+    precondition: bool = False
 
     def bandwidth_of(self, x, weights, previous) -> jax.Array:
         if self.bandwidth is not None:
             return jnp.asarray(self.bandwidth, dtype=x.dtype)
-        h = median_bandwidth(x, weights)
+        h = median_bandwidth(x, weights, log_n=not self.precondition)
         if self.smoothing:
             h = jnp.where(previous > 0, self.smoothing * previous + (1 - self.smoothing) * h, h)
         return h
 
 
 def resolve_kernel(kernel) -> Kernel:
-    """``'median'`` (RBF, median heuristic), ``'rbf_adaptive'`` (median heuristic smoothed over
-    iterations), ``'imq'``, a positive float (RBF with that fixed bandwidth), or a `Kernel`."""
+    """``'auto'`` (RBF in coordinates whitened by the particles' spread, the default),
+    ``'median'`` (RBF, the median heuristic of the SVGD paper), ``'rbf_adaptive'`` (median
+    heuristic smoothed over iterations), ``'imq'``, a positive float (RBF with that fixed
+    bandwidth), or a `Kernel`."""
     from .._errors import ParameterError
 
     if isinstance(kernel, Kernel):
@@ -113,6 +124,8 @@ def resolve_kernel(kernel) -> Kernel:
         if not kernel > 0:
             raise ParameterError(f"kernel bandwidth {kernel!r} must be > 0")
         return Kernel(rbf, float(kernel), name=f"rbf(h={kernel})")
+    if kernel == "auto":
+        return Kernel(rbf, None, name="auto", precondition=True)
     if kernel == "median":
         return Kernel(rbf, None, name="median")
     if kernel == "rbf_adaptive":
@@ -120,5 +133,24 @@ def resolve_kernel(kernel) -> Kernel:
     if kernel == "imq":
         return Kernel(imq, None, name="imq")
     raise ParameterError(
-        f"kernel = {kernel!r}; choose 'median', 'rbf_adaptive', 'imq', a bandwidth > 0, or a Kernel"
+        f"kernel = {kernel!r}; choose 'auto', 'median', 'rbf_adaptive', 'imq', a bandwidth > 0, "
+        "or a Kernel"
     )
+
+
+def spread_factor(x, weights) -> tuple[jax.Array, jax.Array]:
+    """The particles' weighted mean m (d,) and a factor L (d, d) of their covariance, L Lᵀ = C:
+    z = L⁻¹ (x - m) whitens them. Cholesky of C with a small ridge when there are more than
+    2 d particles; the diagonal of standard deviations otherwise (a covariance from few
+    particles is rank-deficient)."""
+    n, d = x.shape
+    w = weights / jnp.sum(weights)
+    m = w @ x
+    dev = x - m
+    neff = 1.0 / jnp.sum(w**2)
+    var = (w @ dev**2) * neff / jnp.maximum(neff - 1.0, 1.0)
+    floor = 1e-12 * jnp.maximum(jnp.max(var), 1e-300)
+    if n <= 2 * d:
+        return m, jnp.diag(jnp.sqrt(var + floor))
+    cov = (dev * w[:, None]).T @ dev * neff / jnp.maximum(neff - 1.0, 1.0)
+    return m, jnp.linalg.cholesky(cov + floor * jnp.eye(d))

@@ -6,11 +6,15 @@ gathers positions and scores, and moves its particles along
 
     φ(x_i) = Σ_j w_j [k(x_j, x_i) ∇log p(x_j) + ∇_{x_j} k(x_j, x_i)] / Σ_j w_j,
 
-with w_j = 0 for padding particles. With one device this is plain SVGD.
+with w_j = 0 for padding particles. With one device this is plain SVGD. A kernel with
+``precondition`` runs this in coordinates whitened by the particles' mean and covariance
+(Wang et al. 2019's matrix-valued kernel with the particles' covariance as preconditioner).
 
 References
 ----------
 Liu, Q. & Wang, D. (2016). Stein variational gradient descent. NeurIPS.
+Wang, D., Tang, Z., Bajaj, C. & Liu, Q. (2019). Stein variational gradient descent with
+matrix-valued kernels. NeurIPS.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import jax
 
-from ._stein_kernels import Kernel
+from ._stein_kernels import Kernel, spread_factor
 
 __all__ = [
     "SVGDInfo",
@@ -122,8 +126,19 @@ def svgd_step(
     s = jnp.where(finite[:, None], s, 0.0)
     x_all, s_all, w_all = gather(x), gather(s), gather(w)
     f_all = gather(finite | (w == 0))
-    h = kernel.bandwidth_of(x_all, w_all, state.bandwidth)
-    phi = svgd_direction(kernel, h, x_all, s_all, w_all, x)
+    if kernel.precondition:
+        # SVGD in z = L⁻¹ (x - m): scores become Lᵀ ∇log p, and the direction maps back by L
+        m, L = spread_factor(jax.lax.stop_gradient(x_all), w_all)
+
+        def whiten(a):
+            return jax.scipy.linalg.solve_triangular(L, (a - m).T, lower=True).T
+
+        z_all = whiten(x_all)
+        h = kernel.bandwidth_of(z_all, w_all, state.bandwidth)
+        phi = svgd_direction(kernel, h, z_all, s_all @ L, w_all, whiten(x)) @ L.T
+    else:
+        h = kernel.bandwidth_of(x_all, w_all, state.bandwidth)
+        phi = svgd_direction(kernel, h, x_all, s_all, w_all, x)
     updates, opt_state = optimizer.update(-phi, state.opt_state, x)
     x_new = jnp.where(w[:, None] > 0, optax.apply_updates(x, updates), x)
     move = total(jnp.sum(jnp.abs(x_new - x) * w[:, None])) / jnp.sum(w_all)

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
 import jax
 
-__all__ = ["Transform", "resolve_transform"]
+__all__ = ["Transform", "positive_where", "resolve_transform"]
 
 
 class Transform(NamedTuple):
@@ -31,8 +32,27 @@ SOFTPLUS = Transform(
 LOG = Transform("log", jnp.exp, jnp.log, lambda z: jnp.sum(z))
 
 
+def positive_where(mask) -> Transform:
+    """θ_i = exp(z_i) where ``mask`` (d,) is true, θ_i = z_i elsewhere: rates kept positive
+    beside unconstrained parameters ('log' everywhere when all are rates)."""
+    m = np.asarray(mask, dtype=bool)
+    if m.all():
+        return LOG
+    if not m.any():
+        return IDENTITY
+    name = "log[" + ",".join(str(int(i)) for i in np.flatnonzero(m)) + "]"
+    return Transform(
+        name,
+        lambda z: jnp.where(m, jnp.exp(z), z),
+        lambda t: jnp.where(m, jnp.log(jnp.where(m, t, 1.0)), t),
+        lambda z: jnp.sum(jnp.where(m, z, 0.0)),
+    )
+
+
 def resolve_transform(transform) -> Transform:
-    """None/'identity', 'softplus' or 'log' (θ = exp z) for positive parameters, or a Transform."""
+    """None/'identity', 'softplus' or 'log' (θ = exp z) for positive parameters, or a Transform
+    ('auto' is decided by the samplers once θ's dimension is known: `with_auto_transform`).
+    """
     from .._errors import ParameterError
 
     if transform is None or transform == "identity":
@@ -44,5 +64,5 @@ def resolve_transform(transform) -> Transform:
     if transform in ("log", "exp"):
         return LOG
     raise ParameterError(
-        f"transform = {transform!r}; choose None, 'softplus', 'log' or a Transform"
+        f"transform = {transform!r}; choose 'auto', None, 'softplus', 'log' or a Transform"
     )
