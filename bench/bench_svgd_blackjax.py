@@ -53,10 +53,11 @@ def main() -> None:
             theta_dim=d,
             n_particles=P,
             n_iterations=T,
-            learning_rate=0.05,
+            learning_rate=optax.constant_schedule(0.05),  # blackjax's constant Adam step
             theta_init=init,
             verbose=False,
             optimizer="adam",
+            kernel="median",  # blackjax's kernel and bandwidth: the same algorithm on both sides
         )
         t0 = time.perf_counter()
         fit.fit(return_history=False)

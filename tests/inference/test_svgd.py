@@ -12,7 +12,8 @@ import numpy as np
 import optax
 import pytest
 
-from phasic import SVGD, Graph, ParameterError, PhasicError
+import jax
+from phasic import NUTS, SVGD, Graph, ParameterError, PhasicError
 from reference_models import kingman, two_island_migration
 
 
@@ -271,6 +272,9 @@ def test_fit_regularized_uses_moments():
         learning_rate=0.02,
         moments_fn=mom,
         transform="softplus",
+        # noise-free data make the profile likelihood a spike at θ = 2 (RSS = 0): the whitened
+        # kernel's particles scatter chaotically around it (±0.1 with the device count)
+        kernel="median",
         verbose=False,
     )
     target = np.asarray(mom(jnp.array([2.0])))
@@ -522,17 +526,21 @@ def test_rates_are_kept_positive_by_default():
     t = jnp.array([0.5, 1.0, 2.0])
     s = SVGD(model, t, likelihood="density", verbose=False)
     assert s.transform.name == "log"  # every θ of a phasic model is a rate
-    np.testing.assert_allclose(s.transform.forward(jnp.log(jnp.array([2.0, 3.0, 4.0]))), [2, 3, 4])
+    th = jnp.array([2.0, 3.0, 4.0])
+    np.testing.assert_allclose(s.transform.forward(s.transform.inverse(th)), th, rtol=1e-14)
 
     def half_rate(th):  # θ[0] a rate, θ[1] a location
         return jnp.where(th[0] > 0, -th[0] - 0.5 * th[1] ** 2, -jnp.inf)
 
     s = SVGD(None, None, log_likelihood=half_rate, theta_dim=2, verbose=False)
     assert s.transform.name == "log[0]"
-    z = jnp.array([0.0, -3.0])
-    np.testing.assert_allclose(s.transform.forward(z), [1.0, -3.0])
-    np.testing.assert_allclose(s.transform.inverse(s.transform.forward(z)), z)
-    assert float(s.transform.log_det_jacobian(z)) == 0.0
+    z = jnp.array([0.5, -3.0])
+    np.testing.assert_allclose(s.transform.forward(z), [np.exp(0.5), -3.0])
+    np.testing.assert_allclose(s.transform.inverse(s.transform.forward(z)), z, atol=1e-15)
+    np.testing.assert_allclose(s.transform.log_det_jacobian(z), 0.5)
+    nuts = NUTS(None, None, log_likelihood=half_rate, theta_dim=2, verbose=False)
+    assert nuts.transform.name == "softplus[0]"  # NUTS: no e^z for its far trial steps
+    np.testing.assert_allclose(nuts.transform.log_det_jacobian(z), np.log(jax.nn.sigmoid(0.5)))
     s = SVGD(None, None, log_likelihood=half_rate, theta_dim=2, transform=None, verbose=False)
     assert s.transform.name == "identity"  # asked for
     neg = np.random.default_rng(0).uniform(-2, -1, size=(8, 1))

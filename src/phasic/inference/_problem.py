@@ -169,9 +169,11 @@ def _is_auto(transform: Any) -> bool:
     return isinstance(transform, str) and transform == "auto"
 
 
-def with_auto_transform(problem: Problem, requested: Any, theta_init: np.ndarray) -> Problem:
-    """``problem`` with ``transform='auto'`` decided: θ_i = exp(z_i) for every coordinate the
-    model (or prior) says is a rate, identity for the others.
+def with_auto_transform(
+    problem: Problem, requested: Any, theta_init: np.ndarray, positive: str
+) -> Problem:
+    """``problem`` with ``transform='auto'`` decided: ``positive`` ('log': θ_i = exp z_i, or
+    'softplus') for every coordinate the model (or prior) says is a rate, identity for the others.
 
     A coordinate is a rate when every starting point has it > 0 and the log-likelihood or the
     prior is -inf or NaN once it alone turns negative (phasic models are -inf outside their
@@ -196,7 +198,7 @@ def with_auto_transform(problem: Problem, requested: Any, theta_init: np.ndarray
     except Exception:  # noqa: BLE001 - a model that raises for negative θ: it is a rate model
         vals = np.full(d, -np.inf)
     rates = candidates & ~np.isfinite(vals)
-    return problem._replace(transform=positive_where(rates))
+    return problem._replace(transform=positive_where(rates, positive))
 
 
 def start_points(

@@ -91,9 +91,12 @@ class Kernel:
         Run SVGD in coordinates whitened by the particles' current mean and covariance (a
         matrix-valued kernel preconditioned by their spread, Wang et al. 2019): every direction
         gets its own length scale, so narrow or correlated coordinates are not squeezed by the
-        wide ones. The median bandwidth is then med(|z_i - z_j|²) without the log(n + 1) of
-        Liu & Wang, which in whitened space makes the spread collapse as the dimension grows
-        (sd 0.55 of the truth in 10-d with 50 particles, 0.95 without it).
+        wide ones. The bandwidth is then 2 med(|z_i - z_j|²) instead of Liu & Wang's
+        med / log(n + 1), which in whitened space makes the spread collapse as the dimension
+        grows (sd 0.55 of the truth in 10-d with 50 particles): wide enough to approach the
+        linear-kernel limit in which SVGD matches a Gaussian's mean and covariance exactly,
+        local enough to follow a skewed posterior (the two-island model's island-2 rate: sd
+        0.97 of NUTS's against 0.87 at med²).
     """
 
     fn: Callable
@@ -105,7 +108,10 @@ class Kernel:
     def bandwidth_of(self, x, weights, previous) -> jax.Array:
         if self.bandwidth is not None:
             return jnp.asarray(self.bandwidth, dtype=x.dtype)
-        h = median_bandwidth(x, weights, log_n=not self.precondition)
+        if self.precondition:  # 2 med(|z_i - z_j|²): see `precondition`
+            h = 2.0 * median_bandwidth(x, weights, log_n=False)
+        else:
+            h = median_bandwidth(x, weights)
         if self.smoothing:
             h = jnp.where(previous > 0, self.smoothing * previous + (1 - self.smoothing) * h, h)
         return h

@@ -32,20 +32,23 @@ SOFTPLUS = Transform(
 LOG = Transform("log", jnp.exp, jnp.log, lambda z: jnp.sum(z))
 
 
-def positive_where(mask) -> Transform:
-    """θ_i = exp(z_i) where ``mask`` (d,) is true, θ_i = z_i elsewhere: rates kept positive
-    beside unconstrained parameters ('log' everywhere when all are rates)."""
+def positive_where(mask, kind: str = "log") -> Transform:
+    """θ_i = exp(z_i) (``kind='log'``) or softplus(z_i) (``'softplus'``) where ``mask`` (d,) is
+    true, θ_i = z_i elsewhere: rates kept positive beside unconstrained parameters (the plain
+    transform when all are rates)."""
     m = np.asarray(mask, dtype=bool)
+    base = LOG if kind == "log" else SOFTPLUS
     if m.all():
-        return LOG
+        return base
     if not m.any():
         return IDENTITY
-    name = "log[" + ",".join(str(int(i)) for i in np.flatnonzero(m)) + "]"
+    name = f"{base.name}[" + ",".join(str(int(i)) for i in np.flatnonzero(m)) + "]"
+    logdet = jax.vmap(lambda zi: base.log_det_jacobian(zi[None]))
     return Transform(
         name,
-        lambda z: jnp.where(m, jnp.exp(z), z),
-        lambda t: jnp.where(m, jnp.log(jnp.where(m, t, 1.0)), t),
-        lambda z: jnp.sum(jnp.where(m, z, 0.0)),
+        lambda z: jnp.where(m, base.forward(z), z),
+        lambda t: jnp.where(m, base.inverse(jnp.where(m, t, 1.0)), t),
+        lambda z: jnp.sum(jnp.where(m, logdet(jnp.atleast_1d(z)), 0.0)),
     )
 
 
