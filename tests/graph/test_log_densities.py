@@ -10,7 +10,7 @@ import pytest
 import scipy.linalg
 
 import jax
-from phasic import Graph
+from phasic import Graph, ParameterError
 from phasic.inference import density_log_likelihood
 from phasic.inference._target import log_likelihood_of
 from reference_models import kingman, two_island_migration
@@ -98,5 +98,24 @@ def test_the_density_likelihood_keeps_far_tail_observations():
     # a density that is exactly zero still counts as log(1e-300), not -inf
     zero = density_log_likelihood(log_density=jnp.array([-jnp.inf, 0.0]))
     np.testing.assert_allclose(zero, np.log(1e-300))
-    with pytest.raises(Exception, match="exactly one of density and log_density"):
+    with pytest.raises(ParameterError, match="exactly one of density and log_density"):
         density_log_likelihood()
+
+
+def test_bad_input_to_the_log_entry_points():
+    g = kingman(4)
+    with pytest.raises(ParameterError, match=r"times must be finite and >= 0.*nan"):
+        g.log_pdf([1.0, np.nan], theta=[1.0])
+    with pytest.raises(ParameterError, match=r"times must be finite and >= 0.*-2"):
+        g.log_survival([-2.0], theta=[1.0])
+    with pytest.raises(ParameterError, match=r"θ = \[-1\.0\]"):
+        g.log_pdf(1.0, theta=[-1.0])
+    lm = Graph.pmf_from_graph(g, log=True)
+    with pytest.raises(ParameterError, match=r"times must be finite and >= 0"):
+        lm(jnp.array([1.0]), jnp.array([np.inf]))
+    # traced: NaN for a bad θ or time, never an exception; the likelihood reads NaN as -inf
+    f = jax.jit(lambda th, t: lm(th, t))
+    assert np.isnan(f(jnp.array([-1.0]), jnp.array([1.0]))[0])
+    assert np.isnan(f(jnp.array([1.0]), jnp.array([np.nan]))[0])
+    ll = density_log_likelihood(log_density=f(jnp.array([-1.0]), jnp.array([1.0, 2.0])))
+    assert float(ll) == -np.inf

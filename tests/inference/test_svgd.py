@@ -538,6 +538,8 @@ def test_rates_are_kept_positive_by_default():
     np.testing.assert_allclose(s.transform.forward(z), [np.exp(0.5), -3.0])
     np.testing.assert_allclose(s.transform.inverse(s.transform.forward(z)), z, atol=1e-15)
     np.testing.assert_allclose(s.transform.log_det_jacobian(z), 0.5)
+    far = jnp.array([0.5, 800.0])  # a free coordinate far out: no e^800 in its gradient
+    np.testing.assert_allclose(jax.jacobian(s.transform.forward)(far), np.diag([np.exp(0.5), 1]))
     nuts = NUTS(None, None, log_likelihood=half_rate, theta_dim=2, verbose=False)
     assert nuts.transform.name == "softplus[0]"  # NUTS: no e^z for its far trial steps
     np.testing.assert_allclose(nuts.transform.log_det_jacobian(z), np.log(jax.nn.sigmoid(0.5)))

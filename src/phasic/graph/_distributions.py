@@ -35,10 +35,10 @@ class Distributions:
     ):
         """Density, survival or cdf of a continuous model at ``times``, with epochs; ``log``:
         natural logs in log space (without epochs; with them, the log of the value)."""
-        t = _series.check_times(times)
         if log and epochs is not None:
             with np.errstate(divide="ignore"):
                 return np.log(self._continuous(times, theta, epochs, tol, kind, max_steps))
+        t = _series.check_times(times)
 
         def fn(ga, th, alpha, absorbed, tt):
             return _series.series(
@@ -84,7 +84,8 @@ class Distributions:
         tol : float
             Bound on the truncation error of every value, both absolute and relative to the
             value. Rounding adds up to about ``1e-16 · λt`` relative (λ the largest total
-            out-rate, t the time): values stay relative-accurate in far tails, down to ~1e-290.
+            out-rate, t the time): values stay relative-accurate in far tails, down to the
+            smallest normal double (~2.2e-308); `log_pdf` goes on from there.
         max_steps : int
             Most uniformization steps (about λ · max(times)) a call may take; beyond it a clear
             error. Work grows with the steps, memory does not.

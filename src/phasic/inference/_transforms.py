@@ -46,7 +46,9 @@ def positive_where(mask, kind: str = "log") -> Transform:
     logdet = jax.vmap(lambda zi: base.log_det_jacobian(zi[None]))
     return Transform(
         name,
-        lambda z: jnp.where(m, base.forward(z), z),
+        # the rate branch sees 0 off the mask: e^z of a large free coordinate would be inf and
+        # its (discarded) derivative would still turn the gradient into NaN
+        lambda z: jnp.where(m, base.forward(jnp.where(m, z, 0.0)), z),
         lambda t: jnp.where(m, base.inverse(jnp.where(m, t, 1.0)), t),
         lambda z: jnp.sum(jnp.where(m, logdet(jnp.atleast_1d(z)), 0.0)),
     )
