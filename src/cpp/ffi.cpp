@@ -5,6 +5,7 @@
 // vmap; an operand's row count is the product of its leading dimensions and must be 1 (shared)
 // or B (one per row).  Graph operands keep size-1 leading dimensions and are read as flat arrays.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -278,77 +279,151 @@ SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, i
   return spec;
 }
 
+// The initial distribution of each theta row from the start edges (targets s_idx, into the
+// absorbing vertex n for the defect; weights s_base + s_coef theta): alpha (B, n) and, when
+// dalpha is set, d alpha / d theta (B, n, p).  Computed here rather than in JAX so the jitted
+// model is one custom call (XLA compiles a scatter and a support check in ~60 ms, more than the
+// whole first call of a small model should take).  A row whose start weights are negative, NaN
+// or all 0 is outside the support: it gets the placeholder alpha = e_0 and bad[b] = 1, and the
+// caller turns its values to NaN.
+struct Start {
+  std::vector<double> alpha, dalpha;
+  std::vector<char> bad;
+};
+
+Start start_rows(const I32& s_idx, const F64& s_base, const F64& s_coef, const double* th,
+                 int64_t B, int64_t n, int64_t p, bool tangents) {
+  const int64_t S = static_cast<int64_t>(s_idx.element_count());
+  const int32_t* idx = s_idx.typed_data();
+  const double* sb = s_base.typed_data();
+  const double* sc = s_coef.typed_data();
+  Start out;
+  out.alpha.assign(static_cast<size_t>(B * n), 0.0);
+  out.bad.assign(static_cast<size_t>(B), 0);
+  if (tangents) out.dalpha.assign(static_cast<size_t>(B * n * p), 0.0);
+  std::vector<double> w(static_cast<size_t>(S)), csum(static_cast<size_t>(p));
+  for (int64_t b = 0; b < B; ++b) {
+    const double* t = th + b * p;
+    double total = 0.0;
+    bool ok = true;
+    for (int64_t s = 0; s < S; ++s) {
+      double v = sb[s];
+      for (int64_t q = 0; q < p; ++q) v += sc[s * p + q] * t[q];
+      ok = ok && v >= 0.0 && std::isfinite(v);  // false for NaN
+      w[s] = v;
+      total += v;
+    }
+    double* a = out.alpha.data() + b * n;
+    if (!ok || !(total > 0.0) || !std::isfinite(total) || n == 0) {
+      out.bad[b] = 1;
+      if (n > 0) a[0] = 1.0;
+      continue;
+    }
+    for (int64_t s = 0; s < S; ++s)
+      if (idx[s] < n) a[idx[s]] += w[s] / total;
+    if (!tangents) continue;
+    // d alpha_i = (sum_{s -> i} c_s - alpha_i sum_s c_s) / total
+    std::fill(csum.begin(), csum.end(), 0.0);
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t q = 0; q < p; ++q) csum[q] += sc[s * p + q];
+    double* da = out.dalpha.data() + b * n * p;
+    for (int64_t s = 0; s < S; ++s)
+      if (idx[s] < n)
+        for (int64_t q = 0; q < p; ++q) da[idx[s] * p + q] += sc[s * p + q] / total;
+    for (int64_t i = 0; i < n; ++i)
+      if (a[i] != 0.0)
+        for (int64_t q = 0; q < p; ++q) da[i * p + q] -= a[i] * csum[q] / total;
+  }
+  return out;
+}
+
+void nan_bad_rows(const std::vector<char>& bad, int64_t width, double* out) {
+  for (size_t b = 0; b < bad.size(); ++b)
+    if (bad[b])
+      std::fill(out + b * width, out + (b + 1) * width, std::numeric_limits<double>::quiet_NaN());
+}
+
 // Under jit a row that fails (a weight < 0 or NaN, a bad time, too many steps) becomes NaN
 // instead of an exception, so a sampler can reject the point: the kernels run in row mode.
-ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
-                      F64 alpha, F64 times, F64Out out, bool discrete, bool density, double tol,
-                      int64_t max_steps, bool log) {
+ffi::Error SeriesImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, I32 s_idx,
+                      F64 s_base, F64 s_coef, F64 theta, F64 times, F64Out out, bool discrete,
+                      bool density, double tol, int64_t max_steps, bool log) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
   const int64_t T = last_dim(times), n = g.n;
   std::vector<int64_t> shape;
   const auto lt = lead_dims(times, 1);
-  if (!broadcast_shape({lead_dims(theta, 1), lead_dims(alpha, 1), lt}, shape) ||
-      rows(*out, 1) != product(shape) || last_dim(alpha) != n)
+  if (!broadcast_shape({lead_dims(theta, 1), lt}, shape) || rows(*out, 1) != product(shape) ||
+      last_dim(theta) != g.p ||
+      static_cast<int64_t>(s_coef.element_count()) != s_idx.element_count() * g.p)
     return ffi::Error::InvalidArgument("phasic series: inconsistent operand shapes");
   const int64_t B = product(shape);
-  std::vector<double> ts, as, tms;
+  std::vector<double> ts, tms;
   const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, g.p, ts);
-  const double* al = broadcast_rows(alpha.typed_data(), lead_dims(alpha, 1), shape, n, as);
+  const Start st = start_rows(s_idx, s_base, s_coef, th, B, n, g.p, false);
+  const double* al = st.alpha.data();
   SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T, log);
   std::vector<int32_t> codes(static_cast<size_t>(B));
   spec.row_codes = codes.data();
+  double* o = out->typed_data();
   if (product(lt) == 1 || B == 1) {  // time points shared by every row: one sweep
     spec.times = times.typed_data();
-    return unexpected(series(g, th, B, al, spec, out->typed_data()));
+    ffi::Error e = unexpected(series(g, th, B, al, spec, o));
+    nan_bad_rows(st.bad, T, o);
+    return e;
   }
   const double* tm = broadcast_rows(times.typed_data(), lt, shape, T, tms);
   for (int64_t b = 0; b < B; ++b) {  // per-row time points: one sweep per row
     spec.times = tm + b * T;
     spec.row_codes = codes.data() + b;
-    Status st = series(g, th + b * g.p, 1, al + b * n, spec, out->typed_data() + b * T);
-    if (st.code != kOk) return unexpected(st);
+    Status s = series(g, th + b * g.p, 1, al + b * n, spec, o + b * T);
+    if (s.code != kOk) return unexpected(s);
   }
+  nan_bad_rows(st.bad, T, o);
   return ffi::Error::Success();
 }
 
-ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta,
-                         F64 alpha, F64 dalpha, F64 times, F64Out out, F64Out jac, F64Out dfdt,
-                         bool discrete, bool density, double tol, int64_t max_steps, bool log) {
+ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, I32 s_idx,
+                         F64 s_base, F64 s_coef, F64 theta, F64 times, F64Out out, F64Out jac,
+                         F64Out dfdt, bool discrete, bool density, double tol, int64_t max_steps,
+                         bool log) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
   const int64_t T = last_dim(times), n = g.n, p = g.p;
   std::vector<int64_t> shape;
   const auto lt = lead_dims(times, 1);
-  if (!broadcast_shape({lead_dims(theta, 1), lead_dims(alpha, 1), lead_dims(dalpha, 2), lt},
-                       shape) ||
-      rows(*out, 1) != product(shape) || rows(*jac, 2) != product(shape) ||
-      rows(*dfdt, 1) != product(shape) || last_dim(alpha) != n)
+  if (!broadcast_shape({lead_dims(theta, 1), lt}, shape) || rows(*out, 1) != product(shape) ||
+      rows(*jac, 2) != product(shape) || rows(*dfdt, 1) != product(shape) ||
+      last_dim(theta) != p ||
+      static_cast<int64_t>(s_coef.element_count()) != s_idx.element_count() * p)
     return ffi::Error::InvalidArgument("phasic series_jac: inconsistent operand shapes");
   const int64_t B = product(shape);
-  std::vector<double> ts, as, ds, tms;
+  std::vector<double> ts, tms;
   const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, p, ts);
-  const double* al = broadcast_rows(alpha.typed_data(), lead_dims(alpha, 1), shape, n, as);
-  const double* da = broadcast_rows(dalpha.typed_data(), lead_dims(dalpha, 2), shape, n * p, ds);
+  const Start st = start_rows(s_idx, s_base, s_coef, th, B, n, p, true);
+  const double* al = st.alpha.data();
+  const double* da = st.dalpha.data();
   SeriesSpec spec = spec_of(discrete, density, tol, max_steps, T, log);
   std::vector<int32_t> codes(static_cast<size_t>(B));
   spec.row_codes = codes.data();
+  double *o = out->typed_data(), *j = jac->typed_data(), *d = dfdt->typed_data();
   if (product(lt) == 1 || B == 1) {
     spec.times = times.typed_data();
-    return unexpected(series_jac(g, th, B, al, da, spec, out->typed_data(), jac->typed_data(),
-                                   dfdt->typed_data()));
+    ffi::Error e = unexpected(series_jac(g, th, B, al, da, spec, o, j, d));
+    nan_bad_rows(st.bad, T, o);
+    return e;
   }
   const double* tm = broadcast_rows(times.typed_data(), lt, shape, T, tms);
   for (int64_t b = 0; b < B; ++b) {
     spec.times = tm + b * T;
     spec.row_codes = codes.data() + b;
-    Status st = series_jac(g, th + b * p, 1, al + b * n, da + b * n * p, spec,
-                           out->typed_data() + b * T, jac->typed_data() + b * T * p,
-                           dfdt->typed_data() + b * T);
-    if (st.code != kOk) return unexpected(st);
+    Status s = series_jac(g, th + b * p, 1, al + b * n, da + b * n * p, spec, o + b * T,
+                          j + b * T * p, d + b * T);
+    if (s.code != kOk) return unexpected(s);
   }
+  nan_bad_rows(st.bad, T, o);
   return ffi::Error::Success();
 }
 
@@ -360,6 +435,11 @@ ffi::Error SeriesJacImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_pt
       .Arg<F64>()  /* base */                                                               \
       .Arg<F64>()  /* coef */                                                               \
       .Arg<I64>()  /* scc_ptr */
+
+#define PHASIC_START_ARGS                                                                   \
+  .Arg<I32>()      /* start edge targets */                                                 \
+      .Arg<F64>()  /* start base weights */                                                 \
+      .Arg<F64>()  /* start coefficients */
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSolve, SolveImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
@@ -400,7 +480,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoefMatvec, CoefMatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Ret<F64>());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
-                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS PHASIC_START_ARGS
                                   .Arg<F64>()
                                   .Arg<F64>()
                                   .Ret<F64>()
@@ -410,8 +490,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
                                   .Attr<int64_t>("max_steps")
                                   .Attr<bool>("log"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeriesJac, SeriesJacImpl,
-                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
-                                  .Arg<F64>()
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS PHASIC_START_ARGS
                                   .Arg<F64>()
                                   .Arg<F64>()
                                   .Ret<F64>()

@@ -105,7 +105,8 @@ void band_solve(const Band& A, double* y, int64_t Kdyn, bool transpose) {
 
 // Weights of edges [e0, e1) for one theta row t (p values) into w: the parameter loop unrolled
 // for the common small p, one tight loop per block instead of one call per edge.
-void block_weights(const GraphView& g, const double* t, int64_t e0, int64_t e1, double* w) {
+__attribute__((always_inline)) inline void block_weights(const GraphView& g, const double* t,
+                                                         int64_t e0, int64_t e1, double* w) {
   const double* base = g.base;
   const double* c = g.coef;
   switch (g.p) {
@@ -129,6 +130,130 @@ void block_weights(const GraphView& g, const double* t, int64_t e0, int64_t e1, 
         w[e - e0] = v;
       }
   }
+}
+
+// Scratch of the tridiagonal path: per block row, the rates to the previous and next row and
+// out of the block, the elimination's multipliers and inverse pivots, the right-hand side, and
+// the block's edge weights.
+struct Tri {
+  std::vector<double> down, up, leave, mult, inv, y, w;
+};
+
+// A cyclic SCC [lo, hi) whose in-block edges all join neighbouring rows (a birth-death block:
+// migration between two demes at a fixed lineage count, after the compile's Cuthill-McKee
+// order) for one theta row b: one pass over the edges gathers the three diagonals and the
+// right-hand side, then the Thomas algorithm with the pivots of `band_factor` (Grassmann-Taksar-
+// Heyman: exit_{c+1} = leave_{c+1} + down_{c+1} exit_c / pivot_c, pivot_c = exit_c + up_c, sums
+// of non-negative rates). The recurrence is carried as exit_c = N_c / D_c with
+// D_{c+1} = N_c + up_c D_c and N_{c+1} = leave_{c+1} D_{c+1} + down_{c+1} N_c, so its chain holds
+// two multiply-adds and no division (the inverse pivots D_c / D_{c+1} are computed beside it);
+// N and D are rescaled by a power of two every 8 rows. The general band path costs ~2.5x more
+// per edge on such blocks. Returns false, having written nothing to xb, when the block is not
+// tridiagonal, holds a bad weight or has extreme pivots: the band path then answers (and names
+// a bad weight or a singular block).
+template <bool K1>
+__attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g, const double* theta, int64_t ld, int64_t b, int64_t lo,
+                       int64_t hi, double* xb, int64_t Kdyn, bool transpose, Tri& T) {
+  const int64_t m = hi - lo, K = K1 ? 1 : Kdyn;
+  const int64_t e0 = g.indptr[lo], e1 = g.indptr[hi];
+  T.w.resize(static_cast<size_t>(e1 - e0));
+  const double* wv = T.w.data();
+  block_weights(g, theta + b * g.p, e0, e1, T.w.data());
+  T.down.resize(static_cast<size_t>(m));
+  T.up.resize(static_cast<size_t>(m));
+  T.leave.resize(static_cast<size_t>(m));
+  T.mult.resize(static_cast<size_t>(m));
+  T.inv.resize(static_cast<size_t>(m));
+  T.y.resize(static_cast<size_t>(m * K));
+  double *down = T.down.data(), *up = T.up.data(), *leave = T.leave.data(), *y = T.y.data();
+  bool ok = true;
+  for (int64_t i = lo; i < hi; ++i) {  // row sums in locals: a += on the arrays is a store chain
+    const int64_t ii = i - lo;
+    double* yi = y + ii * K;
+    const double* xi = xb + i * ld + b * K;
+    for (int64_t k = 0; k < K; ++k) yi[k] = xi[k];
+    double dn = 0.0, u = 0.0, out = 0.0, acc = 0.0;
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const double w = wv[e - e0];
+      ok &= (w >= 0.0);  // false for NaN
+      const int64_t j = g.indices[e];
+      if (j == i) continue;  // a self-loop adds to D and W alike
+      if (j >= lo && j < hi) {
+        if (j == i + 1) {
+          u += w;
+        } else if (j == i - 1) {
+          dn += w;
+        } else {
+          return false;
+        }
+      } else {
+        out += w;
+        if (!transpose && j < g.n) {
+          const double* xj = xb + j * ld + b * K;
+          if (K1) {
+            acc += w * xj[0];
+          } else {
+            for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
+          }
+        }
+      }
+    }
+    down[ii] = dn;
+    up[ii] = u;
+    leave[ii] = out;
+    if (K1) yi[0] += acc;
+  }
+  if (!ok) return false;
+  double* mult = T.mult.data();
+  double* inv = T.inv.data();
+  double N = leave[0], D = 1.0;
+  for (int64_t c = 0; c < m; ++c) {
+    const double Dn = N + up[c] * D;  // pivot_c * D
+    // D is rescaled to [1, 2) every 8 rows, so leaving this range takes pivots beyond 1e25 or
+    // below 1e-25 on average (or a zero pivot, a singular block): the band path handles those
+    if (!(Dn > 1e-200 && Dn < 1e200)) return false;
+    inv[c] = D / Dn;
+    if (c + 1 < m) {
+      mult[c + 1] = down[c + 1] * inv[c];
+      N = leave[c + 1] * Dn + down[c + 1] * N;
+      D = Dn;
+      if ((c & 7) == 7) {  // keep N, D in range: divide both by D's power of two
+        const double s = std::ldexp(1.0, -std::ilogb(D));
+        N *= s;
+        D *= s;
+      }
+    }
+  }
+  if (!transpose) {  // L y = b, then U y = y
+    for (int64_t r = 1; r < m; ++r)
+      for (int64_t k = 0; k < K; ++k) y[r * K + k] += mult[r] * y[(r - 1) * K + k];
+    for (int64_t k = 0; k < K; ++k) y[(m - 1) * K + k] *= inv[m - 1];
+    for (int64_t r = m - 2; r >= 0; --r) {
+      const double a = up[r] * inv[r];
+      for (int64_t k = 0; k < K; ++k) y[r * K + k] = y[r * K + k] * inv[r] + a * y[(r + 1) * K + k];
+    }
+  } else {  // U^T y = b, then L^T y = y
+    for (int64_t k = 0; k < K; ++k) y[k] *= inv[0];
+    for (int64_t r = 1; r < m; ++r) {
+      const double a = up[r - 1] * inv[r];
+      for (int64_t k = 0; k < K; ++k) y[r * K + k] = y[r * K + k] * inv[r] + a * y[(r - 1) * K + k];
+    }
+    for (int64_t r = m - 2; r >= 0; --r)
+      for (int64_t k = 0; k < K; ++k) y[r * K + k] += mult[r + 1] * y[(r + 1) * K + k];
+  }
+  for (int64_t i = lo; i < hi; ++i) {
+    const double* yi = y + (i - lo) * K;
+    double* xi = xb + i * ld + b * K;
+    for (int64_t k = 0; k < K; ++k) xi[k] = yi[k];
+    if (!transpose) continue;
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {  // push along edges that leave
+      const int64_t j = g.indices[e];
+      if (j < hi || j >= g.n) continue;
+      double* xj = xb + j * ld + b * K;
+      for (int64_t k = 0; k < K; ++k) xj[k] += wv[e - e0] * yi[k];
+    }
+  }
+  return true;
 }
 
 // A cyclic SCC [lo, hi) for one theta row b, in place on xb (n rows).
@@ -458,6 +583,8 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
       wmin(static_cast<size_t>(C));
   std::vector<double> scale, y;
   Band band;
+  Tri tri;
+  std::vector<char> banded(static_cast<size_t>(g.n_scc), 0);
   const bool scalar = (B == 1 && K == 1);
 
   for (int64_t b0 = 0; b0 < B; b0 += C) {
@@ -476,9 +603,17 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
       const int64_t lo = g.scc_ptr[s], hi = g.scc_ptr[s + 1];
       Status st;
       if (hi - lo > 1) {
-        for (int64_t b = 0; b < Bc && st.code == kOk; ++b)
+        for (int64_t b = 0; b < Bc && st.code == kOk; ++b) {
+          if (!banded[s]) {  // a block the band path had to take once goes there for every row
+            const bool done =
+                K == 1 ? solve_tridiagonal<true>(g, th, ld, b, lo, hi, xb, K, transpose, tri)
+                       : solve_tridiagonal<false>(g, th, ld, b, lo, hi, xb, K, transpose, tri);
+            if (done) continue;
+            banded[s] = 1;
+          }
           st = K == 1 ? solve_block<true>(g, th, ld, b, lo, hi, xb, K, transpose, band, scale, y)
                       : solve_block<false>(g, th, ld, b, lo, hi, xb, K, transpose, band, scale, y);
+        }
       } else if (scalar) {
         st = singleton_scalar(g, th, lo, xb, transpose);
       } else if (vec) {

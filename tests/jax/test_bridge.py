@@ -214,3 +214,41 @@ def test_the_extension_refuses_another_jax_minor_series():
     check_jax_version("0.10.7", "0.10.2")  # patch releases keep the FFI structs
     with pytest.raises(PhasicError, match=r"built against jax 0\.10\.2.*runs jax 0\.11\.0"):
         check_jax_version("0.11.0", "0.10.2")
+
+
+def _parameterized_start() -> Graph:
+    """Two routes chosen at the start with weights θ0 and 1 + θ1 - θ0, and a start edge straight
+    into absorption (a defect) of weight 0.5 θ1: α and dα/dθ depend on θ."""
+    g = Graph(state_length=1, parameterized=True)
+    a, b, c = (g.find_or_create_vertex([k]) for k in (1, 2, 3))
+    dead = g.find_or_create_vertex([0])
+    g.starting_vertex().add_edge_parameterized(a, 0.0, [1.0, 0.0])
+    g.starting_vertex().add_edge_parameterized(b, 1.0, [-1.0, 1.0])
+    g.starting_vertex().add_edge_parameterized(dead, 0.0, [0.0, 0.5])
+    a.add_edge_parameterized(c, 0.5, [1.0, 0.0])
+    b.add_edge_parameterized(c, 0.0, [0.0, 2.0])
+    c.add_edge_parameterized(dead, 1.0, [0.5, 0.5])
+    return g
+
+
+def test_theta_dependent_start_distribution_values_gradients_and_support():
+    g = _parameterized_start()
+    th = jnp.array([0.7, 1.3])
+    for log in (False, True):
+        ffi = Graph.pmf_from_graph(g, backend="ffi", log=log)
+        dense = Graph.pmf_from_graph(g, backend="jax", log=log)
+        t = jnp.array([0.1, 0.9, 4.0])
+        np.testing.assert_allclose(ffi(th, t), dense(th, t), rtol=1e-11)
+        g1 = jax.jacrev(ffi)(th, t)
+        np.testing.assert_allclose(g1, jax.jacfwd(dense)(th, t), rtol=1e-9, atol=1e-13)
+        g2 = jax.vmap(jax.grad(ffi), in_axes=(None, 0))(th, t)
+        np.testing.assert_allclose(g2, g1, rtol=1e-12)
+    # θ0 = 3 makes the start weight 1 + θ1 - θ0 negative (every edge weight stays >= 0): outside
+    # the support, NaN with a zero gradient under jit, vmap and grad
+    pdf = Graph.pmf_from_graph(g)
+    bad = jnp.array([3.0, 1.0])
+    assert np.all(np.isnan(jax.jit(pdf)(bad, jnp.array([0.5, 1.0]))))
+    grad = jax.grad(lambda x: jnp.sum(jnp.nan_to_num(pdf(x, jnp.array([0.5, 1.0])), nan=0.0)))
+    np.testing.assert_array_equal(grad(bad), [0.0, 0.0])
+    batch = jax.vmap(pdf, in_axes=(0, None))(jnp.stack([th, bad]), jnp.array([0.5]))
+    assert np.isfinite(batch[0, 0]) and np.isnan(batch[1, 0])

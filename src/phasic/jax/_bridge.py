@@ -187,7 +187,9 @@ def pmf_from_graph(
                     out = jnp.where(t1 == 0, jnp.log(d0) if log else d0, out)
                 return out
 
-            return ops.guard(th, pmf)
+            if discrete or not ops.series_checks_support:
+                return ops.guard(th, pmf)
+            return pmf(th)
 
         def model(theta, times) -> jax.Array:
             th = _theta(theta, p)

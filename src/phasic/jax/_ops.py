@@ -80,6 +80,10 @@ def _const(x: np.ndarray, dtype: Any = None) -> jax.Array:
 
 
 class _Base:
+    # True where `series` itself returns NaN with a zero derivative outside the support, so the
+    # models call it without `guard` (whose ops would double a small model's compile time)
+    series_checks_support = False
+
     def __init__(self, ga: GraphArrays):
         self.ga = ga
         self.n = ga.n_transient
@@ -171,10 +175,14 @@ class FfiOps(_Base):
       plain JAX, so `jax.jvp`, `jax.grad`, `jax.jacrev` and `jax.vmap` all work.
     """
 
+    series_checks_support = True
+
     def __init__(self, ga: GraphArrays):
         super().__init__(ga)
         _register()
         self._graph = tuple(_const(a) for a in ga.kernel_args())
+        # the series kernels compute α (and dα/dθ) themselves from the start edges
+        self._start_args = (self._s_idx, self._s_base, self._s_coef)
         self._series_cache: dict = {}
         self._solve_jvp = self._make_solve()
 
@@ -327,10 +335,9 @@ class FfiOps(_Base):
 
         def raw(theta, times):
             out = jax.ShapeDtypeStruct((1, times.shape[-1]), jnp.float64)
-            alpha = self.alpha(theta)
-            return self._call("phasic_series", out, theta[None], alpha[None], times[None], **attrs)[
-                0
-            ]
+            return self._call(
+                "phasic_series", out, *self._start_args, theta[None], times[None], **attrs
+            )[0]
 
         @jax.custom_jvp
         def series(theta, times):
@@ -340,8 +347,6 @@ class FfiOps(_Base):
         def series_jvp(primals, tangents):
             theta, times = primals
             dth, dt = tangents
-            alpha = self.alpha(theta)
-            dalpha = jax.jacfwd(self.alpha)(theta)  # (n, p)
             T = times.shape[-1]
             outs = (
                 jax.ShapeDtypeStruct((1, T), jnp.float64),
@@ -349,16 +354,10 @@ class FfiOps(_Base):
                 jax.ShapeDtypeStruct((1, T), jnp.float64),
             )
             val, jac, dfdt = self._call(
-                "phasic_series_jac",
-                outs,
-                theta[None],
-                alpha[None],
-                dalpha[None],
-                times[None],
-                **attrs,
+                "phasic_series_jac", outs, *self._start_args, theta[None], times[None], **attrs
             )
-            # A failed point (NaN value: a bad time, too many steps) has a zero derivative, so
-            # a likelihood reading it as -inf keeps a finite gradient.
+            # A failed point (NaN value: outside the support, a bad time, too many steps) has a
+            # zero derivative, so a likelihood reading it as -inf keeps a finite gradient.
             failed = jnp.isnan(val[0])
             tangent = jnp.where(failed[:, None], 0.0, jac[0]) @ dth
             if not discrete:
