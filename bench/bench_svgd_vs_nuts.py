@@ -15,6 +15,7 @@ Gaussian. The issue's target: every sd ratio >= 0.9 and every mean within 0.2 sd
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -23,7 +24,12 @@ import numpy as np
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="shorter NUTS chains")
+    ap.add_argument("--only", nargs="*", type=int, help="targets to run, 1-4 (default all)")
+    ap.add_argument(
+        "--svgd", default="{}", help="extra SVGD arguments as JSON, e.g. '{\"n_iterations\": 3000}'"
+    )
     a = ap.parse_args()
+    svgd_kw = json.loads(a.svgd)
     import jax.numpy as jnp
 
     import jax
@@ -77,14 +83,16 @@ def main() -> None:
         f"{'target':<24}{'sd ratio (min..max)':>22}{'|mean diff| / sd (max)':>25}"
         f"{'SVGD s':>9}{'NUTS s':>9}"
     )
-    for name, model, data, lik, exact in targets:
+    for number, (name, model, data, lik, exact) in enumerate(targets, 1):
+        if a.only and number not in a.only:
+            continue
         if lik == "custom":
             kw = dict(log_likelihood=exact[0], theta_dim=d)
             model, data = None, None
         else:
             kw = dict(likelihood=lik, prior=gamma_prior)
         t0 = time.perf_counter()
-        s = SVGD(model, data, verbose=False, **kw).fit(return_history=False)
+        s = SVGD(model, data, verbose=False, **kw, **svgd_kw).fit(return_history=False)
         t_svgd = time.perf_counter() - t0
         if exact is not None:
             ref_mean, ref_sd, t_nuts = exact[1], exact[2], float("nan")

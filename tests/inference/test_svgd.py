@@ -14,6 +14,7 @@ import pytest
 
 import jax
 from phasic import NUTS, SVGD, Graph, ParameterError, PhasicError
+from phasic.inference._transforms import positive_where
 from reference_models import kingman, two_island_migration
 
 
@@ -525,24 +526,26 @@ def test_rates_are_kept_positive_by_default():
     model = Graph.pmf_from_graph(two_island_migration(2))
     t = jnp.array([0.5, 1.0, 2.0])
     s = SVGD(model, t, likelihood="density", verbose=False)
-    assert s.transform.name == "log"  # every θ of a phasic model is a rate
+    assert s.transform.name == "softplus"  # every θ of a phasic model is a rate
     th = jnp.array([2.0, 3.0, 4.0])
     np.testing.assert_allclose(s.transform.forward(s.transform.inverse(th)), th, rtol=1e-14)
 
     def half_rate(th):  # θ[0] a rate, θ[1] a location
         return jnp.where(th[0] > 0, -th[0] - 0.5 * th[1] ** 2, -jnp.inf)
 
-    s = SVGD(None, None, log_likelihood=half_rate, theta_dim=2, verbose=False)
-    assert s.transform.name == "log[0]"
     z = jnp.array([0.5, -3.0])
-    np.testing.assert_allclose(s.transform.forward(z), [np.exp(0.5), -3.0])
-    np.testing.assert_allclose(s.transform.inverse(s.transform.forward(z)), z, atol=1e-15)
-    np.testing.assert_allclose(s.transform.log_det_jacobian(z), 0.5)
-    far = jnp.array([0.5, 800.0])  # a free coordinate far out: no e^800 in its gradient
-    np.testing.assert_allclose(jax.jacobian(s.transform.forward)(far), np.diag([np.exp(0.5), 1]))
-    nuts = NUTS(None, None, log_likelihood=half_rate, theta_dim=2, verbose=False)
-    assert nuts.transform.name == "softplus[0]"  # NUTS: no e^z for its far trial steps
-    np.testing.assert_allclose(nuts.transform.log_det_jacobian(z), np.log(jax.nn.sigmoid(0.5)))
+    for sampler in (SVGD, NUTS):
+        s = sampler(None, None, log_likelihood=half_rate, theta_dim=2, verbose=False)
+        assert s.transform.name == "softplus[0]"  # the same rule in both samplers
+        np.testing.assert_allclose(s.transform.forward(z), [np.log1p(np.exp(0.5)), -3.0])
+        np.testing.assert_allclose(s.transform.inverse(s.transform.forward(z)), z, atol=1e-15)
+        np.testing.assert_allclose(s.transform.log_det_jacobian(z), np.log(jax.nn.sigmoid(0.5)))
+    # a mixed exp transform: a free coordinate far out has no e^800 in its gradient
+    mixed = positive_where(np.array([True, False]), "log")
+    assert mixed.name == "log[0]"
+    far = jnp.array([0.5, 800.0])
+    np.testing.assert_allclose(jax.jacobian(mixed.forward)(far), np.diag([np.exp(0.5), 1]))
+    np.testing.assert_allclose(mixed.log_det_jacobian(z), 0.5)
     s = SVGD(None, None, log_likelihood=half_rate, theta_dim=2, transform=None, verbose=False)
     assert s.transform.name == "identity"  # asked for
     neg = np.random.default_rng(0).uniform(-2, -1, size=(8, 1))

@@ -114,7 +114,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         ``log_likelihood(theta)`` replaces the two above.
     transform : 'auto', None, 'softplus', 'log' or `Transform`
         Particles move in unconstrained space; prior on the natural scale plus the Jacobian.
-        'auto' (default): θ_i = exp(z_i) for every coordinate that is a rate (positive at every
+        'auto' (default): θ_i = softplus(z_i) for every coordinate that is a rate (positive at every
         starting point, and the likelihood or prior is -inf when it alone turns negative, as
         for phasic models), identity for the others.
     optimizer : 'adagrad' (default, as in the SVGD paper), 'adam', 'sgd', or an optax
@@ -198,7 +198,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         self.n_particles, self.theta_dim = self.theta_init.shape
         # exp for rates: skewed posteriors of rates are near-symmetric in log space, and SVGD's
         # bounded, decaying steps never throw a particle to an extreme e^z (NUTS uses softplus)
-        self._problem = with_auto_transform(self._problem, transform, self.theta_init, "log")
+        self._problem = with_auto_transform(self._problem, transform, self.theta_init)
 
         self.particles: np.ndarray | None = None
         self.history: np.ndarray | None = None

@@ -138,7 +138,7 @@ class NUTS(ProblemAttributes, ParticlePosterior):
         # softplus, not exp, for rates: the step-size search of the warm-up throws z far, and
         # e^z would cost millions of uniformization steps per gradient (> 10 min on the
         # two-island model against 13 s)
-        self._problem = with_auto_transform(self._problem, transform, self.theta_init, "softplus")
+        self._problem = with_auto_transform(self._problem, transform, self.theta_init)
         self.draws: np.ndarray | None = None
         self.diagnostics: dict[str, np.ndarray] = {}
 
