@@ -246,13 +246,15 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         w = np.concatenate([np.ones(self.n_particles), np.zeros(n_pad)])
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         weights = on_mesh(w, sharding)
-        state = svgd_init(on_mesh(z0, sharding), self.optimizer)
         replicate_key = ("replicate", n_dev)
         if replicate_key not in self._runners:  # compiled once per instance, like the blocks
             self._runners[replicate_key] = jax.jit(
                 lambda x: x, out_shardings=NamedSharding(mesh, PartitionSpec())
             )
+            # the optimizer's eager init is a dozen small dispatches per fit
+            self._runners[("init", n_dev)] = jax.jit(lambda z: svgd_init(z, self.optimizer))
         self._replicate = self._runners[replicate_key]
+        state = self._runners[("init", n_dev)](on_mesh(z0, sharding))
 
         history: list[np.ndarray] = []
         diag: dict[str, list[float]] = {name: [] for name in _DIAGNOSTICS}

@@ -60,9 +60,15 @@ def run_blocks(
         bar = tqdm(total=n_iterations, initial=start, desc=progress, unit="it")
     it = start
     try:
-        while it < n_iterations:
-            take = min(block, n_iterations - it)
-            state, outputs, info = run_block(state, take)
+        # The next block is dispatched before this one's outputs are read, so the host's work
+        # (copies, records, progress) overlaps the device's; after a stop or an error the block
+        # in flight is dropped. Every process dispatches the same blocks in the same order.
+        take = min(block, n_iterations - it)
+        pending = run_block(state, take) if take > 0 else None
+        while pending is not None:
+            state, outputs, info = pending
+            nxt = min(block, n_iterations - it - take)
+            pending = run_block(state, nxt) if nxt > 0 else None
             stop = record(it, take, jax.device_get(outputs), jax.device_get(info))
             it += take
             if bar is not None:
@@ -75,6 +81,7 @@ def run_blocks(
                 save(state, it)
             if stop:
                 break
+            take = nxt
     finally:
         if bar is not None:
             bar.close()
