@@ -551,3 +551,29 @@ def test_rates_are_kept_positive_by_default():
     neg = np.random.default_rng(0).uniform(-2, -1, size=(8, 1))
     s = SVGD(None, None, log_likelihood=lambda th: -jnp.sum(th**2), theta_init=neg, verbose=False)
     assert s.transform.name == "identity"  # starting points below 0: not a rate
+
+
+def test_default_settings_match_the_exact_posterior_of_a_2d_phase_type_model():
+    # Issue 12's user: SVGD(model, data, prior=...) and nothing tuned (a pmf_from_graph model is
+    # read as a density). The model: a Coxian chain 1 -> 2 -> 3 -> absorbed at rates θ0, θ0, θ1,
+    # with an exit from 2 at θ1; the exact posterior on a grid.
+    g = Graph(state_length=1, parameterized=True)
+    v1, v2, v3, a = (g.find_or_create_vertex([k]) for k in (1, 2, 3, 0))
+    g.starting_vertex().add_edge(v1, 1.0)
+    v1.add_edge_parameterized(v2, 0.0, [1.0, 0.0])
+    v2.add_edge_parameterized(v3, 0.0, [1.0, 0.0])
+    v3.add_edge_parameterized(a, 0.0, [0.0, 1.0])
+    v2.add_edge_parameterized(a, 0.0, [0.0, 1.0])
+    t = g.sample(200, theta=[2.0, 0.7], rng=5)
+    prior = lambda th: jnp.sum(jnp.log(th) - th)  # noqa: E731  Gamma(2, 1) on each rate
+    s = SVGD(Graph.pmf_from_graph(g), t, prior=prior, verbose=False).fit(return_history=False)
+    grid0, grid1 = np.linspace(0.02, 8, 400), np.linspace(0.02, 3, 400)
+    th = np.stack(np.meshgrid(grid0, grid1, indexing="ij"), -1).reshape(-1, 2)
+    ll = np.log(g.pdf(t, theta=th)).sum(axis=1) + np.sum(np.log(th) - th, axis=1)
+    w = np.exp(ll - ll.max())
+    w /= w.sum()
+    mean = w @ th
+    sd = np.sqrt(w @ (th - mean) ** 2)
+    assert np.all(np.abs(s.particles.mean(0) - mean) < 0.2 * sd), (s.particles.mean(0), mean, sd)
+    ratio = s.particles.std(0, ddof=1) / sd
+    assert np.all((ratio > 0.9) & (ratio < 1.15)), ratio

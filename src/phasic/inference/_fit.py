@@ -103,6 +103,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
     verbose : bool
         Progress bar and messages (only on the coordinator process).
     likelihood : {'gaussian', 'density', 'poisson', 'multinomial'} or None
+        None (default): 'density' for a model from `Graph.pmf_from_graph`, else 'gaussian'.
         'gaussian': ``-0.5 Σ (y - model(θ))² / σ²`` with ``noise_scale`` σ, or, when σ is None,
         the profile likelihood ``-(N/2) log(RSS / N)`` (σ estimated per particle).
         'density': ``Σ w_i log model(θ, x_i)`` (exact likelihood of observed absorption times,

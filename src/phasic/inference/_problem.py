@@ -145,8 +145,11 @@ def define_problem(
         w = np.asarray(weights, dtype=np.float64)
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ParameterError("weights must be finite and >= 0")
-    if likelihood is None:
-        likelihood = "custom" if log_likelihood is not None else "gaussian"
+    if likelihood is None:  # a phasic density (pmf_from_graph) is read as one
+        density = str(getattr(model, "phasic_fingerprint", "")).startswith("pmf:")
+        likelihood = (
+            "custom" if log_likelihood is not None else "density" if density else "gaussian"
+        )
     if likelihood not in LIKELIHOODS:
         raise ParameterError(f"likelihood = {likelihood!r}; choose one of {LIKELIHOODS[:-1]}")
     if likelihood in ("poisson", "multinomial") and observed_data is not None:
