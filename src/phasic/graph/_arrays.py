@@ -320,6 +320,47 @@ def _band_order(src: IntArray, dst: IntArray, scc_ptr: IntArray, n: int) -> IntA
     return np.lexsort((rank, scc_of))
 
 
+def _stuck_vertices(
+    graph: Graph,
+    src: IntArray,
+    dst: IntArray,
+    absorbing: np.ndarray,
+    t_ids: IntArray,
+    degree: IntArray,
+    t_loc_dst: IntArray,
+    scc_ptr: IntArray,
+    new_of_local: IntArray,
+) -> IntArray:
+    """Vertex ids (graph numbering) that cannot reach absorption: a closed class makes moments
+    infinite, so it is recorded and the methods that need absorption refuse it by name.
+
+    Every vertex reaches a bottom SCC (one with no edge to another SCC); when each bottom SCC
+    has an edge into absorption, nothing is stuck, which O(E) counts decide. Otherwise a
+    reverse breadth-first search from the absorbing vertices names the stuck ones.
+    """
+    n = t_ids.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    sizes = np.diff(scc_ptr)
+    scc_of_local = np.repeat(np.arange(sizes.size), sizes)[new_of_local]
+    from_scc = np.repeat(scc_of_local, degree)
+    inner = t_loc_dst >= 0
+    to_scc = scc_of_local[np.where(inner, t_loc_dst, 0)]
+    leaves = np.bincount(from_scc[inner & (to_scc != from_scc)], minlength=sizes.size) > 0
+    exits = np.bincount(from_scc[~inner], minlength=sizes.size) > 0
+    if np.all(exits | leaves):
+        return np.zeros(0, dtype=np.int64)
+    nv = absorbing.size
+    abs_ids = np.flatnonzero(absorbing)
+    sink = nv
+    rows = np.concatenate([dst, np.full(abs_ids.size, sink)])
+    cols = np.concatenate([src, abs_ids])
+    rev = csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(nv + 1, nv + 1))
+    reach_abs = np.zeros(nv + 1, dtype=bool)
+    reach_abs[breadth_first_order(rev, sink, directed=True, return_predecessors=False)] = True
+    return t_ids[~reach_abs[t_ids]]
+
+
 def compile_graph(graph: Graph) -> GraphArrays:
     """Build `GraphArrays` from a `Graph`: classify vertices, order SCCs, renumber edges."""
     nv = graph.vertices_length()
@@ -339,26 +380,13 @@ def compile_graph(graph: Graph) -> GraphArrays:
     t_ids = np.flatnonzero(transient)
     n = t_ids.size
 
-    # Vertices that cannot reach absorption (a closed class) make moments infinite; they are
-    # recorded, and the methods that need absorption refuse them by name.
-    stuck = np.zeros(0, dtype=np.int64)
-    if n:
-        abs_ids = np.flatnonzero(absorbing)
-        sink = nv
-        rows = np.concatenate([dst, np.full(abs_ids.size, sink)])
-        cols = np.concatenate([src, abs_ids])
-        rev = csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(nv + 1, nv + 1))
-        reach_abs = np.zeros(nv + 1, dtype=bool)
-        reach_abs[breadth_first_order(rev, sink, directed=True, return_predecessors=False)] = True
-        stuck = t_ids[~reach_abs[t_ids]]
-
     # Local numbering of transient vertices; absorbing targets -> -1 for the SCC pass.
     local = np.full(nv, -1, dtype=np.int64)
     local[t_ids] = np.arange(n)
     # Sources with out-edges are never absorbing: the transient edges are all but the start's,
     # which come first (edge_arrays groups edges by source), so a slice, not a copy.
     tmask = slice(int(counts[0]), None)
-    t_src, t_dst = local[src[tmask]], dst[tmask]
+    t_dst = dst[tmask]
     t_base, t_coef = base[tmask], coef[tmask]
     t_loc_dst = local[t_dst]
     indptr0 = np.concatenate([[0], np.cumsum(counts[t_ids])]).astype(np.int64)
@@ -369,17 +397,28 @@ def compile_graph(graph: Graph) -> GraphArrays:
     )
     new_of_local = np.empty(n, dtype=np.int64)
     new_of_local[perm] = np.arange(n)
+    degree = np.diff(indptr0)
+    stuck = _stuck_vertices(
+        graph, src, dst, absorbing, t_ids, degree, t_loc_dst, scc_ptr, new_of_local
+    )
 
-    new_src = new_of_local[t_src]
-    new_dst = np.where(t_loc_dst >= 0, new_of_local[np.maximum(t_loc_dst, 0)], n)
-    within = _band_order(new_src, new_dst, scc_ptr, n)
+    # Transient edges come in runs per local source (t_src = repeat(arange(n), degree)), so
+    # sources map by np.repeat and the new edge order is the runs in the new vertex order: O(E)
+    # copies instead of gathers and an argsort (a third of IM 7 + 7's compile).
+    new_of_local_dst = np.append(new_of_local, n)  # absorbing targets (-1) -> n
+    new_dst = new_of_local_dst[t_loc_dst]
+    within = _band_order(np.repeat(new_of_local, degree), new_dst, scc_ptr, n)
     if within is not None:
         perm = perm[within]
         new_of_local[perm] = np.arange(n)
-        new_src = new_of_local[t_src]
-        new_dst = np.where(t_loc_dst >= 0, new_of_local[np.maximum(t_loc_dst, 0)], n)
-    order = np.argsort(new_src, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(new_src, minlength=n))]).astype(np.int64)
+        new_of_local_dst[:n] = new_of_local
+        new_dst = new_of_local_dst[t_loc_dst]
+    new_degree = degree[perm]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(new_degree, out=indptr[1:])
+    order = np.arange(indptr[-1], dtype=np.int64) + np.repeat(
+        indptr0[perm] - indptr[:-1], new_degree
+    )
 
     smask = slice(0, int(counts[0]))
     s_dst = dst[smask]
