@@ -15,6 +15,7 @@ __all__ = [
     "block_counting",
     "dense_count_table",
     "dense_epoch_moments",
+    "grid_posterior",
     "kingman",
     "rabbits",
     "sfs_rewards",
@@ -108,3 +109,13 @@ def dense_count_table(graph: Graph, rewards, rate: float, thetas, starts, K: int
         v = v @ sl.expm(G * (ends[e] - starts[e]))
     table = np.array([v[pos[c] * N + N - 1] for c in cells]).reshape((K + 2,) * R)
     return table[(slice(0, K + 1),) * R]
+
+
+def grid_posterior(graph: Graph, times, grid0, grid1) -> tuple[np.ndarray, np.ndarray]:
+    """The exact posterior of a 2-parameter model given absorption times, with a Gamma(2, 1)
+    prior on each rate, on the grid ``grid0 x grid1``: (points (G, 2), weights (G,) summing to
+    1), from the eager batched pdf."""
+    th = np.stack(np.meshgrid(grid0, grid1, indexing="ij"), -1).reshape(-1, 2)
+    ll = np.log(graph.pdf(times, theta=th)).sum(axis=1) + np.sum(np.log(th) - th, axis=1)
+    w = np.exp(ll - ll.max())
+    return th, w / w.sum()

@@ -139,6 +139,109 @@ struct Tri {
   std::vector<double> down, up, leave, mult, inv, y, w;
 };
 
+// `solve_tridiagonal` for one column, not transposed (the moments' case), in two passes instead
+// of five: each row's scan is followed at once by its step of the pivot recurrence and of the
+// forward substitution, so their chains overlap the next row's scan; the back substitution
+// writes x. Same arithmetic, same results.
+// P: the parameter count when small (weights computed inline, the loop over parameters
+// unrolled), -1 for any.
+template <int P>
+__attribute__((always_inline)) inline double weight_of(const GraphView& g, const double* t,
+                                                       int64_t e) {
+  const double* c = g.coef + e * (P >= 0 ? P : g.p);
+  double w = g.base[e];
+  if constexpr (P >= 0) {
+    for (int q = 0; q < P; ++q) w += c[q] * t[q];
+  } else {
+    for (int64_t q = 0; q < g.p; ++q) w += c[q] * t[q];
+  }
+  return w;
+}
+
+template <int P>
+__attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphView& g,
+                                                                  const double* t, int64_t ld,
+                                                                  int64_t b, int64_t lo,
+                                                                  int64_t hi, double* xb, Tri& T) {
+  const int64_t m = hi - lo;
+  T.up.resize(static_cast<size_t>(m));
+  T.inv.resize(static_cast<size_t>(m));
+  T.y.resize(static_cast<size_t>(m));
+  double *up = T.up.data(), *inv = T.inv.data(), *y = T.y.data();
+  bool ok = true, far = false;
+  double N = 0.0, D = 1.0, yprev = 0.0;
+  for (int64_t i = lo; i < hi; ++i) {
+    const int64_t c = i - lo;
+    double dn = 0.0, u = 0.0, out = 0.0, acc = xb[i * ld + b];
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const double w = weight_of<P>(g, t, e);
+      ok &= (w >= 0.0);  // false for NaN
+      const int64_t j = g.indices[e];
+      if (j == i) continue;  // a self-loop adds to D and W alike
+      if (j >= lo && j < hi) {
+        if (j == i + 1) {
+          u += w;
+        } else if (j == i - 1) {
+          dn += w;
+        } else {
+          far = true;
+        }
+      } else {
+        out += w;
+        if (j < g.n) acc += w * xb[j * ld + b];
+      }
+    }
+    if (far) return false;
+    up[c] = u;
+    if (c == 0) {
+      N = out;
+    } else {  // row c - 1's pivot, then row c's exit and forward step
+      const double Dn = N + up[c - 1] * D;
+      if (!(Dn > 1e-200 && Dn < 1e200)) return false;  // see solve_tridiagonal
+      inv[c - 1] = D / Dn;
+      const double mult = dn * inv[c - 1];
+      N = out * Dn + dn * N;
+      D = Dn;
+      acc += mult * yprev;
+      if ((c & 7) == 7) {
+        const double sc = std::ldexp(1.0, -std::ilogb(D));
+        N *= sc;
+        D *= sc;
+      }
+    }
+    y[c] = yprev = acc;
+  }
+  if (!ok) return false;
+  const double Dn = N;  // the last row has no rate up
+  if (!(Dn > 1e-200 && Dn < 1e200)) return false;
+  inv[m - 1] = D / Dn;
+  double next = y[m - 1] * inv[m - 1];
+  xb[(hi - 1) * ld + b] = next;
+  for (int64_t c = m - 2; c >= 0; --c) {
+    next = y[c] * inv[c] + up[c] * inv[c] * next;
+    xb[(lo + c) * ld + b] = next;
+  }
+  return true;
+}
+
+__attribute__((always_inline)) inline bool tridiagonal_dispatch(const GraphView& g,
+                                                                const double* t, int64_t ld,
+                                                                int64_t b, int64_t lo, int64_t hi,
+                                                                double* xb, Tri& T) {
+  switch (g.p) {
+    case 0:
+      return tridiagonal_one_column<0>(g, t, ld, b, lo, hi, xb, T);
+    case 1:
+      return tridiagonal_one_column<1>(g, t, ld, b, lo, hi, xb, T);
+    case 2:
+      return tridiagonal_one_column<2>(g, t, ld, b, lo, hi, xb, T);
+    case 3:
+      return tridiagonal_one_column<3>(g, t, ld, b, lo, hi, xb, T);
+    default:
+      return tridiagonal_one_column<-1>(g, t, ld, b, lo, hi, xb, T);
+  }
+}
+
 // A cyclic SCC [lo, hi) whose in-block edges all join neighbouring rows (a birth-death block:
 // migration between two demes at a fixed lineage count, after the compile's Cuthill-McKee
 // order) for one theta row b: one pass over the edges gathers the three diagonals and the
@@ -606,7 +709,9 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
         for (int64_t b = 0; b < Bc && st.code == kOk; ++b) {
           if (!banded[s]) {  // a block the band path had to take once goes there for every row
             const bool done =
-                K == 1 ? solve_tridiagonal<true>(g, th, ld, b, lo, hi, xb, K, transpose, tri)
+                K == 1 ? (transpose
+                              ? solve_tridiagonal<true>(g, th, ld, b, lo, hi, xb, K, true, tri)
+                              : tridiagonal_dispatch(g, th + b * p, ld, b, lo, hi, xb, tri))
                        : solve_tridiagonal<false>(g, th, ld, b, lo, hi, xb, K, transpose, tri);
             if (done) continue;
             banded[s] = 1;

@@ -15,7 +15,7 @@ import pytest
 import jax
 from phasic import NUTS, SVGD, Graph, ParameterError, PhasicError
 from phasic.inference._transforms import positive_where
-from reference_models import kingman, two_island_migration
+from reference_models import grid_posterior, kingman, two_island_migration
 
 
 def loglik_gaussian(mean, cov):
@@ -567,11 +567,7 @@ def test_default_settings_match_the_exact_posterior_of_a_2d_phase_type_model():
     t = g.sample(200, theta=[2.0, 0.7], rng=5)
     prior = lambda th: jnp.sum(jnp.log(th) - th)  # noqa: E731  Gamma(2, 1) on each rate
     s = SVGD(Graph.pmf_from_graph(g), t, prior=prior, verbose=False).fit(return_history=False)
-    grid0, grid1 = np.linspace(0.02, 8, 400), np.linspace(0.02, 3, 400)
-    th = np.stack(np.meshgrid(grid0, grid1, indexing="ij"), -1).reshape(-1, 2)
-    ll = np.log(g.pdf(t, theta=th)).sum(axis=1) + np.sum(np.log(th) - th, axis=1)
-    w = np.exp(ll - ll.max())
-    w /= w.sum()
+    th, w = grid_posterior(g, t, np.linspace(0.02, 8, 400), np.linspace(0.02, 3, 400))
     mean = w @ th
     sd = np.sqrt(w @ (th - mean) ** 2)
     assert np.all(np.abs(s.particles.mean(0) - mean) < 0.2 * sd), (s.particles.mean(0), mean, sd)
