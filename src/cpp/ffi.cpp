@@ -280,8 +280,8 @@ SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, i
 }
 
 // The initial distribution of each theta row from the start edges (targets s_idx, into the
-// absorbing vertex n for the defect; weights s_base + s_coef theta): alpha (B, n) and, when
-// dalpha is set, d alpha / d theta (B, n, p).  Computed here rather than in JAX so the jitted
+// absorbing vertex n for the defect; weights s_base + s_coef theta): alpha (B, n) and, with
+// `tangents`, d alpha / d theta (B, n, p).  Computed here rather than in JAX so the jitted
 // model is one custom call (XLA compiles a scatter and a support check in ~60 ms, more than the
 // whole first call of a small model should take).  A row whose start weights are negative, NaN
 // or all 0 is outside the support: it gets the placeholder alpha = e_0 and bad[b] = 1, and the
@@ -314,7 +314,7 @@ Start start_rows(const I32& s_idx, const F64& s_base, const F64& s_coef, const d
       total += v;
     }
     double* a = out.alpha.data() + b * n;
-    if (!ok || !(total > 0.0) || !std::isfinite(total) || n == 0) {
+    if (!ok || !(total > 0.0) || !std::isfinite(total)) {
       out.bad[b] = 1;
       if (n > 0) a[0] = 1.0;
       continue;

@@ -321,7 +321,6 @@ def _band_order(src: IntArray, dst: IntArray, scc_ptr: IntArray, n: int) -> IntA
 
 
 def _stuck_vertices(
-    graph: Graph,
     src: IntArray,
     dst: IntArray,
     absorbing: np.ndarray,
@@ -398,9 +397,7 @@ def compile_graph(graph: Graph) -> GraphArrays:
     new_of_local = np.empty(n, dtype=np.int64)
     new_of_local[perm] = np.arange(n)
     degree = np.diff(indptr0)
-    stuck = _stuck_vertices(
-        graph, src, dst, absorbing, t_ids, degree, t_loc_dst, scc_ptr, new_of_local
-    )
+    stuck = _stuck_vertices(src, dst, absorbing, t_ids, degree, t_loc_dst, scc_ptr, new_of_local)
 
     # Transient edges come in runs per local source (t_src = repeat(arange(n), degree)), so
     # sources map by np.repeat and the new edge order is the runs in the new vertex order: O(E)

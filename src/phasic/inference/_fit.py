@@ -197,8 +197,7 @@ class SVGD(ProblemAttributes, ParticlePosterior):
             problem, theta_init, theta_dim, n_particles, self.seed, default_n=default_particles
         )
         self.n_particles, self.theta_dim = self.theta_init.shape
-        # exp for rates: skewed posteriors of rates are near-symmetric in log space, and SVGD's
-        # bounded, decaying steps never throw a particle to an extreme e^z (NUTS uses softplus)
+        # softplus for rates, as in NUTS (see with_auto_transform for why not exp)
         self._problem = with_auto_transform(self._problem, transform, self.theta_init)
 
         self.particles: np.ndarray | None = None
