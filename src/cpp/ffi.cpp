@@ -301,20 +301,13 @@ Start start_rows(const I32& s_idx, const F64& s_base, const F64& s_coef, const d
   out.alpha.assign(static_cast<size_t>(B * n), 0.0);
   out.bad.assign(static_cast<size_t>(B), 0);
   if (tangents) out.dalpha.assign(static_cast<size_t>(B * n * p), 0.0);
-  std::vector<double> w(static_cast<size_t>(S)), csum(static_cast<size_t>(p));
+  std::vector<double> w(static_cast<size_t>(S)), csum(static_cast<size_t>(p), 0.0);
+  for (int64_t s = 0; s < S; ++s)  // sum_s c_s: the same for every row
+    for (int64_t q = 0; q < p; ++q) csum[q] += sc[s * p + q];
   for (int64_t b = 0; b < B; ++b) {
-    const double* t = th + b * p;
-    double total = 0.0;
-    bool ok = true;
-    for (int64_t s = 0; s < S; ++s) {
-      double v = sb[s];
-      for (int64_t q = 0; q < p; ++q) v += sc[s * p + q] * t[q];
-      ok = ok && v >= 0.0 && std::isfinite(v);  // false for NaN
-      w[s] = v;
-      total += v;
-    }
+    const double total = detail::start_weights(S, p, sb, sc, th + b * p, w.data());
     double* a = out.alpha.data() + b * n;
-    if (!ok || !(total > 0.0) || !std::isfinite(total)) {
+    if (!(total > 0.0) || !std::isfinite(total)) {  // NaN: a negative or NaN weight
       out.bad[b] = 1;
       if (n > 0) a[0] = 1.0;
       continue;
@@ -323,9 +316,6 @@ Start start_rows(const I32& s_idx, const F64& s_base, const F64& s_coef, const d
       if (idx[s] < n) a[idx[s]] += w[s] / total;
     if (!tangents) continue;
     // d alpha_i = (sum_{s -> i} c_s - alpha_i sum_s c_s) / total
-    std::fill(csum.begin(), csum.end(), 0.0);
-    for (int64_t s = 0; s < S; ++s)
-      for (int64_t q = 0; q < p; ++q) csum[q] += sc[s * p + q];
     double* da = out.dalpha.data() + b * n * p;
     for (int64_t s = 0; s < S; ++s)
       if (idx[s] < n)

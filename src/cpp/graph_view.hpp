@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 // Hot kernels are compiled for several instruction sets and picked at load time (GCC function
@@ -81,6 +82,21 @@ inline double edge_weight_scalar(const GraphView& g, const double* theta, int64_
   const double* t = theta + b * g.p;
   for (int64_t q = 0; q < g.p; ++q) w += c[q] * t[q];
   return w;
+}
+
+// Start-edge weights base + coef . theta of one theta row (p values) into w (S); returns their
+// sum, or NaN when one is negative or NaN (theta outside the support).
+inline double start_weights(int64_t S, int64_t p, const double* base, const double* coef,
+                            const double* theta, double* w) {
+  double total = 0.0;
+  for (int64_t s = 0; s < S; ++s) {
+    double v = base[s];
+    for (int64_t q = 0; q < p; ++q) v += coef[s * p + q] * theta[q];
+    if (!(v >= 0.0)) return std::numeric_limits<double>::quiet_NaN();
+    w[s] = v;
+    total += v;
+  }
+  return total;
 }
 
 }  // namespace detail

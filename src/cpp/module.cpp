@@ -267,16 +267,16 @@ NB_MODULE(_core, m) {
             std::vector<double> ones(static_cast<size_t>(g.n), 1.0), x(static_cast<size_t>(g.n));
             if (g.n && phasic::solve(g, th, 1, ones.data(), 1, x.data(), false).code != phasic::kOk)
               return std::nan("");
-            double total = 0.0, acc = 0.0;
+            std::vector<double> w(static_cast<size_t>(S));
+            const double total = phasic::detail::start_weights(S, g.p, s_base.data(),
+                                                               s_coef.data(), th, w.data());
+            if (!(total > 0.0)) return std::nan("");  // NaN too: a negative or NaN weight
+            double acc = 0.0;
             for (int64_t s = 0; s < S; ++s) {
-              double w = s_base.data()[s];
-              for (int64_t q = 0; q < g.p; ++q) w += s_coef.data()[s * g.p + q] * th[q];
-              if (!(w >= 0.0)) return std::nan("");
-              total += w;
               const int32_t j = s_idx.data()[s];
-              if (j < g.n) acc += w * x[static_cast<size_t>(j)];
+              if (j < g.n) acc += w[static_cast<size_t>(s)] * x[static_cast<size_t>(j)];
             }
-            return total > 0.0 ? acc / total : std::nan("");
+            return acc / total;
           },
           "theta"_a, "start_indices"_a, "start_base"_a, "start_coef"_a,
           "E[T] at one theta (p,); NaN where the general path must report a problem.")

@@ -139,25 +139,90 @@ struct Tri {
   std::vector<double> down, up, leave, mult, inv, y, w;
 };
 
-// `solve_tridiagonal` for one column, not transposed (the moments' case), in two passes instead
-// of five: each row's scan is followed at once by its step of the pivot recurrence and of the
-// forward substitution, so their chains overlap the next row's scan; the back substitution
-// writes x. Same arithmetic, same results.
+// Row i of a block [lo, hi): its rates to row i - 1 (`down`), to row i + 1 (`up`) and out of the
+// block (`leave`), with leaving(j, w) called for every edge out of it; w = weight(e). False when
+// an in-block edge skips a row (the block is not tridiagonal); `ok` turns false on a negative or
+// NaN weight. Sums in locals: a += on the arrays would be a store chain.
+template <typename Weight, typename Leaving>
+__attribute__((always_inline)) inline bool scan_row(const GraphView& g, int64_t i, int64_t lo,
+                                                    int64_t hi, Weight&& weight,
+                                                    Leaving&& leaving, bool& ok, double& down,
+                                                    double& up, double& leave) {
+  double dn = 0.0, u = 0.0, out = 0.0;
+  for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+    const double w = weight(e);
+    ok &= (w >= 0.0);  // false for NaN
+    const int64_t j = g.indices[e];
+    if (j == i) continue;  // a self-loop adds to D and W alike
+    if (j >= lo && j < hi) {
+      if (j == i + 1) {
+        u += w;
+      } else if (j == i - 1) {
+        dn += w;
+      } else {
+        return false;
+      }
+    } else {
+      out += w;
+      leaving(j, w);
+    }
+  }
+  down = dn;
+  up = u;
+  leave = out;
+  return true;
+}
+
+// The pivots of `band_factor` on a tridiagonal block (Grassmann-Taksar-Heyman:
+// exit_{c+1} = leave_{c+1} + down_{c+1} exit_c / pivot_c, pivot_c = exit_c + up_c, sums of
+// non-negative rates), carried as exit_c = N / D with D_{c+1} = N_c + up_c D_c and
+// N_{c+1} = leave_{c+1} D_{c+1} + down_{c+1} N_c: the chain holds two multiply-adds and no
+// division (the inverse pivots D_c / D_{c+1} are computed beside it). N and D are rescaled by a
+// power of two (exactly) every 8 rows, so leaving [1e-200, 1e200] takes pivots beyond 1e25 or
+// below 1e-25 on average, or a zero pivot (a singular block): `close` then fails and the band
+// path takes the block.
+struct PivotChain {
+  double N, D = 1.0, Dn = 0.0;
+  explicit PivotChain(double leave0) : N(leave0) {}
+  // 1 / pivot of row c (whose exit is N / D) into inv; false when out of range
+  bool close(double up, double& inv) {
+    Dn = N + up * D;
+    if (!(Dn > 1e-200 && Dn < 1e200)) return false;
+    inv = D / Dn;
+    return true;
+  }
+  // After close(row c): row c + 1's exit from its rates; returns its multiplier down / pivot_c.
+  double advance(double leave, double down, double inv, int64_t c) {
+    N = leave * Dn + down * N;
+    D = Dn;
+    if ((c & 7) == 7) {
+      const double s = std::ldexp(1.0, -std::ilogb(D));
+      N *= s;
+      D *= s;
+    }
+    return down * inv;
+  }
+};
+
 // P: the parameter count when small (weights computed inline, the loop over parameters
 // unrolled), -1 for any.
 template <int P>
 __attribute__((always_inline)) inline double weight_of(const GraphView& g, const double* t,
                                                        int64_t e) {
-  const double* c = g.coef + e * (P >= 0 ? P : g.p);
-  double w = g.base[e];
-  if constexpr (P >= 0) {
-    for (int q = 0; q < P; ++q) w += c[q] * t[q];
+  if constexpr (P < 0) {
+    return detail::edge_weight_scalar(g, t, 0, e);
   } else {
-    for (int64_t q = 0; q < g.p; ++q) w += c[q] * t[q];
+    const double* c = g.coef + e * P;
+    double w = g.base[e];
+    for (int q = 0; q < P; ++q) w += c[q] * t[q];
+    return w;
   }
-  return w;
 }
 
+// `solve_tridiagonal` for one column, not transposed (the moments' case), in two passes instead
+// of five: each row's scan is followed at once by its step of the pivot recurrence and of the
+// forward substitution, so their chains overlap the next row's scan; the back substitution
+// writes x. The same pivots; only the order of the right-hand side's sums differs.
 template <int P>
 __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphView& g,
                                                                   const double* t, int64_t ld,
@@ -168,53 +233,28 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
   T.inv.resize(static_cast<size_t>(m));
   T.y.resize(static_cast<size_t>(m));
   double *up = T.up.data(), *inv = T.inv.data(), *y = T.y.data();
-  bool ok = true, far = false;
-  double N = 0.0, D = 1.0, yprev = 0.0;
+  bool ok = true;
+  PivotChain chain(0.0);
+  double yprev = 0.0;
   for (int64_t i = lo; i < hi; ++i) {
     const int64_t c = i - lo;
-    double dn = 0.0, u = 0.0, out = 0.0, acc = xb[i * ld + b];
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const double w = weight_of<P>(g, t, e);
-      ok &= (w >= 0.0);  // false for NaN
-      const int64_t j = g.indices[e];
-      if (j == i) continue;  // a self-loop adds to D and W alike
-      if (j >= lo && j < hi) {
-        if (j == i + 1) {
-          u += w;
-        } else if (j == i - 1) {
-          dn += w;
-        } else {
-          far = true;
-        }
-      } else {
-        out += w;
-        if (j < g.n) acc += w * xb[j * ld + b];
-      }
-    }
-    if (far) return false;
-    up[c] = u;
+    double dn, out, acc = xb[i * ld + b];
+    if (!scan_row(
+            g, i, lo, hi, [&](int64_t e) { return weight_of<P>(g, t, e); },
+            [&](int64_t j, double w) {
+              if (j < g.n) acc += w * xb[j * ld + b];  // absorption contributes 0
+            },
+            ok, dn, up[c], out))
+      return false;
     if (c == 0) {
-      N = out;
+      chain.N = out;
     } else {  // row c - 1's pivot, then row c's exit and forward step
-      const double Dn = N + up[c - 1] * D;
-      if (!(Dn > 1e-200 && Dn < 1e200)) return false;  // see solve_tridiagonal
-      inv[c - 1] = D / Dn;
-      const double mult = dn * inv[c - 1];
-      N = out * Dn + dn * N;
-      D = Dn;
-      acc += mult * yprev;
-      if ((c & 7) == 7) {
-        const double sc = std::ldexp(1.0, -std::ilogb(D));
-        N *= sc;
-        D *= sc;
-      }
+      if (!chain.close(up[c - 1], inv[c - 1])) return false;
+      acc += chain.advance(out, dn, inv[c - 1], c - 1) * yprev;
     }
     y[c] = yprev = acc;
   }
-  if (!ok) return false;
-  const double Dn = N;  // the last row has no rate up
-  if (!(Dn > 1e-200 && Dn < 1e200)) return false;
-  inv[m - 1] = D / Dn;
+  if (!ok || !chain.close(0.0, inv[m - 1])) return false;  // the last row has no rate up
   double next = y[m - 1] * inv[m - 1];
   xb[(hi - 1) * ld + b] = next;
   for (int64_t c = m - 2; c >= 0; --c) {
@@ -245,18 +285,17 @@ __attribute__((always_inline)) inline bool tridiagonal_dispatch(const GraphView&
 // A cyclic SCC [lo, hi) whose in-block edges all join neighbouring rows (a birth-death block:
 // migration between two demes at a fixed lineage count, after the compile's Cuthill-McKee
 // order) for one theta row b: one pass over the edges gathers the three diagonals and the
-// right-hand side, then the Thomas algorithm with the pivots of `band_factor` (Grassmann-Taksar-
-// Heyman: exit_{c+1} = leave_{c+1} + down_{c+1} exit_c / pivot_c, pivot_c = exit_c + up_c, sums
-// of non-negative rates). The recurrence is carried as exit_c = N_c / D_c with
-// D_{c+1} = N_c + up_c D_c and N_{c+1} = leave_{c+1} D_{c+1} + down_{c+1} N_c, so its chain holds
-// two multiply-adds and no division (the inverse pivots D_c / D_{c+1} are computed beside it);
-// N and D are rescaled by a power of two every 8 rows. The general band path costs ~2.5x more
-// per edge on such blocks. Returns false, having written nothing to xb, when the block is not
-// tridiagonal, holds a bad weight or has extreme pivots: the band path then answers (and names
-// a bad weight or a singular block).
+// right-hand side, then the Thomas algorithm with the pivots of `PivotChain`. The general band
+// path costs ~2.5x more per edge on such blocks. Returns false, having written nothing to xb,
+// when the block is not tridiagonal, holds a bad weight or has extreme pivots: the band path
+// then answers (and names a bad weight or a singular block). Serves the transposed and the
+// several-column solves; `tridiagonal_one_column` the rest.
 template <bool K1>
-__attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g, const double* theta, int64_t ld, int64_t b, int64_t lo,
-                       int64_t hi, double* xb, int64_t Kdyn, bool transpose, Tri& T) {
+__attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g,
+                                                             const double* theta, int64_t ld,
+                                                             int64_t b, int64_t lo, int64_t hi,
+                                                             double* xb, int64_t Kdyn,
+                                                             bool transpose, Tri& T) {
   const int64_t m = hi - lo, K = K1 ? 1 : Kdyn;
   const int64_t e0 = g.indptr[lo], e1 = g.indptr[hi];
   T.w.resize(static_cast<size_t>(e1 - e0));
@@ -270,62 +309,28 @@ __attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g,
   T.y.resize(static_cast<size_t>(m * K));
   double *down = T.down.data(), *up = T.up.data(), *leave = T.leave.data(), *y = T.y.data();
   bool ok = true;
-  for (int64_t i = lo; i < hi; ++i) {  // row sums in locals: a += on the arrays is a store chain
+  for (int64_t i = lo; i < hi; ++i) {
     const int64_t ii = i - lo;
     double* yi = y + ii * K;
     const double* xi = xb + i * ld + b * K;
     for (int64_t k = 0; k < K; ++k) yi[k] = xi[k];
-    double dn = 0.0, u = 0.0, out = 0.0, acc = 0.0;
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      const double w = wv[e - e0];
-      ok &= (w >= 0.0);  // false for NaN
-      const int64_t j = g.indices[e];
-      if (j == i) continue;  // a self-loop adds to D and W alike
-      if (j >= lo && j < hi) {
-        if (j == i + 1) {
-          u += w;
-        } else if (j == i - 1) {
-          dn += w;
-        } else {
-          return false;
-        }
-      } else {
-        out += w;
-        if (!transpose && j < g.n) {
-          const double* xj = xb + j * ld + b * K;
-          if (K1) {
-            acc += w * xj[0];
-          } else {
-            for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
-          }
-        }
-      }
-    }
-    down[ii] = dn;
-    up[ii] = u;
-    leave[ii] = out;
-    if (K1) yi[0] += acc;
+    if (!scan_row(
+            g, i, lo, hi, [&](int64_t e) { return wv[e - e0]; },
+            [&](int64_t j, double w) {
+              if (transpose || j >= g.n) return;  // absorption contributes 0
+              const double* xj = xb + j * ld + b * K;
+              for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
+            },
+            ok, down[ii], up[ii], leave[ii]))
+      return false;
   }
   if (!ok) return false;
   double* mult = T.mult.data();
   double* inv = T.inv.data();
-  double N = leave[0], D = 1.0;
+  PivotChain chain(leave[0]);
   for (int64_t c = 0; c < m; ++c) {
-    const double Dn = N + up[c] * D;  // pivot_c * D
-    // D is rescaled to [1, 2) every 8 rows, so leaving this range takes pivots beyond 1e25 or
-    // below 1e-25 on average (or a zero pivot, a singular block): the band path handles those
-    if (!(Dn > 1e-200 && Dn < 1e200)) return false;
-    inv[c] = D / Dn;
-    if (c + 1 < m) {
-      mult[c + 1] = down[c + 1] * inv[c];
-      N = leave[c + 1] * Dn + down[c + 1] * N;
-      D = Dn;
-      if ((c & 7) == 7) {  // keep N, D in range: divide both by D's power of two
-        const double s = std::ldexp(1.0, -std::ilogb(D));
-        N *= s;
-        D *= s;
-      }
-    }
+    if (!chain.close(up[c], inv[c])) return false;
+    if (c + 1 < m) mult[c + 1] = chain.advance(leave[c + 1], down[c + 1], inv[c], c);
   }
   if (!transpose) {  // L y = b, then U y = y
     for (int64_t r = 1; r < m; ++r)

@@ -50,9 +50,9 @@ _OPTIMIZERS = {
 
 def _schedule(learning_rate, n_iterations: int) -> Callable:
     """A schedule as given, or for a number: held for the first three quarters of the run (time
-    to reach and fill the target), then decayed geometrically to 1 % of it by the last iteration, so the particles settle where the
-    direction vanishes instead of jittering by ~learning_rate forever (RMSprop and Adam steps
-    do not shrink with the gradient)."""
+    to reach and fill the target), then decayed geometrically to 1 % of it by the last
+    iteration, so the particles settle where the direction vanishes instead of jittering by
+    ~learning_rate forever (RMSprop and Adam steps do not shrink with the gradient)."""
     if callable(learning_rate):
         return lambda count: learning_rate(count)
     lr = float(learning_rate)
@@ -103,7 +103,8 @@ class SVGD(ProblemAttributes, ParticlePosterior):
     verbose : bool
         Progress bar and messages (only on the coordinator process).
     likelihood : {'gaussian', 'density', 'poisson', 'multinomial'} or None
-        None (default): 'density' for a model from `Graph.pmf_from_graph`, else 'gaussian'.
+        None (default): 'density' for a density from `Graph.pmf_from_graph` (not one built
+        with ``log=True``, which returns logs), else 'gaussian'.
         'gaussian': ``-0.5 Σ (y - model(θ))² / σ²`` with ``noise_scale`` σ, or, when σ is None,
         the profile likelihood ``-(N/2) log(RSS / N)`` (σ estimated per particle).
         'density': ``Σ w_i log model(θ, x_i)`` (exact likelihood of observed absorption times,
@@ -115,9 +116,9 @@ class SVGD(ProblemAttributes, ParticlePosterior):
         ``log_likelihood(theta)`` replaces the two above.
     transform : 'auto', None, 'softplus', 'log' or `Transform`
         Particles move in unconstrained space; prior on the natural scale plus the Jacobian.
-        'auto' (default): θ_i = softplus(z_i) for every coordinate that is a rate (positive at every
-        starting point, and the likelihood or prior is -inf when it alone turns negative, as
-        for phasic models), identity for the others.
+        'auto' (default): θ_i = softplus(z_i) for every coordinate that is a rate (positive at
+        every starting point, and the likelihood or prior is -inf when it alone turns negative,
+        as for phasic models), identity for the others.
     optimizer : 'adagrad' (default, as in the SVGD paper), 'adam', 'sgd', or an optax
         ``GradientTransformation``.
     checkpoint_path, checkpoint_every : resume support (atomic ``.npz`` writes).
