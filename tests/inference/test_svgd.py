@@ -573,3 +573,13 @@ def test_default_settings_match_the_exact_posterior_of_a_2d_phase_type_model():
     assert np.all(np.abs(s.particles.mean(0) - mean) < 0.2 * sd), (s.particles.mean(0), mean, sd)
     ratio = s.particles.std(0, ddof=1) / sd
     assert np.all((ratio > 0.9) & (ratio < 1.15)), ratio
+
+
+def test_only_a_density_model_is_read_as_a_density_by_default():
+    g = kingman(4)
+    t = g.sample(20, theta=[1.0], rng=1)
+    assert SVGD(Graph.pmf_from_graph(g), t, verbose=False).likelihood == "density"
+    # a model of log densities is not a density (reading it as one would take logs of logs): it
+    # gets the Gaussian default, whose model(θ) call is refused by name before any fitting
+    with pytest.raises(ParameterError, match="evaluating the model at θ of shape"):
+        SVGD(Graph.pmf_from_graph(g, log=True), t, theta_dim=1, verbose=False)

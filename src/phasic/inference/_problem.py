@@ -145,8 +145,10 @@ def define_problem(
         w = np.asarray(weights, dtype=np.float64)
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ParameterError("weights must be finite and >= 0")
-    if likelihood is None:  # a phasic density (pmf_from_graph) is read as one
-        density = str(getattr(model, "phasic_fingerprint", "")).startswith("pmf:")
+    if likelihood is None:
+        # a density from pmf_from_graph is read as one: it carries `log_density`, which the
+        # density likelihood uses (a model built with log=True returns logs and carries none)
+        density = callable(getattr(model, "log_density", None))
         likelihood = (
             "custom" if log_likelihood is not None else "density" if density else "gaussian"
         )
