@@ -61,7 +61,28 @@ struct SeriesSpec {
   bool log = false;  // density / survival: natural logs out (series_jac: d log / d theta, d log / dt)
 };
 
-// out (B, T): density, survival or cdf at every time point. alpha (B, n).
+// A continuous graph reduced to a Coxian for a batch of theta rows (reduce.cpp): `view` is the
+// Coxian (M phases, 2M one-hot parameters), theta (B, 2M) its rates per row and alpha (B, M) its
+// start (all of a row's transient mass in phase 0).  Its absorption time is the graph's.
+//
+// With dalpha (B, n, p) given, also the tangents: dtheta (B, 2M, p) of the rates, dmass0 (B, p)
+// of the start mass, and the Coxian gets a 2M + 1-th parameter on no edge with dalpha (B, M,
+// 2M + 1) = 1 at phase 0 along it, so that its Jacobian column is d out / d start mass.
+struct CoxianRows {
+  int64_t M = 0;
+  std::vector<double> theta, alpha, base, coef, dtheta, dmass0, dalpha;
+  std::vector<int64_t> indptr, scc_ptr;
+  std::vector<int32_t> indices;
+  GraphView view;
+};
+
+// Fills `out` and returns true when every row reduces exactly (acyclic graphs whose rates
+// depend on the level, such as the coalescent) to a Coxian smaller than the graph.
+bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                      const double* dalpha, CoxianRows& out);
+
+// out (B, T): density, survival or cdf at every time point. alpha (B, n).  A graph that reduces
+// to a smaller Coxian (reduce_to_coxian) is swept on the Coxian.
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
               const SeriesSpec& spec, double* out);
 

@@ -686,10 +686,8 @@ void fill_nan(double* p, int64_t count) {
   std::fill(p, p + count, std::numeric_limits<double>::quiet_NaN());
 }
 
-}  // namespace
-
-Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-              const SeriesSpec& spec, double* out) {
+Status series_sweep(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                    const SeriesSpec& spec, double* out) {
   const int64_t n = g.n, T = spec.T;
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
   const std::vector<int64_t> ord = time_order(spec);
@@ -766,6 +764,18 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
   });
 }
 
+}  // namespace
+
+Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+              const SeriesSpec& spec, double* out) {
+  if (!spec.discrete) {
+    CoxianRows cx;
+    if (reduce_to_coxian(g, theta, B, alpha, nullptr, cx))
+      return series_sweep(cx.view, cx.theta.data(), B, cx.alpha.data(), spec, out);
+  }
+  return series_sweep(g, theta, B, alpha, spec, out);
+}
+
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                     const SeriesSpec& spec_in, bool accumulated, double* out) {
   SeriesSpec spec = spec_in;
@@ -824,9 +834,9 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
 // and u'_0 = d alpha / d theta_q (given).  The time derivative uses
 // d/dt Pois(k; lambda t) = Pois(k; lambda t) (k / t - lambda), and lambda (c_1 - c_0) at t = 0.
 // Each time point stops where its value does.
-Status series_jac(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                  const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
-                  double* dfdt) {
+static Status series_jac_sweep(const GraphView& g, const double* theta, int64_t B,
+                               const double* alpha, const double* dalpha, const SeriesSpec& spec,
+                               double* out, double* jac, double* dfdt) {
   const int64_t n = g.n, T = spec.T, p = g.p;
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * T));
   std::memset(jac, 0, sizeof(double) * static_cast<size_t>(B * T * p));
@@ -984,6 +994,36 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     nan_bad_times(spec, c, jac, p);
     nan_bad_times(spec, c, dfdt, 1);
   });
+}
+
+// On a Coxian reduction (reduce_to_coxian) the sweep carries 2M + 1 tangents over M phases
+// instead of p over the graph's edges: jac = J' dtheta'/dtheta + J'_mass dmass0/dtheta.
+Status series_jac(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                  const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
+                  double* dfdt) {
+  CoxianRows cx;
+  const int64_t p = g.p, E = g.indptr[g.n];
+  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, dalpha, cx) ||
+      (2 * cx.M + 1) * cx.M > (1 + p) * E)
+    return series_jac_sweep(g, theta, B, alpha, dalpha, spec, out, jac, dfdt);
+  const int64_t M = cx.M, P = 2 * M + 1, T = spec.T;
+  std::vector<double> jc(static_cast<size_t>(B * T * P));
+  const Status s = series_jac_sweep(cx.view, cx.theta.data(), B, cx.alpha.data(),
+                                    cx.dalpha.data(), spec, out, jc.data(), dfdt);
+  for (int64_t b = 0; b < B; ++b) {
+    const double* dth = cx.dtheta.data() + b * 2 * M * p;
+    const double* dm = cx.dmass0.data() + b * p;
+    for (int64_t t = 0; t < T; ++t) {
+      const double* j1 = jc.data() + (b * T + t) * P;
+      double* jo = jac + (b * T + t) * p;
+      for (int64_t q = 0; q < p; ++q) {
+        double acc = j1[2 * M] * dm[q];
+        for (int64_t e = 0; e < 2 * M; ++e) acc += j1[e] * dth[e * p + q];
+        jo[q] = acc;
+      }
+    }
+  }
+  return s;
 }
 
 }  // namespace phasic
