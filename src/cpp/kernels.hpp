@@ -64,13 +64,11 @@ struct SeriesSpec {
 // A continuous graph reduced to a Coxian for a batch of theta rows (reduce.cpp): `view` is the
 // Coxian (M phases, 2M one-hot parameters), theta (B, 2M) its rates per row and alpha (B, M) its
 // start (all of a row's transient mass in phase 0).  Its absorption time is the graph's.
-//
-// With dalpha (B, n, p) given, also the tangents: dtheta (B, 2M, p) of the rates, dmass0 (B, p)
-// of the start mass, and the Coxian gets a 2M + 1-th parameter on no edge with dalpha (B, M,
-// 2M + 1) = 1 at phase 0 along it, so that its Jacobian column is d out / d start mass.
+// With dalpha (B, n, p) given, also the tangents of the rates, dtheta (B, 2M, p), and of the
+// start mass, dmass0 (B, p).
 struct CoxianRows {
   int64_t M = 0;
-  std::vector<double> theta, alpha, base, coef, dtheta, dmass0, dalpha;
+  std::vector<double> theta, alpha, base, coef, dtheta, dmass0;
   std::vector<int64_t> indptr, scc_ptr;
   std::vector<int32_t> indices;
   GraphView view;

@@ -208,9 +208,7 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
   // Worth it only when the Coxian is smaller than the graph it stands for (its one-hot
   // coefficients take (2M)^2 doubles, hence the cap on M).
   if (2 * M >= E || M > kMaxPhases) return false;
-  // With tangents the Coxian gets one more parameter, on no edge: the direction of its start
-  // mass (dalpha' = 1 in phase 0), so one sweep also gives d out / d mass.
-  const int64_t P = 2 * M + (dalpha ? 1 : 0);
+  const int64_t P = 2 * M;
   out.M = M;
   out.theta.assign(static_cast<size_t>(B * P), 0.0);
   out.alpha.assign(static_cast<size_t>(B * M), 0.0);
@@ -220,15 +218,13 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
     out.alpha[static_cast<size_t>(b * M)] = mass0[static_cast<size_t>(b)];
   }
   if (dalpha) {
-    out.dtheta.assign(static_cast<size_t>(B * 2 * M * p), 0.0);
+    out.dtheta.assign(static_cast<size_t>(B * P * p), 0.0);
     out.dmass0.assign(static_cast<size_t>(B * p), 0.0);
-    out.dalpha.assign(static_cast<size_t>(B * M * P), 0.0);
     for (int64_t b = 0; b < B; ++b) {
       const std::vector<double>& d = dph[static_cast<size_t>(b)];
-      std::copy(d.begin(), d.end(), out.dtheta.begin() + b * 2 * M * p);
+      std::copy(d.begin(), d.end(), out.dtheta.begin() + b * P * p);
       std::copy(dm0[static_cast<size_t>(b)].begin(), dm0[static_cast<size_t>(b)].end(),
                 out.dmass0.begin() + b * p);
-      out.dalpha[static_cast<size_t>(b * M * P + 2 * M)] = 1.0;
     }
   }
   // Phase m: edge 2m on to m + 1 (the last phase: a zero-weight edge to absorption), edge 2m + 1

@@ -996,34 +996,36 @@ static Status series_jac_sweep(const GraphView& g, const double* theta, int64_t 
   });
 }
 
-// On a Coxian reduction (reduce_to_coxian) the sweep carries 2M + 1 tangents over M phases
-// instead of p over the graph's edges: jac = J' dtheta'/dtheta + J'_mass dmass0/dtheta.
+// On a Coxian reduction (reduce_to_coxian), row by row: the Coxian whose weights are the affine
+// functions base = theta'(theta_b), coef = dtheta'/dtheta at a zero parameter vector has this
+// row's values and first derivatives, so the sweep carries p tangents over M phases instead of
+// the graph's edges (theta' exactly as reduced: no rounding of base + coef . theta).
 Status series_jac(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                   const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
                   double* dfdt) {
   CoxianRows cx;
-  const int64_t p = g.p, E = g.indptr[g.n];
-  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, dalpha, cx) ||
-      (2 * cx.M + 1) * cx.M > (1 + p) * E)
+  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, dalpha, cx))
     return series_jac_sweep(g, theta, B, alpha, dalpha, spec, out, jac, dfdt);
-  const int64_t M = cx.M, P = 2 * M + 1, T = spec.T;
-  std::vector<double> jc(static_cast<size_t>(B * T * P));
-  const Status s = series_jac_sweep(cx.view, cx.theta.data(), B, cx.alpha.data(),
-                                    cx.dalpha.data(), spec, out, jc.data(), dfdt);
+  const int64_t M = cx.M, p = g.p, T = spec.T;
+  std::vector<double> zero(static_cast<size_t>(p), 0.0), da(static_cast<size_t>(M * p), 0.0);
+  GraphView v = cx.view;
+  v.p = p;
+  Status first;
   for (int64_t b = 0; b < B; ++b) {
-    const double* dth = cx.dtheta.data() + b * 2 * M * p;
-    const double* dm = cx.dmass0.data() + b * p;
-    for (int64_t t = 0; t < T; ++t) {
-      const double* j1 = jc.data() + (b * T + t) * P;
-      double* jo = jac + (b * T + t) * p;
-      for (int64_t q = 0; q < p; ++q) {
-        double acc = j1[2 * M] * dm[q];
-        for (int64_t e = 0; e < 2 * M; ++e) acc += j1[e] * dth[e * p + q];
-        jo[q] = acc;
-      }
+    v.base = cx.theta.data() + b * 2 * M;
+    v.coef = cx.dtheta.data() + b * 2 * M * p;
+    std::copy_n(cx.dmass0.data() + b * p, p, da.begin());
+    SeriesSpec sb = spec;
+    if (spec.defect) sb.defect = spec.defect + b;
+    if (spec.row_codes) sb.row_codes = spec.row_codes + b;
+    Status s = series_jac_sweep(v, zero.data(), 1, cx.alpha.data() + b * M, da.data(), sb,
+                                out + b * T, jac + b * T * p, dfdt + b * T);
+    if (s.code != kOk && first.code == kOk) {
+      first = s;
+      first.batch = b;
     }
   }
-  return s;
+  return first;
 }
 
 }  // namespace phasic
