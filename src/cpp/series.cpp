@@ -52,9 +52,10 @@ namespace {
 
 constexpr double kNegligible = 1e-300;
 constexpr double kRescaleBelow = 1e-100;
-constexpr int64_t kAnchorEvery = 64;
 // Scalar series buffer their terms for blocks of kBlock steps (see `series`).
 constexpr int64_t kBlock = 16;
+constexpr int64_t kAnchorEvery = 64;
+static_assert(kAnchorEvery % kBlock == 0, "anchors fall on block starts");
 // Theta rows swept together (lanes of the gather step).
 constexpr int64_t kChunk = 16;
 static_assert(kChunk <= 64, "per-lane scratch arrays hold 64 lanes");
@@ -126,7 +127,10 @@ struct Stream {
     }
     mu = mu_;
     const double spread = poisson_spread(mu);
+    // L a multiple of kBlock: the anchors L + j kAnchorEvery are then block starts, where a
+    // group of time points can take them (RowTimes::flush).
     L = std::max<int64_t>(0, static_cast<int64_t>(std::floor(mu - spread)));
+    L -= L % kBlock;
     R = static_cast<int64_t>(std::ceil(mu + spread));
     anchor = L;
   }
@@ -343,6 +347,33 @@ inline void for_weights(Stream& st, int64_t lo, int64_t hi, int64_t k0, const do
   st.seen = seen;
 }
 
+// Four weight chains at once over n consecutive steps (1 / k in ik, terms in c): w_k = w_(k-1)
+// mu / k, seen += w_k, acc += w_k c_k per chain, as for_weights does for one; four lanes wide.
+PHASIC_MULTIVERSION
+void weights4(const double* ik, const double* c, int64_t n, const double* mu, double* w,
+              double* seen, double* acc) {
+  double w_[4], s_[4], a_[4], m_[4];
+  for (int j = 0; j < 4; ++j) {
+    w_[j] = w[j];
+    s_[j] = seen[j];
+    a_[j] = acc[j];
+    m_[j] = mu[j];
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    const double f = ik[k], ck = c[k];
+    for (int j = 0; j < 4; ++j) {
+      w_[j] *= m_[j] * f;
+      s_[j] += w_[j];
+      a_[j] += w_[j] * ck;
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    w[j] = w_[j];
+    seen[j] = s_[j];
+    acc[j] = a_[j];
+  }
+}
+
 // A time point that is NaN, infinite, negative, or (discrete) not an integer.
 bool bad_time(const SeriesSpec& spec, int64_t t) {
   const double tv = spec.times[t];
@@ -394,16 +425,39 @@ struct RowTimes {
   // Block [k0, k1] of the sweep: for every time point whose window meets it, span(t, lo, hi)
   // adds the terms lo..hi (use for_weights); at a block end (k1) done_at(t, k1, 1 / k1...)
   // tests truncation and returns true (after adding any tail of its own) when t has converged.
-  template <typename Span, typename Done>
-  void flush(int64_t k0, int64_t k1, bool block_end, Span&& span, Done&& done_at) {
+  // Time points that take the whole block (an anchor only at its start) go four at a time to
+  // group(ts, k0, k1) when it returns true: four independent weight chains instead of one
+  // latency-bound chain, the same operations per time point as for_weights.
+  template <typename Span, typename Done, typename Group>
+  void flush(int64_t k0, int64_t k1, bool block_end, Span&& span, Done&& done_at,
+             Group&& group) {
     const StepInv inv(k1);
     while (z < T && s[order[z]].L <= k1) ++z;
+    int64_t grp[4];
+    int ng = 0;
     for (int64_t pos = a; pos < z; ++pos) {
       const int64_t t = order[pos];
       if (done[t]) continue;
       const Stream& st = s[t];
       const int64_t lo = std::max(k0, st.L), hi = std::min(k1, st.R);
-      if (lo <= hi) span(t, lo, hi);
+      if (lo > hi) continue;
+      if (lo == k0 && hi == k1 && !st.discrete && (st.anchor > k1 || st.anchor == k0)) {
+        grp[ng++] = t;
+        if (ng == 4) {
+          if (!group(grp, k0, k1))
+            for (int64_t x : grp) span(x, k0, k1);
+          ng = 0;
+        }
+      } else {
+        span(t, lo, hi);
+      }
+    }
+    for (int j = 0; j < ng; ++j) span(grp[j], k0, k1);
+    for (int64_t pos = a; pos < z; ++pos) {
+      const int64_t t = order[pos];
+      if (done[t]) continue;
+      const Stream& st = s[t];
+      const int64_t hi = std::min(k1, st.R);
       if (hi >= st.R || (block_end && hi == k1 && done_at(t, k1, inv))) done[t] = 1;
     }
     while (a < z && (done[order[a]] || s[order[a]].R <= k1)) ++a;
@@ -412,17 +466,18 @@ struct RowTimes {
   // `negligible` mass left closes: terms k0..k-1 are added and rest(t, weight of k, k+1, ...)
   // runs for every open time point. At a block end the block is added and truncation tested.
   // Returns whether the row is finished.
-  template <typename Span, typename Rest, typename Done>
+  template <typename Span, typename Rest, typename Done, typename Group>
   bool block_step(int64_t k, int64_t k0, bool block_end, bool negligible, Span&& span,
-                  Rest&& rest, Done&& done_at) {
+                  Rest&& rest, Done&& done_at, Group&& group) {
     if (negligible) {
-      if (k > k0) flush(k0, k - 1, false, span, [](int64_t, int64_t, const StepInv&) {
-        return false;
-      });
+      if (k > k0)
+        flush(
+            k0, k - 1, false, span,
+            [](int64_t, int64_t, const StepInv&) { return false; }, group);
       finish(k, rest);
       return true;
     }
-    if (block_end) flush(k0, k, true, span, done_at);
+    if (block_end) flush(k0, k, true, span, done_at, group);
     return block_end && finished();
   }
   // Before step k: marks every remaining time point done, calling f(t, weight of the terms
@@ -632,7 +687,9 @@ struct Scalars {
               std::vector<double>& mass, std::vector<double>& exitflow) {
     const int64_t n = g.n, Bc = ch.Bc;
     // Sums in locals (Bc <= 64): accumulating through the vectors' memory costs a store per term.
-    double ms[64] = {0.0}, fl[64] = {0.0};
+    double ms[64], fl[64];  // only the Bc used are cleared: this runs every step
+    std::fill_n(ms, Bc, 0.0);
+    std::fill_n(fl, Bc, 0.0);
     const double* e = ch.e.data();
     if (Bc == 1) {
       double m0 = 0.0, f0 = 0.0;
@@ -723,6 +780,29 @@ Status series_sweep(const GraphView& g, const double* theta, int64_t B, const do
           o[t] = acc;
         };
         cbb[k - k0] = cv;
+        auto group = [&](const int64_t* ts, int64_t lo, int64_t hi) {
+          Stream* st[4];
+          double w[4], seen[4], acc[4], mu[4];
+          for (int j = 0; j < 4; ++j) {
+            st[j] = &rt[b].s[ts[j]];
+            mu[j] = st[j]->mu;
+            if (st[j]->anchor == lo) {
+              w[j] = dpois(lo, mu[j]);
+              st[j]->anchor = lo + kAnchorEvery;
+            } else {
+              w[j] = st[j]->w * (mu[j] * ik[lo - k0]);
+            }
+            seen[j] = st[j]->seen + w[j];
+            acc[j] = o[ts[j]] + w[j] * cbb[lo - k0];
+          }
+          weights4(ik.data() + (lo + 1 - k0), cbb + (lo + 1 - k0), hi - lo, mu, w, seen, acc);
+          for (int j = 0; j < 4; ++j) {
+            st[j]->w = w[j];
+            st[j]->seen = seen[j];
+            o[ts[j]] = acc[j];
+          }
+          return true;
+        };
         auto rest = [&](int64_t t, double w) {  // the cdf's terms past truncation: a_k each
           if (spec.kind == kCdf) o[t] += w * cv;
         };
@@ -733,7 +813,8 @@ Status series_sweep(const GraphView& g, const double* theta, int64_t B, const do
                 return false;
               if (spec.kind == kCdf) rest(t, rt[b].s[t].tail_after(kk));
               return true;
-            });
+            },
+            group);
         all = all && stop;
       }
       if (all) break;
@@ -947,7 +1028,7 @@ static Status series_jac_sweep(const GraphView& g, const double* theta, int64_t 
           if (!rt[b].s[t].tail_below(kk, inv, tm[b], limit)) return false;
           if (spec.kind == kCdf) rest(t, rt[b].s[t].tail_after(kk));
           return true;
-        });
+        }, [](const int64_t*, int64_t, int64_t) { return false; });
         all = all && stop;
       }
       if (all && !(zero_time && !spec.discrete && k < 1)) break;
