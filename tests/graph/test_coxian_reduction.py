@@ -51,6 +51,20 @@ def lineages_with_loss(n: int) -> Graph:
     return g
 
 
+def assert_values_and_jacobian(g: Graph, th, t, h: float = 1e-6):
+    """Eager pdf against expm and the JAX Jacobian against central differences of it; returns
+    the JAX model."""
+    np.testing.assert_allclose(g.pdf(t, theta=th), dense(g, th, t), rtol=1e-10)
+    model = Graph.pmf_from_graph(g)
+    jac = jax.jacrev(lambda x: model(x, jnp.asarray(t)))(jnp.asarray(th))
+    fd = np.stack(
+        [(dense(g, th + h * e, t) - dense(g, th - h * e, t)) / (2 * h) for e in np.eye(len(th))],
+        axis=1,
+    )
+    np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-9)
+    return model
+
+
 def test_block_counting_pdf_survival_cdf_match_expm():
     g = block_counting(7)
     t = np.array([0.01, 0.05, 0.4, 1.5, 4.0, 9.0])  # dense expm is absolute: no far tails here
@@ -93,16 +107,9 @@ def test_two_parameter_values_and_jacobian_through_the_reduction():
     assert g.compile().n_edges > 2 * 5  # larger than its 5-phase Coxian: the reduction is used
     th = np.array([1.3, 0.4])
     t = np.array([0.02, 0.3, 1.0, 3.0])
-    np.testing.assert_allclose(g.pdf(t, theta=th), dense(g, th, t), rtol=1e-10)
-    model = Graph.pmf_from_graph(g)
-    jac = jax.jacrev(lambda x: model(x, jnp.asarray(t)))(jnp.asarray(th))
+    model = assert_values_and_jacobian(g, th, t)
     h = 1e-6
-    fd = np.stack(
-        [(dense(g, th + h * e, t) - dense(g, th - h * e, t)) / (2 * h) for e in np.eye(2)],
-        axis=1,
-    )
-    np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-9)
-    # d/dt is the density's own derivative: f'(t) = alpha S e^{St} S 1 ... checked by differences
+    # d/dt against central differences in t
     dt = jax.grad(lambda s: jnp.sum(model(jnp.asarray(th), s)))(jnp.asarray(t))
     fdt = (dense(g, th, t + h) - dense(g, th, t - h)) / (2 * h)
     np.testing.assert_allclose(dt, fdt, rtol=1e-6, atol=1e-9)
@@ -144,15 +151,7 @@ def test_a_tie_of_different_rate_functions_gives_the_true_gradient():
     g = Graph(callback=cb, parameterized=True, state_length=2)
     th = np.array([1.5, 1.5])
     t = np.array([0.2, 1.0, 2.5])
-    np.testing.assert_allclose(g.pdf(t, theta=th), dense(g, th, t), rtol=1e-10)
-    model = Graph.pmf_from_graph(g)
-    jac = jax.jacrev(lambda x: model(x, jnp.asarray(t)))(jnp.asarray(th))
-    h = 1e-6
-    fd = np.stack(
-        [(dense(g, th + h * e, t) - dense(g, th - h * e, t)) / (2 * h) for e in np.eye(2)],
-        axis=1,
-    )
-    np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-9)
+    assert_values_and_jacobian(g, th, t)
 
 
 @pytest.mark.parametrize("n", [10, 20])
