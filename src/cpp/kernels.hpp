@@ -74,10 +74,29 @@ struct CoxianRows {
   GraphView view;
 };
 
+// The reduction's steps for one row: nu_m (normalized to mass 1) on its support S_m, entries
+// [start[m], start[m + 1]) of idx / nu (and dnu, (entries, p), with tangents), and lambda_m.
+struct ReductionTrace {
+  std::vector<int64_t> start;
+  std::vector<int32_t> idx;
+  std::vector<double> nu, dnu, lam;
+};
+
 // Fills `out` and returns true when every row reduces exactly (acyclic graphs whose rates
 // depend on the level, such as the coalescent) to a Coxian smaller than the graph.
 bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                      const double* dalpha, CoxianRows& out);
+                      const double* dalpha, CoxianRows& out, ReductionTrace* trace = nullptr);
+
+// A state distribution a (n) carried across time delta, a exp(S delta), through the Coxian
+// reduction (one theta row); false (nothing written) when the graph does not reduce or the
+// series would pass max_steps: propagate's own series then answers.
+bool carry_reduced(const GraphView& g, const double* theta, const double* a, double delta,
+                   int64_t max_steps, double* y);
+
+// Its vector-Jacobian product from the cotangent ybar (n): abar (n), thbar (p), dbar (1).
+bool carry_reduced_vjp(const GraphView& g, const double* theta, const double* a, double delta,
+                       int64_t max_steps, const double* ybar, double* abar, double* thbar,
+                       double* dbar);
 
 // out (B, T): density, survival or cdf at every time point. alpha (B, n).  A graph that reduces
 // to a smaller Coxian (reduce_to_coxian) is swept on the Coxian.

@@ -198,6 +198,11 @@ Status propagate(const GraphView& g, const double* theta, const double* r, int64
                  const double* floor, int64_t max_steps, double* y, double* steps) {
   const int64_t n = g.n, S = n * k * R;
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  // A state distribution carried forward on a graph that reduces to a Coxian (reduce.cpp)
+  if (k == 1 && R == 1 && transpose && carry_reduced(g, theta, u, delta[0], max_steps, y)) {
+    *steps = 0;
+    return Status{};
+  }
   Row row;
   bool ok = row_weights(g, theta, row);
   for (int64_t col = 0; ok && col < R; ++col)
@@ -366,6 +371,9 @@ Status propagate_vjp(const GraphView& g, const double* theta, const double* r, i
   std::fill(ubar, ubar + S, 0.0);
   std::fill(thbar, thbar + p, 0.0);
   std::fill(dbar, dbar + R, 0.0);
+  if (k == 1 && R == 1 && transpose &&
+      carry_reduced_vjp(g, theta, u, delta[0], kDefaultMaxSteps, ybar, ubar, thbar, dbar))
+    return Status{};
   Row row;
   if (!row_weights(g, theta, row)) return Status{};
   const double c = coupling >= 0 ? theta[coupling] : 1.0;

@@ -37,27 +37,31 @@ struct Work {
 // One theta row: the phases' rates (fwd_m, ext_m interleaved: on to phase m + 1, absorbed) per
 // unit of mass in phase m, and with `da` (alpha's tangents, (n, p)) their tangents dph (2M, p)
 // and that of the start mass (dm0, p).  Tangents hold lambda_m = q of the fastest state as a
-// function of theta: exact while the states tied with it have the same rate function (checked;
-// a mere numerical tie would break the reduction under a perturbation) and no support state has
+// function of theta: exact while the states tied with it have the same rate function (checked
+// with or without tangents, so a value and its vjp take the same path: a mere numerical tie
+// would break the reduction under a perturbation) and no support state has
 // zero mass but a nonzero tangent (a weight at 0 that theta moves).  False when the support
 // does not empty within the work cap, or a weight, rate or alpha is unusable (the full sweep
 // then reports it).
 bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double* a,
                 const double* da, int64_t work_cap, Work& W, std::vector<double>& phases,
-                double& mass0, std::vector<double>& dph, std::vector<double>& dm0) {
-  const int64_t n = g.n, p = da ? g.p : 0;
+                double& mass0, std::vector<double>& dph, std::vector<double>& dm0,
+                ReductionTrace* tr) {
+  // P: the rate functions' coefficients (ties are checked on them, with or without tangents);
+  // p: the tangents carried
+  const int64_t n = g.n, P = g.p, p = da ? g.p : 0;
   auto at = [](int64_t i) { return static_cast<size_t>(i); };
   for (int64_t i = 0; i < n; ++i) {
     double qi = 0.0;
-    double* dqi = W.dq.data() + i * p;
-    std::fill(dqi, dqi + p, 0.0);
+    double* dqi = W.dq.data() + i * P;
+    std::fill(dqi, dqi + P, 0.0);
     for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
       const double x = detail::edge_weight_scalar(g, theta, b, ed);
       if (!(x >= 0.0) || !std::isfinite(x)) return false;
       W.w[at(ed)] = x;
       if (g.indices[ed] == i) continue;
       qi += x;
-      for (int64_t k = 0; k < p; ++k) dqi[k] += g.coef[ed * g.p + k];
+      for (int64_t k = 0; k < P; ++k) dqi[k] += g.coef[ed * P + k];
     }
     if (!std::isfinite(qi)) return false;
     W.q[at(i)] = qi;
@@ -89,7 +93,16 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
   dph.clear();
   std::fill(W.mark.begin(), W.mark.end(), -1);
   int64_t work = 0;
+  if (tr) *tr = ReductionTrace{};
   for (int64_t m = 0; !W.cur.empty(); ++m) {
+    if (tr) {  // nu_m (and its tangents) on its support
+      tr->start.push_back(static_cast<int64_t>(tr->idx.size()));
+      for (int64_t i : W.cur) {
+        tr->idx.push_back(i);
+        tr->nu.push_back(W.v[at(i)]);
+        for (int64_t k = 0; k < p; ++k) tr->dnu.push_back(W.dv[at(i * p + k)]);
+      }
+    }
     double lam = 0.0;
     int64_t top = -1;
     for (int64_t i : W.cur)
@@ -99,7 +112,7 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
       }
     if (!(lam > 0.0)) return false;  // a state without exit: the full sweep reports it
     const double cut = lam * (1.0 - kTie);
-    const double* dlam = W.dq.data() + top * p;
+    const double* dlam = W.dq.data() + top * P;
     double ext = 0.0;
     std::fill(dx.begin(), dx.end(), 0.0);
     W.nx.clear();
@@ -117,16 +130,15 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
     for (int64_t i : W.cur) {
       const double vi = W.v[at(i)], qi = W.q[at(i)];
       const double* dvi = W.dv.data() + i * p;
-      const double* dqi = W.dq.data() + i * p;
+      const double* dqi = W.dq.data() + i * P;
       W.v[at(i)] = 0.0;
       const bool tied = qi >= cut;
       const double r = tied ? qi : lam;  // this state's uniformization rate
       const double s = vi / r;
       const double* dr_ = tied ? dqi : dlam;
-      for (int64_t k = 0; k < p; ++k) {
-        if (tied && std::fabs(dqi[k] - dlam[k]) > 1e-12 * (std::fabs(dlam[k]) + lam)) return false;
-        ds[at(k)] = dvi[k] / r - vi * dr_[k] / (r * r);
-      }
+      for (int64_t k = 0; tied && k < P; ++k)
+        if (std::fabs(dqi[k] - dlam[k]) > 1e-12 * (std::fabs(dlam[k]) + lam)) return false;
+      for (int64_t k = 0; k < p; ++k) ds[at(k)] = dvi[k] / r - vi * dr_[k] / (r * r);
       if (!tied) {
         for (int64_t k = 0; k < p; ++k)
           dc[at(k)] = dvi[k] * ((lam - qi) / lam) - vi * (dqi[k] * lam - qi * dlam[k]) / (lam * lam);
@@ -163,6 +175,7 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
       W.nx[kept++] = j;
     }
     W.nx.resize(kept);
+    if (tr) tr->lam.push_back(lam);
     phases.push_back(lam * rho1);
     phases.push_back(lam * ext);
     for (int64_t k = 0; k < p; ++k) dph.push_back(dlam[k] * rho1 + lam * dr[at(k)]);
@@ -175,13 +188,14 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
     }
     W.cur.swap(W.nx);
   }
+  if (tr) tr->start.push_back(static_cast<int64_t>(tr->idx.size()));
   return true;
 }
 
 }  // namespace
 
 bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                      const double* dalpha, CoxianRows& out) {
+                      const double* dalpha, CoxianRows& out, ReductionTrace* trace) {
   const int64_t n = g.n, E = g.indptr[n], p = dalpha ? g.p : 0;
   if (n == 0 || g.n_scc != n || B <= 0) return false;  // a cyclic SCC never empties the support
   const int64_t work_cap = (3 * E + 16 * n) * (1 + p);
@@ -190,7 +204,7 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
   W.q.resize(static_cast<size_t>(n));
   W.v.assign(static_cast<size_t>(n), 0.0);
   W.nxt.assign(static_cast<size_t>(n), 0.0);
-  W.dq.assign(static_cast<size_t>(n * p), 0.0);
+  W.dq.assign(static_cast<size_t>(n * g.p), 0.0);
   W.dv.assign(static_cast<size_t>(n * p), 0.0);
   W.dnxt.assign(static_cast<size_t>(n * p), 0.0);
   W.mark.resize(static_cast<size_t>(n));
@@ -201,7 +215,7 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
   for (int64_t b = 0; b < B; ++b) {
     const size_t bb = static_cast<size_t>(b);
     if (!reduce_row(g, theta, b, alpha + b * n, dalpha ? dalpha + b * n * p : nullptr, work_cap,
-                    W, phases[bb], mass0[bb], dph[bb], dm0[bb]))
+                    W, phases[bb], mass0[bb], dph[bb], dm0[bb], B == 1 ? trace : nullptr))
       return false;
     M = std::max<int64_t>(M, static_cast<int64_t>(phases[bb].size() / 2));
   }
@@ -251,6 +265,158 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
   out.view.p = P;
   out.view.n_scc = M;
   out.view.scc_ptr = out.scc_ptr.data();
+  return true;
+}
+
+namespace {
+
+// The Coxian of `ph` (fwd_m, ext_m interleaved, M phases) started with mass rho0 in phase 0, at
+// time delta, by uniformization at Lam = its largest phase rate over the full Poisson window
+// (the mass beyond is < 1e-300, so every phase mass is accurate relative to itself): x (M).
+// With c (M) also G = x . c and its time derivative dGdt, and with tangents dph (2M, p) of the
+// rates, dG (p) along them (Lam held fixed: the series is exact for any Lam >= the rates).
+// False past max_steps terms.
+bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t max_steps,
+               double* x, const double* c, const double* dph, int64_t p, double* dG,
+               double* dGdt) {
+  auto at = [](int64_t i) { return static_cast<size_t>(i); };
+  double lam = 0.0;
+  for (int64_t m = 0; m < M; ++m) lam = std::max(lam, ph[2 * m] + ph[2 * m + 1]);
+  if (!(lam > 0.0)) lam = 1.0;
+  const double mu = lam * delta;
+  const double K = std::ceil(mu + 40.0 * std::sqrt(mu) + 40.0);
+  if (!(K <= static_cast<double>(max_steps))) return false;
+  std::vector<double> u(at(M), 0.0), nu(at(M)), ut(at(M * p), 0.0), nut(at(M * p));
+  u[0] = rho0;
+  std::fill(x, x + M, 0.0);
+  double G = 0.0, Gt = 0.0, c0 = 0.0, c1 = 0.0;
+  if (dG) std::fill(dG, dG + p, 0.0);
+  const double lmu = mu > 0.0 ? std::log(mu) : 0.0, inv = 1.0 / lam;
+  for (int64_t k = 0; k <= static_cast<int64_t>(K); ++k) {
+    const double kd = static_cast<double>(k);
+    const double w = mu > 0.0 ? std::exp(kd * lmu - mu - std::lgamma(kd + 1.0)) : (k == 0);
+    double uc = 0.0;
+    if (c)
+      for (int64_t m = 0; m < M; ++m) uc += u[at(m)] * c[m];
+    if (k == 0) c0 = uc;
+    if (k == 1) c1 = uc;
+    if (w > 0.0) {
+      for (int64_t m = 0; m < M; ++m) x[m] += w * u[at(m)];
+      G += w * uc;
+      if (delta > 0.0) Gt += w * uc * (kd / delta - lam);
+      for (int64_t q = 0; dG && q < p; ++q) {
+        double s = 0.0;
+        for (int64_t m = 0; m < M; ++m) s += ut[at(q * M + m)] * c[m];
+        dG[q] += w * s;
+      }
+    }
+    if (k == static_cast<int64_t>(K) || (mu == 0.0 && k >= 1)) break;
+    // u Q with Q = I + C / lam: C[m, m] = -(fwd_m + ext_m), C[m, m + 1] = fwd_m
+    for (int64_t m = 0; m < M; ++m) {
+      const double r = ph[2 * m] + ph[2 * m + 1];
+      nu[at(m)] = u[at(m)] * (1.0 - r * inv) + (m > 0 ? u[at(m - 1)] * ph[2 * m - 2] * inv : 0.0);
+      for (int64_t q = 0; dG && q < p; ++q) {
+        const double dr = dph[(2 * m) * p + q] + dph[(2 * m + 1) * p + q];
+        double v = ut[at(q * M + m)] * (1.0 - r * inv) - u[at(m)] * dr * inv;
+        if (m > 0)
+          v += ut[at(q * M + m - 1)] * ph[2 * m - 2] * inv +
+               u[at(m - 1)] * dph[(2 * m - 2) * p + q] * inv;
+        nut[at(q * M + m)] = v;
+      }
+    }
+    u.swap(nu);
+    ut.swap(nut);
+  }
+  if (dGdt) *dGdt = delta > 0.0 ? Gt : lam * (c1 - c0);
+  (void)G;
+  return true;
+}
+
+}  // namespace
+
+bool carry_reduced(const GraphView& g, const double* theta, const double* a, double delta,
+                   int64_t max_steps, double* y) {
+  if (!(delta >= 0.0) || !std::isfinite(delta)) return false;
+  CoxianRows cx;
+  ReductionTrace tr;
+  if (!reduce_to_coxian(g, theta, 1, a, nullptr, cx, &tr)) return false;
+  const int64_t M = cx.M;
+  std::vector<double> x(static_cast<size_t>(M));
+  if (!coxian_at(cx.theta.data(), M, cx.alpha[0], delta, max_steps, x.data(), nullptr, nullptr,
+                 0, nullptr, nullptr))
+    return false;
+  std::fill(y, y + g.n, 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e)
+      y[tr.idx[static_cast<size_t>(e)]] += x[static_cast<size_t>(m)] * tr.nu[static_cast<size_t>(e)];
+  return true;
+}
+
+// y = sum_m x_m nu_m with x the Coxian's phase masses at delta. With ybar: G = ybar . y =
+// sum_m x_m c_m, c_m = nu_m . ybar, so thbar = dG/dtheta through the Coxian's rates (coxian_at's
+// tangents) plus sum_m x_m dnu_m . ybar, and dbar = dG/ddelta. In a, y is linear with lambda_m
+// and the supports fixed: y = sum_m pi_m a P_0 ... P_(m-1) with pi the birth process of rates
+// lambda_m, so abar = sum_m pi_m P_0 ... P_(m-1) ybar, one backward pass over the supports.
+bool carry_reduced_vjp(const GraphView& g, const double* theta, const double* a, double delta,
+                       int64_t max_steps, const double* ybar, double* abar, double* thbar,
+                       double* dbar) {
+  if (!(delta >= 0.0) || !std::isfinite(delta)) return false;
+  const int64_t n = g.n, p = g.p;
+  auto at = [](int64_t i) { return static_cast<size_t>(i); };
+  std::vector<double> da(at(n * p), 0.0);
+  CoxianRows cx;
+  ReductionTrace tr;
+  if (!reduce_to_coxian(g, theta, 1, a, da.data(), cx, &tr)) return false;
+  const int64_t M = cx.M;
+  std::vector<double> c(at(M), 0.0), dc(at(M * p), 0.0), x(at(M)), dG(at(p)), pi(at(M));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e) {
+      const double yb = ybar[tr.idx[at(e)]];
+      c[at(m)] += tr.nu[at(e)] * yb;
+      for (int64_t q = 0; q < p; ++q) dc[at(m * p + q)] += tr.dnu[at(e * p + q)] * yb;
+    }
+  double dGdt = 0.0;
+  if (!coxian_at(cx.theta.data(), M, cx.alpha[0], delta, max_steps, x.data(), c.data(),
+                 cx.dtheta.data(), p, dG.data(), &dGdt))
+    return false;
+  // pi_m: the pure birth process of rates lambda_m (the last phase's way on left as an exit)
+  std::vector<double> birth(at(2 * M), 0.0);
+  for (int64_t m = 0; m < M; ++m) birth[at(2 * m + (m + 1 < M ? 0 : 1))] = tr.lam[at(m)];
+  if (!coxian_at(birth.data(), M, 1.0, delta, max_steps, pi.data(), nullptr, nullptr, 0, nullptr,
+                 nullptr))
+    return false;
+  for (int64_t q = 0; q < p; ++q) {
+    double s = dG[at(q)];
+    for (int64_t m = 0; m < M; ++m) s += x[at(m)] * dc[at(m * p + q)];
+    thbar[q] = s;
+  }
+  *dbar = dGdt;
+  // abar by the backward pass h_m = pi_m ybar + P_m h_(m+1) on S_m (h dense in `next`)
+  std::vector<double> w(at(g.indptr[n])), q(at(n), 0.0), next(at(n), 0.0), h(tr.nu.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      w[at(e)] = detail::edge_weight_scalar(g, theta, 0, e);
+      if (g.indices[e] != i) q[at(i)] += w[at(e)];
+    }
+  for (int64_t m = M - 1; m >= 0; --m) {
+    const double lam = tr.lam[at(m)], cut = lam * (1.0 - kTie);
+    for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e) {
+      const int64_t i = tr.idx[at(e)];
+      const double qi = q[at(i)];
+      const bool tied = qi >= cut;
+      const double r = tied ? qi : lam;
+      double s = pi[at(m)] * ybar[i] + (tied ? 0.0 : ((lam - qi) / lam) * next[at(i)]);
+      for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
+        const int64_t j = g.indices[ed];
+        if (j != i && j < n) s += (w[at(ed)] / r) * next[at(j)];
+      }
+      h[at(e)] = s;
+    }
+    if (m + 1 < M)
+      for (int64_t e = tr.start[m + 1]; e < tr.start[m + 2]; ++e) next[at(tr.idx[at(e)])] = 0.0;
+    for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e) next[at(tr.idx[at(e)])] = h[at(e)];
+  }
+  std::copy(next.begin(), next.end(), abar);
   return true;
 }
 

@@ -13,7 +13,7 @@ import scipy.linalg as sl
 
 import jax
 from phasic import Graph
-from reference_models import block_counting
+from reference_models import block_counting, dense_epoch_moments
 
 
 def dense(g: Graph, theta, times, what="pdf"):
@@ -131,10 +131,10 @@ def test_two_parameter_values_and_jacobian_through_the_reduction():
         np.testing.assert_allclose(gv, fd_row, rtol=1e-5, atol=1e-8)
 
 
-def test_a_tie_of_different_rate_functions_gives_the_true_gradient():
-    # Two branches whose states have rates θ0 and θ1: at θ0 = θ1 they tie numerically, so the
-    # values may use the reduction, but a perturbation separates them: the Jacobian must be that
-    # of the graph, not of the tied Coxian.
+def tied_branches() -> Graph:
+    """Two branches whose states have rates θ0 and θ1: at θ0 = θ1 they tie numerically, but a
+    perturbation separates them, so derivatives must not use the tied Coxian."""
+
     def cb(s):
         if not s.size:
             return [[[1, 0], 1.0, [0.0, 0.0]]]
@@ -147,7 +147,12 @@ def test_a_tie_of_different_rate_functions_gives_the_true_gradient():
             return [[[4, 0], 0.0, [0.0, 2.0]], [[4, 1], 0.0, [2.0, 0.0]]]
         return []
 
-    g = Graph(callback=cb, parameterized=True, state_length=2)
+    return Graph(callback=cb, parameterized=True, state_length=2)
+
+
+def test_a_tie_of_different_rate_functions_gives_the_true_gradient():
+    # the values may use the reduction; the Jacobian must be the graph's, not the tied Coxian's
+    g = tied_branches()
     th = np.array([1.5, 1.5])
     t = np.array([0.2, 1.0, 2.5])
     assert_values_and_jacobian(g, th, t)
@@ -161,3 +166,33 @@ def test_larger_block_counting_and_theta_batches_match_expm(n):
     batch = g.pdf(t, theta=thetas)
     for th, row in zip(thetas, batch, strict=True):
         np.testing.assert_allclose(row, dense(g, th, t), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("which", ["lineages_with_loss", "tied_branches"])
+def test_epoch_carry_through_the_reduction_and_its_gradient(which):
+    # The expected total time under three epochs carries the state distribution forward across
+    # the first two (propagate with k = 1: the Coxian carry when the graph reduces, its series
+    # otherwise); values, θ-row and start-time gradients against dense exponentials.
+    g = lineages_with_loss(6) if which == "lineages_with_loss" else tied_branches()
+    r = np.ones(len(g.states()))
+    th = np.array([[1.3, 0.4], [0.5, 1.1], [2.0, 0.7]])
+    if which == "tied_branches":
+        th = np.array([[1.5, 1.5], [0.8, 0.8], [1.2, 1.2]])
+    st = np.array([0.0, 0.3, 0.9])
+    fn = Graph.moments_from_graph(g, 1, r, epochs=3)
+
+    def ref(t, s):
+        return dense_epoch_moments(g, r, t, s, 1)[0]
+
+    np.testing.assert_allclose(fn(th, st)[0], ref(th, st), rtol=1e-10)
+    gth, gst = jax.grad(lambda t, s: fn(t, s)[0], argnums=(0, 1))(jnp.asarray(th), jnp.asarray(st))
+    h = 1e-6
+    for i in range(3):
+        for q in range(2):
+            d = h * np.eye(2)[q] * (np.arange(3) == i)[:, None]
+            fd = (ref(th + d, st) - ref(th - d, st)) / (2 * h)
+            np.testing.assert_allclose(gth[i, q], fd, rtol=1e-6, atol=1e-9)
+    for i in (1, 2):
+        d = h * np.eye(3)[i]
+        fd = (ref(th, st + d) - ref(th, st - d)) / (2 * h)
+        np.testing.assert_allclose(gst[i], fd, rtol=1e-6, atol=1e-9)
