@@ -61,10 +61,34 @@ Status edge_grad(const GraphView& g, const double* theta, int64_t B, const doubl
 }
 
 PHASIC_MULTIVERSION
-void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out) {
+void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out,
+                 bool transpose) {
   const int64_t n = g.n, p = g.p, Kp = K * p;
   std::memset(out, 0, sizeof(double) * static_cast<size_t>(B * n * Kp));
   if (p == 0) return;
+  if (transpose) {  // (A_q^T x)_j = sum_(e: j -> *) c_eq x_j - sum_(e: i -> j, i != j) c_eq x_i
+    for (int64_t b = 0; b < B; ++b) {
+      const double* xb = x + b * n * K;
+      double* ob = out + b * n * Kp;
+      for (int64_t i = 0; i < n; ++i) {
+        const double* xi = xb + i * K;
+        for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+          const int64_t j = g.indices[e];
+          if (j == i) continue;
+          const double* c = g.coef + e * p;
+          double* oi = ob + i * Kp;
+          double* oj = j < n ? ob + j * Kp : nullptr;
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t q = 0; q < p; ++q) {
+              const double v = c[q] * xi[k];
+              oi[k * p + q] += v;
+              if (oj) oj[k * p + q] -= v;
+            }
+        }
+      }
+    }
+    return;
+  }
   if (K == 1 && p <= 8 && B > 1) {  // 8 theta rows at a time, transposed into a packed (n, 8)
     std::vector<double> buf(static_cast<size_t>(n * 8));
     v8d acc[8];

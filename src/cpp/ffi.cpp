@@ -167,7 +167,7 @@ ffi::Error SolveImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F
 }
 
 ffi::Error CoefMatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 x,
-                          F64Out out) {
+                          F64Out out, bool transpose) {
   Graph G = view(indptr, indices, base, coef, scc_ptr);
   if (G.error.failure()) return G.error;
   const GraphView& g = G.g;
@@ -175,7 +175,7 @@ ffi::Error CoefMatvecImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_p
   if (last_dim(x, 1) != g.n || rows(*out, 3) != B || last_dim(*out) != g.p ||
       last_dim(*out, 1) != K || last_dim(*out, 2) != g.n)
     return ffi::Error::InvalidArgument("phasic coef_matvec: operand shapes do not match the graph");
-  coef_matvec(g, B, x.typed_data(), K, out->typed_data());
+  coef_matvec(g, B, x.typed_data(), K, out->typed_data(), transpose);
   return ffi::Error::Success();
 }
 
@@ -468,7 +468,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicPropagateVjp, PropagateVjpImpl,
                                   .Attr<int64_t>("store_limit"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoefMatvec, CoefMatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
-                                  .Ret<F64>());
+                                  .Ret<F64>()
+                                  .Attr<bool>("transpose"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicSeries, SeriesImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS PHASIC_START_ARGS
                                   .Arg<F64>()

@@ -42,7 +42,9 @@ Status edge_grad(const GraphView& g, const double* theta, int64_t B, const doubl
 //   out[b, i, k, q] = sum over edges e: i -> j of coef[e, q] * (x[b, i, k] - x[b, j, k]),
 // with x = 0 at absorption and self-loops contributing nothing. Batch-major: x (B, n, K),
 // out (B, n, K, p). The JAX bridge's tangent of a solve is A^{-1} (dr - sum_q dtheta_q A_q x).
-void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out);
+// With transpose, (A_q^T x) instead (the tangent of a transposed solve).
+void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, double* out,
+                 bool transpose = false);
 
 // Power series of the (uniformized) transition matrix; see series.cpp.
 enum SeriesKind : int32_t { kDensity = 0, kSurvival = 1, kCdf = 2 };

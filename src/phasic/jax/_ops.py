@@ -165,9 +165,9 @@ class _Base:
 class FfiOps(_Base):
     """Native kernels via XLA FFI (CPU), differentiable in forward and reverse mode.
 
-    * ``solve`` is a `jax.custom_jvp`: the value is one native sweep, the tangent
-      d x = A⁻¹ (d r − Σ_q dθ_q A_q x) with A_q x from one native pass over the edges
-      (``phasic_coef_matvec``) and A⁻¹ a `jax.lax.custom_linear_solve` whose solves, forward and
+    * ``solve`` (plain or transposed) is a `jax.custom_jvp`: the value is one native sweep, the
+      tangent d x = A⁻¹ (d r − Σ_q dθ_q A_q x) (transposed: A⁻ᵀ and A_qᵀ) with A_q x from one
+      native pass over the edges (``phasic_coef_matvec``) and A⁻¹ a `jax.lax.custom_linear_solve` whose solves, forward and
       transposed, are native sweeps. Reverse mode thus costs one transposed sweep and an einsum
       per solve, with no edge-sized intermediate arrays in JAX.
     * ``series`` is a `jax.custom_jvp`: one native sweep returns the values, the Jacobian with
@@ -184,7 +184,7 @@ class FfiOps(_Base):
         # the series kernels compute α (and dα/dθ) themselves from the start edges
         self._start_args = (self._s_idx, self._s_base, self._s_coef)
         self._series_cache: dict = {}
-        self._solve_jvp = self._make_solve()
+        self._solve_jvp = {t: self._make_solve(t) for t in (False, True)}
 
     def _call(self, name, out_shapes, *args, **attrs):
         return jax.ffi.ffi_call(name, out_shapes, vmap_method="expand_dims")(
@@ -213,9 +213,7 @@ class FfiOps(_Base):
         return (d - dself)[:, None] * x - wty
 
     def solve(self, theta, rhs, transpose=False):
-        if transpose:
-            return self._linear_solve(theta, rhs, transpose)
-        return self._solve_jvp(theta, rhs)
+        return self._solve_jvp[bool(transpose)](theta, rhs)
 
     def _linear_solve(self, theta, rhs, transpose):
         """A⁻¹ rhs (or A⁻ᵀ rhs) as a custom_linear_solve: linear (and transposable) in rhs."""
@@ -285,27 +283,25 @@ class FfiOps(_Base):
         return ubar[0], thbar[0], dbar[0]
 
     def coef_matvec(self, x, transpose: bool = False):
-        """(A_q x) for every parameter q: shape (n, K, p) for x of shape (n, K) (one native pass
-        over the edges, no edge-sized array); the transpose in pure JAX."""
-        if transpose:
-            return super().coef_matvec(x, transpose)
+        """(A_q x) (or A_qᵀ x) for every parameter q: shape (n, K, p) for x of shape (n, K), one
+        native pass over the edges, no edge-sized array."""
         out = jax.ShapeDtypeStruct((1, *x.shape, self.p), jnp.float64)
-        return self._call("phasic_coef_matvec", out, x[None])[0]
+        return self._call("phasic_coef_matvec", out, x[None], transpose=bool(transpose))[0]
 
-    def _make_solve(self):
+    def _make_solve(self, transpose: bool):
         @jax.custom_jvp
         def solve(theta, rhs):
-            return self._solve_raw(theta, rhs, False)
+            return self._solve_raw(theta, rhs, transpose)
 
         @solve.defjvp
         def solve_jvp(primals, tangents):
             theta, rhs = primals
             dth, drhs = tangents
-            x = self._solve_raw(theta, rhs, False)
-            d = drhs  # A(θ) x = r  =>  A dx = dr - (dA) x,  dA = Σ_q dθ_q A_q
+            x = self._solve_raw(theta, rhs, transpose)
+            d = drhs  # A(θ) x = r  =>  A dx = dr - (dA) x,  dA = Σ_q dθ_q A_q (Aᵀ: A_qᵀ)
             if self.p:  # negate the p-vector, not the (n, K) cotangent in reverse mode
-                d = d + self.coef_matvec(x) @ (-dth)
-            return x, self._linear_solve(theta, d, False)
+                d = d + self.coef_matvec(x, transpose) @ (-dth)
+            return x, self._linear_solve(theta, d, transpose)
 
         return solve
 
