@@ -29,8 +29,17 @@ from .._epoch_chain import epoch_moments
 from .._errors import ParameterError
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from ..graph._transform import with_event_rate
-from ._bridge import _epoch_count, _is_concrete, _require_x64, _starts, _theta, _theta_rows
+from ._bridge import (
+    _epoch_count,
+    _is_concrete,
+    _require_x64,
+    _starts,
+    _theta,
+    _theta_rows,
+    moments_from_graph,
+)
 from ._epochs import across_epochs, fixed_origin, make_propagator
+from ._joint_epochs import joint_counts_with_epochs
 from ._ops import ops_for
 
 if TYPE_CHECKING:
@@ -72,8 +81,9 @@ def counts_from_graph(
     max_count : int
         K: the table covers counts 0..K (per column).
     epochs : int, optional
-        Number of epochs of piecewise-constant θ (one reward vector only). The function then
-        takes ``(theta, rate, starts)``.
+        Number of epochs of piecewise-constant θ. The function then takes
+        ``(theta, rate, starts)``. A joint table is then the expected occupation of the
+        expanded (state, counts) chain, n (K + 1)^R states (`phasic.jax._joint_epochs`).
     tol, max_steps
         With epochs: the series settings of `moments_from_graph`.
     backend : {"auto", "ffi", "jax"}
@@ -96,11 +106,6 @@ def counts_from_graph(
     ga = graph.compile()
     graph._require_absorption(ga)  # the counts' solves need absorption (mass would be lost)
     r_np, squeeze = ga.reward_matrix(rewards, graph.vertices_length(), nonneg=True)
-    if n_epochs is not None and not squeeze:
-        raise ParameterError(
-            "joint counts of several rewards with epochs are not supported; pass one reward "
-            "vector with epochs, or no epochs for the joint table"
-        )
     p = ga.param_length
     base = ops_for(ga, backend)
     ops = ops_for(with_event_rate(ga, r_np.sum(axis=1)), backend)
@@ -142,6 +147,17 @@ def counts_from_graph(
             return compute(_theta(jnp.zeros(0) if theta is None else theta, p), _rate(rate))
 
         return fn if graph.parameterized else (lambda rate: fn(None, rate))
+
+    if not squeeze:  # the joint table: the expanded (state, counts) chain (_joint_epochs)
+        joint_table = joint_counts_with_epochs(
+            ga, r_np, K, n_epochs, moments_from_graph, tol=tol, max_steps=max_steps, backend=backend
+        )
+
+        def fn_joint(theta, rate, starts) -> jax.Array:
+            th, st = _theta_rows(theta, n_epochs, p), _starts(starts, n_epochs)
+            return joint_table(th, _rate(rate), st)
+
+        return fn_joint
 
     propagate = make_propagator(ops, r, K + 1, tol, max_steps, coupling_param=p)
 
