@@ -70,6 +70,21 @@ void coef_matvec(const GraphView& g, int64_t B, const double* x, int64_t K, doub
     for (int64_t b = 0; b < B; ++b) {
       const double* xb = x + b * n * K;
       double* ob = out + b * n * Kp;
+      if (Kp == 1) {  // one parameter, one column: the row's own sum, then its scatter
+        for (int64_t i = 0; i < n; ++i) {
+          const double xi = xb[i];
+          double own = 0.0;
+          for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+            const int64_t j = g.indices[e];
+            if (j == i) continue;
+            const double v = g.coef[e] * xi;
+            own += v;
+            if (j < n) ob[j] -= v;
+          }
+          ob[i] += own;
+        }
+        continue;
+      }
       for (int64_t i = 0; i < n; ++i) {
         const double* xi = xb + i * K;
         for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {

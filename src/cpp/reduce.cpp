@@ -43,20 +43,24 @@ struct Work {
 // zero mass but a nonzero tangent (a weight at 0 that theta moves).  False when the support
 // does not empty within the work cap, or a weight, rate or alpha is unusable (the full sweep
 // then reports it).
+// PT: the parameter count when small (loops over parameters unrolled), -1 for any; TAN: with
+// tangents (da given).
+template <int PT, bool TAN>
 bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double* a,
                 const double* da, int64_t work_cap, Work& W, std::vector<double>& phases,
                 double& mass0, std::vector<double>& dph, std::vector<double>& dm0,
                 ReductionTrace* tr) {
   // P: the rate functions' coefficients (ties are checked on them, with or without tangents);
   // p: the tangents carried
-  const int64_t n = g.n, P = g.p, p = da ? g.p : 0;
+  const int64_t n = g.n, P = PT >= 0 ? PT : g.p, p = TAN ? P : 0;
   auto at = [](int64_t i) { return static_cast<size_t>(i); };
   for (int64_t i = 0; i < n; ++i) {
     double qi = 0.0;
     double* dqi = W.dq.data() + i * P;
     std::fill(dqi, dqi + P, 0.0);
     for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
-      const double x = detail::edge_weight_scalar(g, theta, b, ed);
+      double x = g.base[ed];  // base + coef . theta, the loop unrolled for small P
+      for (int64_t k = 0; k < P; ++k) x += g.coef[ed * P + k] * theta[b * P + k];
       if (!(x >= 0.0) || !std::isfinite(x)) return false;
       W.w[at(ed)] = x;
       if (g.indices[ed] == i) continue;
@@ -148,7 +152,7 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
         const int64_t j = g.indices[ed];
         if (j == i) continue;
         const double x = s * W.w[at(ed)];
-        for (int64_t k = 0; k < p; ++k) dc[at(k)] = ds[at(k)] * W.w[at(ed)] + s * g.coef[ed * g.p + k];
+        for (int64_t k = 0; k < p; ++k) dc[at(k)] = ds[at(k)] * W.w[at(ed)] + s * g.coef[ed * P + k];
         if (j >= n) {
           ext += x;
           for (int64_t k = 0; k < p; ++k) dx[at(k)] += dc[at(k)];
@@ -192,6 +196,23 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
   return true;
 }
 
+template <bool TAN>
+bool reduce_row_any(const GraphView& g, const double* theta, int64_t b, const double* a,
+                    const double* da, int64_t work_cap, Work& W, std::vector<double>& phases,
+                    double& mass0, std::vector<double>& dph, std::vector<double>& dm0,
+                    ReductionTrace* tr) {
+  switch (g.p) {
+    case 0:
+      return reduce_row<0, TAN>(g, theta, b, a, da, work_cap, W, phases, mass0, dph, dm0, tr);
+    case 1:
+      return reduce_row<1, TAN>(g, theta, b, a, da, work_cap, W, phases, mass0, dph, dm0, tr);
+    case 2:
+      return reduce_row<2, TAN>(g, theta, b, a, da, work_cap, W, phases, mass0, dph, dm0, tr);
+    default:
+      return reduce_row<-1, TAN>(g, theta, b, a, da, work_cap, W, phases, mass0, dph, dm0, tr);
+  }
+}
+
 }  // namespace
 
 bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const double* alpha,
@@ -214,9 +235,14 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
   int64_t M = 0;
   for (int64_t b = 0; b < B; ++b) {
     const size_t bb = static_cast<size_t>(b);
-    if (!reduce_row(g, theta, b, alpha + b * n, dalpha ? dalpha + b * n * p : nullptr, work_cap,
-                    W, phases[bb], mass0[bb], dph[bb], dm0[bb], B == 1 ? trace : nullptr))
-      return false;
+    const double* da = dalpha ? dalpha + b * n * p : nullptr;
+    ReductionTrace* tr = B == 1 ? trace : nullptr;
+    const bool ok =
+        da ? reduce_row_any<true>(g, theta, b, alpha + b * n, da, work_cap, W, phases[bb],
+                                  mass0[bb], dph[bb], dm0[bb], tr)
+           : reduce_row_any<false>(g, theta, b, alpha + b * n, da, work_cap, W, phases[bb],
+                                   mass0[bb], dph[bb], dm0[bb], tr);
+    if (!ok) return false;
     M = std::max<int64_t>(M, static_cast<int64_t>(phases[bb].size() / 2));
   }
   // Worth it only when the Coxian is smaller than the graph it stands for (its one-hot
