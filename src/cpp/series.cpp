@@ -850,12 +850,30 @@ Status series_sweep(const GraphView& g, const double* theta, int64_t B, const do
 
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
               const SeriesSpec& spec, double* out) {
-  if (!spec.discrete) {
-    CoxianRows cx;
-    if (reduce_to_coxian(g, theta, B, alpha, nullptr, cx))
-      return series_sweep(cx.view, cx.theta.data(), B, cx.alpha.data(), spec, out);
+  CoxianRows cx;
+  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, nullptr, cx))
+    return series_sweep(g, theta, B, alpha, spec, out);
+  const int64_t M = cx.M, T = spec.T;
+  // Rows share one sweep through the one-hot parameters while their (2M)^2 coefficients cost
+  // no more than a few passes over the graph; long Coxians go row by row with constant weights.
+  if (M * M <= g.indptr[g.n] || B == 1)
+    return series_sweep(cx.view, cx.theta.data(), B, cx.alpha.data(), spec, out);
+  GraphView v = cx.view;
+  v.p = 0;
+  const double none = 0.0;  // no parameters
+  Status first;
+  for (int64_t b = 0; b < B; ++b) {
+    v.base = cx.theta.data() + b * 2 * M;
+    SeriesSpec sb = spec;
+    if (spec.defect) sb.defect = spec.defect + b;
+    if (spec.row_codes) sb.row_codes = spec.row_codes + b;
+    Status st = series_sweep(v, &none, 1, cx.alpha.data() + b * M, sb, out + b * T);
+    if (st.code != kOk && first.code == kOk) {
+      first = st;
+      first.batch = b;
+    }
   }
-  return series_sweep(g, theta, B, alpha, spec, out);
+  return first;
 }
 
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,

@@ -196,3 +196,27 @@ def test_epoch_carry_through_the_reduction_and_its_gradient(which):
         d = h * np.eye(3)[i]
         fd = (ref(th, st + d) - ref(th, st - d)) / (2 * h)
         np.testing.assert_allclose(gst[i], fd, rtol=1e-6, atol=1e-9)
+
+
+def test_a_long_coxian_batch_goes_row_by_row_and_matches_expm():
+    # Two interleaved chains of 12 levels (level rate k θ0 + θ1): 24 states, 48 edges, a
+    # 12-phase Coxian whose (2M)^2 one-hot coefficients would outweigh the graph, so a batch is
+    # swept row by row with constant weights.
+    n = 12
+
+    def cb(s):
+        if not s.size:
+            return [[[n, 0], 1.0, [0.0, 0.0]]]
+        k = int(s[0])
+        if k == 0:
+            return []
+        return [[[k - 1, 0], 0.0, [k / 2, 0.5]], [[k - 1, 1], 0.0, [k / 2, 0.5]]]
+
+    g = Graph(callback=cb, parameterized=True, state_length=2)
+    t = np.array([0.05, 0.4, 1.5, 4.0])
+    thetas = np.array([[1.0, 0.3], [0.6, 1.2], [2.0, 0.0]])
+    for what, fn in (("pdf", g.pdf), ("surv", g.survival)):
+        batch = fn(t, theta=thetas)
+        for th, row in zip(thetas, batch, strict=True):
+            np.testing.assert_allclose(row, dense(g, th, t, what), rtol=1e-10, atol=1e-15)
+    assert_values_and_jacobian(g, thetas[0], t[1:])  # dense expm is absolute in the left tail
