@@ -331,7 +331,15 @@ def moments_from_graph(
         "ones" if plain else hashlib.sha1(np.ascontiguousarray(r_np).tobytes()).hexdigest()
     )
     if n_epochs is None:
-        compute = jax.jit(lambda th: ops.guard(th, lambda t: finish(t, chain(t))))
+
+        def value(t: jax.Array) -> jax.Array:
+            if k == 1 and r.shape[1] > 1:  # E[Y] = (α U) r: one transposed solve, not R columns
+                tau = ops.solve(t, ops.alpha(t)[:, None], transpose=True)[:, 0]
+                out = (tau @ r)[None] * factorial[:, None]
+                return out[:, 0] if squeeze else out
+            return finish(t, chain(t))
+
+        compute = jax.jit(lambda th: ops.guard(th, value))
 
         def fn(theta=None) -> jax.Array:
             return compute(_theta(jnp.zeros(0) if theta is None else theta, p))
