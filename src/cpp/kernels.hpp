@@ -64,8 +64,9 @@ struct SeriesSpec {
 };
 
 // A continuous graph reduced to a Coxian for a batch of theta rows (reduce.cpp): `view` is the
-// Coxian (M phases, 2M one-hot parameters), theta (B, 2M) its rates per row and alpha (B, M) its
-// start (all of a row's transient mass in phase 0).  Its absorption time is the graph's.
+// Coxian's structure (M phases, edges 2m on and 2m + 1 absorbed; weights for the caller to set),
+// theta (B, 2M) its rates per row and alpha (B, M) its start (all of a row's transient mass in
+// phase 0).  Its absorption time is the graph's.
 // With dalpha (B, n, p) given, also the tangents of the rates, dtheta (B, 2M, p), and of the
 // start mass, dmass0 (B, p).
 struct CoxianRows {
@@ -77,17 +78,22 @@ struct CoxianRows {
 };
 
 // The reduction's steps for one row: nu_m (normalized to mass 1) on its support S_m, entries
-// [start[m], start[m + 1]) of idx / nu (and dnu, (entries, p), with tangents), and lambda_m.
+// [start[m], start[m + 1]) of idx / nu / rate (each state's uniformization rate at step m; dnu,
+// (entries, p), with tangents), lambda_m, and the edge weights w (E) and out-rates q (n).
 struct ReductionTrace {
   std::vector<int64_t> start;
   std::vector<int32_t> idx;
-  std::vector<double> nu, dnu, lam;
+  std::vector<double> nu, dnu, rate, lam, w, q;
 };
 
 // Fills `out` and returns true when every row reduces exactly (acyclic graphs whose rates
 // depend on the level, such as the coalescent) to a Coxian smaller than the graph.
 bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                       const double* dalpha, CoxianRows& out, ReductionTrace* trace = nullptr);
+
+// The view with the 2M rates of each row as one-hot parameters: a batch of rows (theta) in one
+// sweep.
+const GraphView& one_hot_rates(CoxianRows& cx);
 
 // A state distribution a (n) carried across time delta, a exp(S delta), through the Coxian
 // reduction (one theta row); false (nothing written) when the graph does not reduce or the

@@ -138,6 +138,7 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
       W.v[at(i)] = 0.0;
       const bool tied = qi >= cut;
       const double r = tied ? qi : lam;  // this state's uniformization rate
+      if (tr) tr->rate.push_back(r);
       const double s = vi / r;
       const double* dr_ = tied ? dqi : dlam;
       for (int64_t k = 0; tied && k < P; ++k)
@@ -192,7 +193,11 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
     }
     W.cur.swap(W.nx);
   }
-  if (tr) tr->start.push_back(static_cast<int64_t>(tr->idx.size()));
+  if (tr) {
+    tr->start.push_back(static_cast<int64_t>(tr->idx.size()));
+    tr->w = W.w;
+    tr->q = W.q;
+  }
   return true;
 }
 
@@ -245,8 +250,8 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
     if (!ok) return false;
     M = std::max<int64_t>(M, static_cast<int64_t>(phases[bb].size() / 2));
   }
-  // Worth it only when the Coxian is smaller than the graph it stands for (its one-hot
-  // coefficients take (2M)^2 doubles, hence the cap on M).
+  // Worth it only when the Coxian is smaller than the graph it stands for (one_hot_rates takes
+  // (2M)^2 doubles, hence the cap on M).
   if (2 * M >= E || M > kMaxPhases) return false;
   const int64_t P = 2 * M;
   out.M = M;
@@ -268,11 +273,10 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
     }
   }
   // Phase m: edge 2m on to m + 1 (the last phase: a zero-weight edge to absorption), edge 2m + 1
-  // absorbed; edge e's weight is theta'[e] (one-hot coefficients).
+  // absorbed. The weights are the caller's: one row's rates as constants (base), their affine
+  // functions (base, coef), or the whole batch through one_hot_rates.
   out.indptr.resize(static_cast<size_t>(M + 1));
   out.indices.resize(static_cast<size_t>(2 * M));
-  out.base.assign(static_cast<size_t>(2 * M), 0.0);
-  out.coef.assign(static_cast<size_t>(2 * M * P), 0.0);
   out.scc_ptr.resize(static_cast<size_t>(M + 1));
   for (int64_t m = 0; m <= M; ++m) {
     out.indptr[static_cast<size_t>(m)] = 2 * m;
@@ -282,16 +286,23 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
     out.indices[static_cast<size_t>(2 * m)] = static_cast<int32_t>(m + 1);
     out.indices[static_cast<size_t>(2 * m + 1)] = static_cast<int32_t>(M);
   }
-  for (int64_t e = 0; e < 2 * M; ++e) out.coef[static_cast<size_t>(e * P + e)] = 1.0;
   out.view.n = M;
   out.view.indptr = out.indptr.data();
   out.view.indices = out.indices.data();
-  out.view.base = out.base.data();
-  out.view.coef = out.coef.data();
-  out.view.p = P;
   out.view.n_scc = M;
   out.view.scc_ptr = out.scc_ptr.data();
   return true;
+}
+
+const GraphView& one_hot_rates(CoxianRows& cx) {
+  const int64_t P = 2 * cx.M;
+  cx.base.assign(static_cast<size_t>(P), 0.0);
+  cx.coef.assign(static_cast<size_t>(P * P), 0.0);
+  for (int64_t e = 0; e < P; ++e) cx.coef[static_cast<size_t>(e * P + e)] = 1.0;
+  cx.view.base = cx.base.data();
+  cx.view.coef = cx.coef.data();
+  cx.view.p = P;
+  return cx.view;
 }
 
 namespace {
@@ -299,7 +310,7 @@ namespace {
 // The Coxian of `ph` (fwd_m, ext_m interleaved, M phases) started with mass rho0 in phase 0, at
 // time delta, by uniformization at Lam = its largest phase rate over the full Poisson window
 // (the mass beyond is < 1e-300, so every phase mass is accurate relative to itself): x (M).
-// With c (M) also G = x . c and its time derivative dGdt, and with tangents dph (2M, p) of the
+// With c (M) also the time derivative dGdt of G = x . c, and with tangents dph (2M, p) of the
 // rates, dG (p) along them (Lam held fixed: the series is exact for any Lam >= the rates).
 // False past max_steps terms.
 bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t max_steps,
@@ -315,7 +326,7 @@ bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t m
   std::vector<double> u(at(M), 0.0), nu(at(M)), ut(at(M * p), 0.0), nut(at(M * p));
   u[0] = rho0;
   std::fill(x, x + M, 0.0);
-  double G = 0.0, Gt = 0.0, c0 = 0.0, c1 = 0.0;
+  double Gt = 0.0, c0 = 0.0, c1 = 0.0;
   if (dG) std::fill(dG, dG + p, 0.0);
   const double lmu = mu > 0.0 ? std::log(mu) : 0.0, inv = 1.0 / lam;
   for (int64_t k = 0; k <= static_cast<int64_t>(K); ++k) {
@@ -328,7 +339,6 @@ bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t m
     if (k == 1) c1 = uc;
     if (w > 0.0) {
       for (int64_t m = 0; m < M; ++m) x[m] += w * u[at(m)];
-      G += w * uc;
       if (delta > 0.0) Gt += w * uc * (kd / delta - lam);
       for (int64_t q = 0; dG && q < p; ++q) {
         double s = 0.0;
@@ -354,7 +364,6 @@ bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t m
     ut.swap(nut);
   }
   if (dGdt) *dGdt = delta > 0.0 ? Gt : lam * (c1 - c0);
-  (void)G;
   return true;
 }
 
@@ -417,24 +426,19 @@ bool carry_reduced_vjp(const GraphView& g, const double* theta, const double* a,
     thbar[q] = s;
   }
   *dbar = dGdt;
-  // abar by the backward pass h_m = pi_m ybar + P_m h_(m+1) on S_m (h dense in `next`)
-  std::vector<double> w(at(g.indptr[n])), q(at(n), 0.0), next(at(n), 0.0), h(tr.nu.size());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-      w[at(e)] = detail::edge_weight_scalar(g, theta, 0, e);
-      if (g.indices[e] != i) q[at(i)] += w[at(e)];
-    }
+  // abar by the backward pass h_m = pi_m ybar + P_m h_(m+1) on S_m (h dense in `next`), with
+  // the reduction's own weights and per-state rates (a state keeps (lam - q) / lam of its mass
+  // only where its rate is lam itself)
+  std::vector<double> next(at(n), 0.0), h(tr.nu.size());
   for (int64_t m = M - 1; m >= 0; --m) {
-    const double lam = tr.lam[at(m)], cut = lam * (1.0 - kTie);
+    const double lam = tr.lam[at(m)];
     for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e) {
       const int64_t i = tr.idx[at(e)];
-      const double qi = q[at(i)];
-      const bool tied = qi >= cut;
-      const double r = tied ? qi : lam;
-      double s = pi[at(m)] * ybar[i] + (tied ? 0.0 : ((lam - qi) / lam) * next[at(i)]);
+      const double r = tr.rate[at(e)];
+      double s = pi[at(m)] * ybar[i] + (r == lam ? ((lam - tr.q[at(i)]) / lam) * next[at(i)] : 0.0);
       for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
         const int64_t j = g.indices[ed];
-        if (j != i && j < n) s += (w[at(ed)] / r) * next[at(j)];
+        if (j != i && j < n) s += (tr.w[at(ed)] / r) * next[at(j)];
       }
       h[at(e)] = s;
     }

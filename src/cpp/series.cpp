@@ -784,17 +784,14 @@ Status series_sweep(const GraphView& g, const double* theta, int64_t B, const do
         auto group = [&](const int64_t* ts, int64_t lo, int64_t hi) {
           Stream* st[4];
           double w[4], seen[4], acc[4], mu[4];
-          for (int j = 0; j < 4; ++j) {
+          for (int j = 0; j < 4; ++j) {  // term lo (an anchor there or not) as for one
             st[j] = &rt[b].s[ts[j]];
+            acc[j] = o[ts[j]];
+            for_weights(*st[j], lo, lo, k0, ik.data(),
+                        [&](int64_t, double wk) { acc[j] += wk * cbb[lo - k0]; });
+            w[j] = st[j]->w;
+            seen[j] = st[j]->seen;
             mu[j] = st[j]->mu;
-            if (st[j]->anchor == lo) {
-              w[j] = dpois(lo, mu[j]);
-              st[j]->anchor = lo + kAnchorEvery;
-            } else {
-              w[j] = st[j]->w * (mu[j] * ik[lo - k0]);
-            }
-            seen[j] = st[j]->seen + w[j];
-            acc[j] = o[ts[j]] + w[j] * cbb[lo - k0];
           }
           weights4(ik.data() + (lo + 1 - k0), cbb + (lo + 1 - k0), hi - lo, mu, w, seen, acc);
           for (int j = 0; j < 4; ++j) {
@@ -846,6 +843,24 @@ Status series_sweep(const GraphView& g, const double* theta, int64_t B, const do
   });
 }
 
+// Runs sweep(b, spec_b) for each theta row b alone, spec_b carrying row b's defect and row
+// code; returns the first failing row's status with its batch index.
+template <typename Sweep>
+Status row_by_row(const SeriesSpec& spec, int64_t B, Sweep&& sweep) {
+  Status first;
+  for (int64_t b = 0; b < B; ++b) {
+    SeriesSpec sb = spec;
+    if (spec.defect) sb.defect = spec.defect + b;
+    if (spec.row_codes) sb.row_codes = spec.row_codes + b;
+    const Status st = sweep(b, sb);
+    if (st.code != kOk && first.code == kOk) {
+      first = st;
+      first.batch = b;
+    }
+  }
+  return first;
+}
+
 }  // namespace
 
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
@@ -857,23 +872,13 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
   // Rows share one sweep through the one-hot parameters while their (2M)^2 coefficients cost
   // no more than a few passes over the graph; long Coxians go row by row with constant weights.
   if (M * M <= g.indptr[g.n] || B == 1)
-    return series_sweep(cx.view, cx.theta.data(), B, cx.alpha.data(), spec, out);
-  GraphView v = cx.view;
-  v.p = 0;
-  const double none = 0.0;  // no parameters
-  Status first;
-  for (int64_t b = 0; b < B; ++b) {
+    return series_sweep(one_hot_rates(cx), cx.theta.data(), B, cx.alpha.data(), spec, out);
+  GraphView v = cx.view;  // p = 0: each row's rates as constant weights
+  const double none = 0.0;
+  return row_by_row(spec, B, [&](int64_t b, const SeriesSpec& sb) {
     v.base = cx.theta.data() + b * 2 * M;
-    SeriesSpec sb = spec;
-    if (spec.defect) sb.defect = spec.defect + b;
-    if (spec.row_codes) sb.row_codes = spec.row_codes + b;
-    Status st = series_sweep(v, &none, 1, cx.alpha.data() + b * M, sb, out + b * T);
-    if (st.code != kOk && first.code == kOk) {
-      first = st;
-      first.batch = b;
-    }
-  }
-  return first;
+    return series_sweep(v, &none, 1, cx.alpha.data() + b * M, sb, out + b * T);
+  });
 }
 
 Status series_state(const GraphView& g, const double* theta, int64_t B, const double* alpha,
@@ -1110,22 +1115,13 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
   std::vector<double> zero(static_cast<size_t>(p), 0.0), da(static_cast<size_t>(M * p), 0.0);
   GraphView v = cx.view;
   v.p = p;
-  Status first;
-  for (int64_t b = 0; b < B; ++b) {
+  return row_by_row(spec, B, [&](int64_t b, const SeriesSpec& sb) {
     v.base = cx.theta.data() + b * 2 * M;
     v.coef = cx.dtheta.data() + b * 2 * M * p;
     std::copy_n(cx.dmass0.data() + b * p, p, da.begin());
-    SeriesSpec sb = spec;
-    if (spec.defect) sb.defect = spec.defect + b;
-    if (spec.row_codes) sb.row_codes = spec.row_codes + b;
-    Status s = series_jac_sweep(v, zero.data(), 1, cx.alpha.data() + b * M, da.data(), sb,
-                                out + b * T, jac + b * T * p, dfdt + b * T);
-    if (s.code != kOk && first.code == kOk) {
-      first = s;
-      first.batch = b;
-    }
-  }
-  return first;
+    return series_jac_sweep(v, zero.data(), 1, cx.alpha.data() + b * M, da.data(), sb,
+                            out + b * T, jac + b * T * p, dfdt + b * T);
+  });
 }
 
 }  // namespace phasic

@@ -335,8 +335,7 @@ def moments_from_graph(
         def value(t: jax.Array) -> jax.Array:
             if k == 1 and r.shape[1] > 1:  # E[Y] = (α U) r: one transposed solve, not R columns
                 tau = ops.solve(t, ops.alpha(t)[:, None], transpose=True)[:, 0]
-                out = (tau @ r)[None] * factorial[:, None]
-                return out[:, 0] if squeeze else out
+                return (tau @ r)[None]  # a reward matrix (never squeezed); 1! = 1
             return finish(t, chain(t))
 
         compute = jax.jit(lambda th: ops.guard(th, value))

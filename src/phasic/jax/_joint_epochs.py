@@ -32,7 +32,7 @@ def joint_count_chain(ga: GraphArrays, r: np.ndarray, K: int) -> tuple[Graph, np
     R = r.shape[1]
     deg = np.diff(ga.indptr)
     width = int(deg.max()) if n else 0
-    src = np.repeat(np.arange(n), deg)
+    src = ga.edge_sources()
     sink = np.zeros(2 + R, dtype=np.int64)
     sink[-1] = 2
 

@@ -167,8 +167,8 @@ class FfiOps(_Base):
 
     * ``solve`` (plain or transposed) is a `jax.custom_jvp`: the value is one native sweep, the
       tangent d x = A⁻¹ (d r − Σ_q dθ_q A_q x) (transposed: A⁻ᵀ and A_qᵀ) with A_q x from one
-      native pass over the edges (``phasic_coef_matvec``) and A⁻¹ a `jax.lax.custom_linear_solve` whose solves, forward and
-      transposed, are native sweeps. Reverse mode thus costs one transposed sweep and an einsum
+      native pass over the edges (``phasic_coef_matvec``) and A⁻¹ a
+      `jax.lax.custom_linear_solve` whose solves, forward and transposed, are native sweeps. Reverse mode thus costs one transposed sweep and an einsum
       per solve, with no edge-sized intermediate arrays in JAX.
     * ``series`` is a `jax.custom_jvp`: one native sweep returns the values, the Jacobian with
       respect to θ (forward tangents) and the time derivative; the tangent ``J dθ + f' dt`` is
