@@ -267,6 +267,68 @@ ffi::Error PropagateVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc
   return ffi::Error::Success();
 }
 
+// One epoch of a state distribution per row (carry.cpp): theta (..., p), a (..., n), delta and
+// floor (...); y and occ like a, steps (...).
+ffi::Error CarryImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 a,
+                     F64 delta, F64 floor, F64Out y, F64Out occ, F64Out steps,
+                     int64_t max_steps) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t n = g.n;
+  std::vector<int64_t> shape;
+  if (last_dim(a) != n || last_dim(theta) != g.p ||
+      !broadcast_shape({lead_dims(theta, 1), lead_dims(a, 1), lead_dims(delta, 0),
+                        lead_dims(floor, 0)},
+                       shape) ||
+      rows(*y, 1) != product(shape) || rows(*occ, 1) != product(shape) ||
+      static_cast<int64_t>(steps->element_count()) != product(shape))
+    return ffi::Error::InvalidArgument("phasic carry: inconsistent operand shapes");
+  const int64_t B = product(shape);
+  std::vector<double> ts, as, ds, fs;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, g.p, ts);
+  const double* ar = broadcast_rows(a.typed_data(), lead_dims(a, 1), shape, n, as);
+  const double* dl = broadcast_rows(delta.typed_data(), lead_dims(delta, 0), shape, 1, ds);
+  const double* fl = broadcast_rows(floor.typed_data(), lead_dims(floor, 0), shape, 1, fs);
+  for (int64_t b = 0; b < B; ++b)
+    carry(g, th + b * g.p, ar + b * n, dl[b], fl[b], max_steps, y->typed_data() + b * n,
+          occ->typed_data() + b * n, steps->typed_data() + b);
+  return ffi::Error::Success();
+}
+
+ffi::Error CarryVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr, F64 theta, F64 a,
+                        F64 delta, F64 steps, F64 y, F64 occ, F64 ybar, F64 obar, F64Out abar,
+                        F64Out thbar, F64Out dbar) {
+  Graph G = view(indptr, indices, base, coef, scc_ptr);
+  if (G.error.failure()) return G.error;
+  const GraphView& g = G.g;
+  const int64_t n = g.n, p = g.p;
+  std::vector<int64_t> shape;
+  if (last_dim(a) != n || last_dim(theta) != p ||
+      !broadcast_shape({lead_dims(theta, 1), lead_dims(a, 1), lead_dims(delta, 0),
+                        lead_dims(steps, 0), lead_dims(y, 1), lead_dims(occ, 1),
+                        lead_dims(ybar, 1), lead_dims(obar, 1)},
+                       shape) ||
+      rows(*abar, 1) != product(shape) || rows(*thbar, 1) != product(shape) ||
+      static_cast<int64_t>(dbar->element_count()) != product(shape))
+    return ffi::Error::InvalidArgument("phasic carry_vjp: inconsistent operand shapes");
+  const int64_t B = product(shape);
+  std::vector<double> ts, as, ds, ss, ys, os, yb, ob;
+  const double* th = broadcast_rows(theta.typed_data(), lead_dims(theta, 1), shape, p, ts);
+  const double* ar = broadcast_rows(a.typed_data(), lead_dims(a, 1), shape, n, as);
+  const double* dl = broadcast_rows(delta.typed_data(), lead_dims(delta, 0), shape, 1, ds);
+  const double* st = broadcast_rows(steps.typed_data(), lead_dims(steps, 0), shape, 1, ss);
+  const double* yr = broadcast_rows(y.typed_data(), lead_dims(y, 1), shape, n, ys);
+  const double* orr = broadcast_rows(occ.typed_data(), lead_dims(occ, 1), shape, n, os);
+  const double* ybr = broadcast_rows(ybar.typed_data(), lead_dims(ybar, 1), shape, n, yb);
+  const double* obr = broadcast_rows(obar.typed_data(), lead_dims(obar, 1), shape, n, ob);
+  for (int64_t b = 0; b < B; ++b)
+    carry_vjp(g, th + b * p, ar + b * n, dl[b], static_cast<int64_t>(st[b]), yr + b * n,
+              orr + b * n, ybr + b * n, obr + b * n, abar->typed_data() + b * n,
+              thbar->typed_data() + b * p, dbar->typed_data() + b);
+  return ffi::Error::Success();
+}
+
 SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, int64_t T,
                    bool log) {
   SeriesSpec spec;
@@ -466,6 +528,27 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicPropagateVjp, PropagateVjpImpl,
                                   .Attr<bool>("transpose")
                                   .Attr<int64_t>("coupling")
                                   .Attr<int64_t>("store_limit"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCarry, CarryImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Attr<int64_t>("max_steps"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCarryVjp, CarryVjpImpl,
+                              ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoefMatvec, CoefMatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Ret<F64>()

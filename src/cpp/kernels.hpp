@@ -95,16 +95,31 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
 // sweep.
 const GraphView& one_hot_rates(CoxianRows& cx);
 
-// A state distribution a (n) carried across time delta, a exp(S delta), through the Coxian
-// reduction (one theta row); false (nothing written) when the graph does not reduce or the
-// series would pass max_steps: propagate's own series then answers.
+// A state distribution a (n) carried across time delta, y = a exp(S delta), and with occ (n)
+// the expected time spent in each state during [0, delta], through the Coxian reduction (one
+// theta row); false (nothing written) when the graph does not reduce or the series would pass
+// max_steps: propagate's own series then answers.
 bool carry_reduced(const GraphView& g, const double* theta, const double* a, double delta,
-                   int64_t max_steps, double* y);
+                   int64_t max_steps, double* y, double* occ = nullptr);
 
-// Its vector-Jacobian product from the cotangent ybar (n): abar (n), thbar (p), dbar (1).
+// Its vector-Jacobian product from the cotangents ybar (n) and obar (n, or null without occ):
+// abar (n), thbar (p), dbar (1).
 bool carry_reduced_vjp(const GraphView& g, const double* theta, const double* a, double delta,
-                       int64_t max_steps, const double* ybar, double* abar, double* thbar,
-                       double* dbar);
+                       int64_t max_steps, const double* ybar, const double* obar, double* abar,
+                       double* thbar, double* dbar);
+
+// One epoch of a state distribution a (n): y = a exp(S delta) and occ = int_0^delta a exp(S s)
+// ds (n), the expected time in each state (carry.cpp). The Coxian reduction where the graph
+// reduces (*steps = 0); else propagate's series (floor: its absolute truncation error) and
+// occ = (a - y) A^-1, one transposed solve. NaN where the series fails.
+Status carry(const GraphView& g, const double* theta, const double* a, double delta, double floor,
+             int64_t max_steps, double* y, double* occ, double* steps);
+
+// Its vector-Jacobian product at (theta, a, delta) with its results and `steps`, from the
+// cotangents ybar, obar (n): abar (n), thbar (p), dbar (1).
+Status carry_vjp(const GraphView& g, const double* theta, const double* a, double delta,
+                 int64_t steps, const double* y, const double* occ, const double* ybar,
+                 const double* obar, double* abar, double* thbar, double* dbar);
 
 // out (B, T): density, survival or cdf at every time point. alpha (B, n).  A graph that reduces
 // to a smaller Coxian (reduce_to_coxian) is swept on the Coxian.
@@ -125,9 +140,12 @@ Status series_state(const GraphView& g, const double* theta, int64_t B, const do
 // exp(M Δ) u for one row's coupled stack u (n, k, R) (see propagate.cpp): r (n, R), delta and
 // floor (R); y (n, k, R); steps: the number of series terms taken. A bad weight, delta or u, or
 // more than max_steps terms, gives a NaN y (row mode: status ok).
+// With `reduced`, a carried state distribution (k = R = 1, transpose) goes through the Coxian
+// reduction where the graph reduces.
 Status propagate(const GraphView& g, const double* theta, const double* r, int64_t k, int64_t R,
                  int64_t coupling, bool transpose, const double* u, const double* delta,
-                 const double* floor, int64_t max_steps, double* y, double* steps);
+                 const double* floor, int64_t max_steps, double* y, double* steps,
+                 bool reduced = true);
 
 // The vector-Jacobian product of propagate at (theta, u, delta) with its result y and `steps`:
 // ubar (n, k, R), thbar (p), dbar (R), from the cotangent ybar (n, k, R). With at most
@@ -138,7 +156,7 @@ Status propagate_vjp(const GraphView& g, const double* theta, const double* r, i
                      int64_t R, int64_t coupling, bool transpose, const double* u,
                      const double* delta, int64_t steps, const double* y, const double* ybar,
                      double* ubar, double* thbar, double* dbar,
-                     int64_t store_limit = kDefaultStoreLimit);
+                     int64_t store_limit = kDefaultStoreLimit, bool reduced = true);
 
 // Tarjan's algorithm on the CSR graph (targets outside [0, n) ignored).  Fills perm (new -> old
 // index) with the SCCs in topological order (sources first) and returns scc_ptr.

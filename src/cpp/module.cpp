@@ -169,6 +169,8 @@ NB_MODULE(_core, m) {
     t.emplace("phasic_matvec", encapsulate(phasic::PhasicMatvec));
     t.emplace("phasic_propagate", encapsulate(phasic::PhasicPropagate));
     t.emplace("phasic_propagate_vjp", encapsulate(phasic::PhasicPropagateVjp));
+    t.emplace("phasic_carry", encapsulate(phasic::PhasicCarry));
+    t.emplace("phasic_carry_vjp", encapsulate(phasic::PhasicCarryVjp));
     t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
     t.emplace("phasic_series_jac", encapsulate(phasic::PhasicSeriesJac));
     return t;

@@ -195,11 +195,13 @@ double growth(const Row& row, const double* r, int64_t n, int64_t k, int64_t R, 
 
 Status propagate(const GraphView& g, const double* theta, const double* r, int64_t k, int64_t R,
                  int64_t coupling, bool transpose, const double* u, const double* delta,
-                 const double* floor, int64_t max_steps, double* y, double* steps) {
+                 const double* floor, int64_t max_steps, double* y, double* steps,
+                 bool reduced) {
   const int64_t n = g.n, S = n * k * R;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   // A state distribution carried forward on a graph that reduces to a Coxian (reduce.cpp)
-  if (k == 1 && R == 1 && transpose && carry_reduced(g, theta, u, delta[0], max_steps, y)) {
+  if (reduced && k == 1 && R == 1 && transpose &&
+      carry_reduced(g, theta, u, delta[0], max_steps, y)) {
     *steps = 0;
     return Status{};
   }
@@ -366,13 +368,15 @@ void vjp_stored(const GraphView& g, const Row& row, const double* r, int64_t k, 
 Status propagate_vjp(const GraphView& g, const double* theta, const double* r, int64_t k,
                      int64_t R, int64_t coupling, bool transpose, const double* u,
                      const double* delta, int64_t steps, const double* y, const double* ybar,
-                     double* ubar, double* thbar, double* dbar, int64_t store_limit) {
+                     double* ubar, double* thbar, double* dbar, int64_t store_limit,
+                     bool reduced) {
   const int64_t n = g.n, p = g.p, S = n * k * R;
   std::fill(ubar, ubar + S, 0.0);
   std::fill(thbar, thbar + p, 0.0);
   std::fill(dbar, dbar + R, 0.0);
-  if (k == 1 && R == 1 && transpose &&
-      carry_reduced_vjp(g, theta, u, delta[0], kDefaultMaxSteps, ybar, ubar, thbar, dbar))
+  if (reduced && k == 1 && R == 1 && transpose &&
+      carry_reduced_vjp(g, theta, u, delta[0], kDefaultMaxSteps, ybar, nullptr, ubar, thbar,
+                        dbar))
     return Status{};
   Row row;
   if (!row_weights(g, theta, row)) return Status{};

@@ -17,6 +17,7 @@
 // relative to their own rate, so no mass is lost.  That moves a rate by < 1e-14 relative.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels.hpp"
@@ -29,9 +30,12 @@ constexpr int64_t kMaxPhases = 256;
 
 // Scratch of one reduction, reused across theta rows.
 struct Work {
-  std::vector<double> w, q, v, nxt;       // edge weights (E), rates (n), nu_m and nu_m P_m (n)
-  std::vector<double> dq, dv, dnxt;        // tangents (n, p) of q, nu_m, nu_m P_m
-  std::vector<int64_t> mark, cur, nx;      // step a state joined the next support; supports
+  // edge weights (E), rates (n), nu_m and nu_m P_m (n; -1 off the next support, so joining it
+  // costs no second random access)
+  std::vector<double> w, q, v, nxt;
+  std::vector<double> dq, dv, dnxt;  // tangents (n, p) of q, nu_m, nu_m P_m
+  std::vector<int64_t> cur, nx;      // supports
+  std::vector<double> buf;           // the weights of the state rate() read last
 };
 
 // One theta row: the phases' rates (fwd_m, ext_m interleaved: on to phase m + 1, absorbed) per
@@ -54,22 +58,42 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
   // p: the tangents carried
   const int64_t n = g.n, P = PT >= 0 ? PT : g.p, p = TAN ? P : 0;
   auto at = [](int64_t i) { return static_cast<size_t>(i); };
-  for (int64_t i = 0; i < n; ++i) {
+  auto weight = [&](int64_t ed) {  // base + coef . theta, the loop unrolled for small P
+    double x = g.base[ed];
+    for (int64_t k = 0; k < P; ++k) x += g.coef[ed * P + k] * theta[b * P + k];
+    return x;
+  };
+  // The out-rate q_i (and its coefficients dq_i) of a support state, when the support reaches
+  // it: only the states the chain can occupy are read, each level's edges just before the
+  // sweep that reads them again (in cache). With tangents the weights are kept (the vjp's
+  // backward pass reads them); without, the sweep recomputes them rather than store E doubles.
+  auto rate = [&](int64_t i) {
     double qi = 0.0;
     double* dqi = W.dq.data() + i * P;
+    // q's coefficients summed in registers where P is known (through dqi, every edge would
+    // store and reload them: coef may alias it)
+    double acc[PT > 0 ? PT : 1] = {};
     std::fill(dqi, dqi + P, 0.0);
-    for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
-      double x = g.base[ed];  // base + coef . theta, the loop unrolled for small P
-      for (int64_t k = 0; k < P; ++k) x += g.coef[ed * P + k] * theta[b * P + k];
-      if (!(x >= 0.0) || !std::isfinite(x)) return false;
-      W.w[at(ed)] = x;
+    const int64_t e0 = g.indptr[i];
+    if (W.buf.size() < at(g.indptr[i + 1] - e0)) W.buf.resize(at(g.indptr[i + 1] - e0));
+    double all = 0.0;  // finite iff every weight is (NaN and negatives fail below)
+    for (int64_t ed = e0; ed < g.indptr[i + 1]; ++ed) {
+      const double x = weight(ed);
+      if (!(x >= 0.0)) return false;
+      all += x;
+      W.buf[at(ed - e0)] = x;
+      if constexpr (TAN) W.w[at(ed)] = x;
       if (g.indices[ed] == i) continue;
       qi += x;
-      for (int64_t k = 0; k < P; ++k) dqi[k] += g.coef[ed * P + k];
+      if constexpr (PT > 0)
+        for (int64_t k = 0; k < PT; ++k) acc[k] += g.coef[ed * P + k];
+      else
+        for (int64_t k = 0; k < P; ++k) dqi[k] += g.coef[ed * P + k];
     }
-    if (!std::isfinite(qi)) return false;
+    if constexpr (PT > 0) std::copy(acc, acc + PT, dqi);
     W.q[at(i)] = qi;
-  }
+    return static_cast<bool>(std::isfinite(all));
+  };
   W.cur.clear();
   double rho = 0.0;
   std::vector<double> drho(static_cast<size_t>(p), 0.0), dr(static_cast<size_t>(p)),
@@ -95,7 +119,6 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
   dm0 = drho;
   phases.clear();
   dph.clear();
-  std::fill(W.mark.begin(), W.mark.end(), -1);
   int64_t work = 0;
   if (tr) *tr = ReductionTrace{};
   for (int64_t m = 0; !W.cur.empty(); ++m) {
@@ -107,31 +130,79 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
         for (int64_t k = 0; k < p; ++k) tr->dnu.push_back(W.dv[at(i * p + k)]);
       }
     }
-    double lam = 0.0;
-    int64_t top = -1;
-    for (int64_t i : W.cur)
-      if (W.q[at(i)] > lam) {
-        lam = W.q[at(i)];
-        top = i;
-      }
-    if (!(lam > 0.0)) return false;  // a state without exit: the full sweep reports it
-    const double cut = lam * (1.0 - kTie);
-    const double* dlam = W.dq.data() + top * P;
-    double ext = 0.0;
+    double lam = 0.0, ext = 0.0;
+    int64_t top = -1, lo = n, hi = -1;  // top: the fastest state; [lo, hi]: the next support
     std::fill(dx.begin(), dx.end(), 0.0);
     W.nx.clear();
     // nxt[j] += x, dnxt[j] += dxv
     auto push = [&](int64_t j, double x, const double* dxv) {
-      if (W.mark[at(j)] != m + 1) {
-        W.mark[at(j)] = m + 1;
+      if (W.nxt[at(j)] < 0.0) {
         W.nx.push_back(j);
+        lo = std::min(lo, j);
+        hi = std::max(hi, j);
         W.nxt[at(j)] = 0.0;
         std::fill_n(W.dnxt.data() + j * p, p, 0.0);
       }
       W.nxt[at(j)] += x;
       for (int64_t k = 0; k < p; ++k) W.dnxt[at(j * p + k)] += dxv[k];
     };
+    bool swept = false;
+    if constexpr (!TAN) {
+      // First try the sweep as if every state of the support had the top rate (a coalescent's
+      // level): each state at its own rate, its edges read once while they are in cache.
+      // Kept only when that holds (the same tests as below); else undone and swept below.
+      double qmin = std::numeric_limits<double>::infinity();
+      for (int64_t i : W.cur) {
+        if (!rate(i)) return false;
+        const double qi = W.q[at(i)];
+        if (qi > lam) {
+          lam = qi;
+          top = i;
+        }
+        qmin = std::min(qmin, qi);
+        if (!(qi > 0.0)) break;
+        const double s = W.v[at(i)] / qi;
+        for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
+          const int64_t j = g.indices[ed];
+          if (j == i) continue;
+          const double x = s * W.buf[at(ed - g.indptr[i])];  // rate(i) just read them
+          if (j >= n)
+            ext += x;
+          else
+            push(j, x, dc.data());
+        }
+        work += g.indptr[i + 1] - g.indptr[i] + 1;
+      }
+      swept = lam > 0.0 && qmin >= lam * (1.0 - kTie);
+      const double* dlam = W.dq.data() + (top < 0 ? 0 : top) * P;
+      for (int64_t i : W.cur)
+        for (int64_t k = 0; swept && k < P; ++k)
+          swept = std::fabs(W.dq[at(i * P + k)] - dlam[k]) <= 1e-12 * (std::fabs(dlam[k]) + lam);
+      if (swept) {
+        for (int64_t i : W.cur) {
+          W.v[at(i)] = 0.0;
+          if (tr) tr->rate.push_back(W.q[at(i)]);
+        }
+      } else {
+        for (int64_t j : W.nx) W.nxt[at(j)] = -1.0;
+        W.nx.clear();
+        lam = ext = 0.0;
+        top = hi = -1;
+        lo = n;
+      }
+    }
+    for (int64_t i : W.cur)
+      if (!swept && !rate(i)) return false;
+    for (int64_t i : W.cur)
+      if (!swept && W.q[at(i)] > lam) {
+        lam = W.q[at(i)];
+        top = i;
+      }
+    if (!(lam > 0.0)) return false;  // a state without exit: the full sweep reports it
+    const double cut = lam * (1.0 - kTie);
+    const double* dlam = W.dq.data() + top * P;
     for (int64_t i : W.cur) {
+      if (swept) break;
       const double vi = W.v[at(i)], qi = W.q[at(i)];
       const double* dvi = W.dv.data() + i * p;
       const double* dqi = W.dq.data() + i * P;
@@ -152,8 +223,9 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
       for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
         const int64_t j = g.indices[ed];
         if (j == i) continue;
-        const double x = s * W.w[at(ed)];
-        for (int64_t k = 0; k < p; ++k) dc[at(k)] = ds[at(k)] * W.w[at(ed)] + s * g.coef[ed * P + k];
+        const double we = TAN ? W.w[at(ed)] : weight(ed);
+        const double x = s * we;
+        for (int64_t k = 0; k < p; ++k) dc[at(k)] = ds[at(k)] * we + s * g.coef[ed * P + k];
         if (j >= n) {
           ext += x;
           for (int64_t k = 0; k < p; ++k) dx[at(k)] += dc[at(k)];
@@ -166,20 +238,38 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
     if (work > work_cap) return false;
     double rho1 = 0.0;
     std::fill(dr.begin(), dr.end(), 0.0);
-    size_t kept = 0;
-    for (int64_t j : W.nx) {
+    // The next sweep in index order: the supports' edges are then read in memory order. With
+    // compile's level order a coalescent's support is one contiguous run of states, collected
+    // in order by a scan of it (no sort); else the support is sorted.
+    auto take = [&](int64_t j) {  // false: off the support (zero mass) or unusable
       const double y = W.nxt[at(j)];
       const double* dy = W.dnxt.data() + j * p;
       if (!(y > 0.0)) {
         for (int64_t k = 0; k < p; ++k)
           if (dy[k] != 0.0) return false;
-        continue;
+        W.nxt[at(j)] = -1.0;
+        return true;
       }
       rho1 += y;
       for (int64_t k = 0; k < p; ++k) dr[at(k)] += dy[k];
-      W.nx[kept++] = j;
+      return true;
+    };
+    if (hi - lo < 4 * static_cast<int64_t>(W.nx.size())) {
+      W.nx.clear();
+      for (int64_t j = lo; j <= hi; ++j) {
+        if (W.nxt[at(j)] < 0.0) continue;  // never reached this step
+        if (!take(j)) return false;
+        if (W.nxt[at(j)] > 0.0) W.nx.push_back(j);
+      }
+    } else {
+      size_t kept = 0;
+      for (int64_t j : W.nx) {
+        if (!take(j)) return false;
+        if (W.nxt[at(j)] > 0.0) W.nx[kept++] = j;
+      }
+      W.nx.resize(kept);
+      std::sort(W.nx.begin(), W.nx.end());
     }
-    W.nx.resize(kept);
     if (tr) tr->lam.push_back(lam);
     phases.push_back(lam * rho1);
     phases.push_back(lam * ext);
@@ -188,6 +278,7 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
     for (int64_t j : W.nx) {
       const double y = W.nxt[at(j)];
       W.v[at(j)] = y / rho1;
+      W.nxt[at(j)] = -1.0;
       for (int64_t k = 0; k < p; ++k)
         W.dv[at(j * p + k)] = W.dnxt[at(j * p + k)] / rho1 - y * dr[at(k)] / (rho1 * rho1);
     }
@@ -195,8 +286,8 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
   }
   if (tr) {
     tr->start.push_back(static_cast<int64_t>(tr->idx.size()));
-    tr->w = W.w;
-    tr->q = W.q;
+    tr->w.swap(W.w);  // a trace is kept for one row only (reduce_to_coxian): W is done
+    tr->q.swap(W.q);
   }
   return true;
 }
@@ -226,14 +317,13 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
   if (n == 0 || g.n_scc != n || B <= 0) return false;  // a cyclic SCC never empties the support
   const int64_t work_cap = (3 * E + 16 * n) * (1 + p);
   Work W;
-  W.w.resize(static_cast<size_t>(E));
+  if (dalpha) W.w.resize(static_cast<size_t>(E));  // kept for the vjp (see reduce_row)
   W.q.resize(static_cast<size_t>(n));
   W.v.assign(static_cast<size_t>(n), 0.0);
-  W.nxt.assign(static_cast<size_t>(n), 0.0);
+  W.nxt.assign(static_cast<size_t>(n), -1.0);
   W.dq.assign(static_cast<size_t>(n * g.p), 0.0);
   W.dv.assign(static_cast<size_t>(n * p), 0.0);
   W.dnxt.assign(static_cast<size_t>(n * p), 0.0);
-  W.mark.resize(static_cast<size_t>(n));
   std::vector<std::vector<double>> phases(static_cast<size_t>(B)), dph(static_cast<size_t>(B)),
       dm0(static_cast<size_t>(B));
   std::vector<double> mass0(static_cast<size_t>(B));
@@ -309,13 +399,15 @@ namespace {
 
 // The Coxian of `ph` (fwd_m, ext_m interleaved, M phases) started with mass rho0 in phase 0, at
 // time delta, by uniformization at Lam = its largest phase rate over the full Poisson window
-// (the mass beyond is < 1e-300, so every phase mass is accurate relative to itself): x (M).
-// With c (M) also the time derivative dGdt of G = x . c, and with tangents dph (2M, p) of the
-// rates, dG (p) along them (Lam held fixed: the series is exact for any Lam >= the rates).
-// False past max_steps terms.
+// (the mass beyond is < 1e-300, so every phase mass is accurate relative to itself): x (M), and
+// with `occ` the time spent in each phase during [0, delta], (1/Lam) sum_k P(Pois > k) u_k =
+// (1/Lam) sum_k w_k V_k with V_k = u_0 + ... + u_(k-1) (sums of positive terms: no tail to
+// subtract). With c (M) (and d (M) when occ is wanted) also the time derivative dGdt of
+// G = x . c + occ . d, and with tangents dph (2M, p) of the rates, dG (p) along them (Lam held
+// fixed: the series is exact for any Lam >= the rates). False past max_steps terms.
 bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t max_steps,
-               double* x, const double* c, const double* dph, int64_t p, double* dG,
-               double* dGdt) {
+               double* x, double* occ, const double* c, const double* d, const double* dph,
+               int64_t p, double* dG, double* dGdt) {
   auto at = [](int64_t i) { return static_cast<size_t>(i); };
   double lam = 0.0;
   for (int64_t m = 0; m < M; ++m) lam = std::max(lam, ph[2 * m] + ph[2 * m + 1]);
@@ -323,11 +415,14 @@ bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t m
   const double mu = lam * delta;
   const double K = std::ceil(mu + 40.0 * std::sqrt(mu) + 40.0);
   if (!(K <= static_cast<double>(max_steps))) return false;
+  const bool acc = occ != nullptr, tan = dG != nullptr;
   std::vector<double> u(at(M), 0.0), nu(at(M)), ut(at(M * p), 0.0), nut(at(M * p));
+  std::vector<double> V(acc ? at(M) : 0, 0.0), Vt(acc && tan ? at(M * p) : 0, 0.0);
   u[0] = rho0;
   std::fill(x, x + M, 0.0);
+  if (acc) std::fill(occ, occ + M, 0.0);
   double Gt = 0.0, c0 = 0.0, c1 = 0.0;
-  if (dG) std::fill(dG, dG + p, 0.0);
+  if (tan) std::fill(dG, dG + p, 0.0);
   const double lmu = mu > 0.0 ? std::log(mu) : 0.0, inv = 1.0 / lam;
   for (int64_t k = 0; k <= static_cast<int64_t>(K); ++k) {
     const double kd = static_cast<double>(k);
@@ -340,18 +435,22 @@ bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t m
     if (w > 0.0) {
       for (int64_t m = 0; m < M; ++m) x[m] += w * u[at(m)];
       if (delta > 0.0) Gt += w * uc * (kd / delta - lam);
-      for (int64_t q = 0; dG && q < p; ++q) {
+      for (int64_t m = 0; acc && m < M; ++m) occ[m] += w * V[at(m)];
+      for (int64_t q = 0; tan && q < p; ++q) {
         double s = 0.0;
         for (int64_t m = 0; m < M; ++m) s += ut[at(q * M + m)] * c[m];
+        for (int64_t m = 0; acc && m < M; ++m) s += Vt[at(q * M + m)] * d[m] * inv;
         dG[q] += w * s;
       }
     }
     if (k == static_cast<int64_t>(K) || (mu == 0.0 && k >= 1)) break;
+    for (int64_t m = 0; acc && m < M; ++m) V[at(m)] += u[at(m)];
+    for (int64_t z = 0; acc && tan && z < M * p; ++z) Vt[at(z)] += ut[at(z)];
     // u Q with Q = I + C / lam: C[m, m] = -(fwd_m + ext_m), C[m, m + 1] = fwd_m
     for (int64_t m = 0; m < M; ++m) {
       const double r = ph[2 * m] + ph[2 * m + 1];
       nu[at(m)] = u[at(m)] * (1.0 - r * inv) + (m > 0 ? u[at(m - 1)] * ph[2 * m - 2] * inv : 0.0);
-      for (int64_t q = 0; dG && q < p; ++q) {
+      for (int64_t q = 0; tan && q < p; ++q) {
         const double dr = dph[(2 * m) * p + q] + dph[(2 * m + 1) * p + q];
         double v = ut[at(q * M + m)] * (1.0 - r * inv) - u[at(m)] * dr * inv;
         if (m > 0)
@@ -363,38 +462,50 @@ bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t m
     u.swap(nu);
     ut.swap(nut);
   }
-  if (dGdt) *dGdt = delta > 0.0 ? Gt : lam * (c1 - c0);
+  for (int64_t m = 0; acc && m < M; ++m) occ[m] *= inv;
+  if (dGdt) {
+    *dGdt = delta > 0.0 ? Gt : lam * (c1 - c0);
+    for (int64_t m = 0; acc && d && m < M; ++m) *dGdt += x[m] * d[m];  // d/dt int_0^t = x(t)
+  }
   return true;
 }
 
 }  // namespace
 
 bool carry_reduced(const GraphView& g, const double* theta, const double* a, double delta,
-                   int64_t max_steps, double* y) {
+                   int64_t max_steps, double* y, double* occ) {
   if (!(delta >= 0.0) || !std::isfinite(delta)) return false;
   CoxianRows cx;
   ReductionTrace tr;
   if (!reduce_to_coxian(g, theta, 1, a, nullptr, cx, &tr)) return false;
   const int64_t M = cx.M;
-  std::vector<double> x(static_cast<size_t>(M));
-  if (!coxian_at(cx.theta.data(), M, cx.alpha[0], delta, max_steps, x.data(), nullptr, nullptr,
-                 0, nullptr, nullptr))
+  std::vector<double> x(static_cast<size_t>(M)), o(occ ? static_cast<size_t>(M) : 0);
+  if (!coxian_at(cx.theta.data(), M, cx.alpha[0], delta, max_steps, x.data(),
+                 occ ? o.data() : nullptr, nullptr, nullptr, nullptr, 0, nullptr, nullptr))
     return false;
   std::fill(y, y + g.n, 0.0);
+  if (occ) std::fill(occ, occ + g.n, 0.0);
   for (int64_t m = 0; m < M; ++m)
-    for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e)
-      y[tr.idx[static_cast<size_t>(e)]] += x[static_cast<size_t>(m)] * tr.nu[static_cast<size_t>(e)];
+    for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e) {
+      const size_t i = static_cast<size_t>(tr.idx[static_cast<size_t>(e)]);
+      const double nu = tr.nu[static_cast<size_t>(e)];
+      y[i] += x[static_cast<size_t>(m)] * nu;
+      if (occ) occ[i] += o[static_cast<size_t>(m)] * nu;
+    }
   return true;
 }
 
-// y = sum_m x_m nu_m with x the Coxian's phase masses at delta. With ybar: G = ybar . y =
-// sum_m x_m c_m, c_m = nu_m . ybar, so thbar = dG/dtheta through the Coxian's rates (coxian_at's
-// tangents) plus sum_m x_m dnu_m . ybar, and dbar = dG/ddelta. In a, y is linear with lambda_m
-// and the supports fixed: y = sum_m pi_m a P_0 ... P_(m-1) with pi the birth process of rates
-// lambda_m, so abar = sum_m pi_m P_0 ... P_(m-1) ybar, one backward pass over the supports.
+// y = sum_m x_m nu_m and occ = sum_m o_m nu_m with x, o the Coxian's phase masses at delta and
+// time in each phase. With cotangents ybar, obar: G = ybar . y + obar . occ = sum_m x_m c_m +
+// o_m d_m, c_m = nu_m . ybar, d_m = nu_m . obar, so thbar = dG/dtheta through the Coxian's rates
+// (coxian_at's tangents) plus sum_m (x_m dc_m + o_m dd_m) (the tangents of nu_m), and dbar =
+// dG/ddelta. In a, both are linear with lambda_m and the supports fixed: y = sum_m pi_m a P_0
+// ... P_(m-1) with pi the birth process of rates lambda_m, occ the same with Pi_m = int_0^delta
+// pi_m, so abar = sum_m P_0 ... P_(m-1) (pi_m ybar + Pi_m obar), one backward pass over the
+// supports.
 bool carry_reduced_vjp(const GraphView& g, const double* theta, const double* a, double delta,
-                       int64_t max_steps, const double* ybar, double* abar, double* thbar,
-                       double* dbar) {
+                       int64_t max_steps, const double* ybar, const double* obar, double* abar,
+                       double* thbar, double* dbar) {
   if (!(delta >= 0.0) || !std::isfinite(delta)) return false;
   const int64_t n = g.n, p = g.p;
   auto at = [](int64_t i) { return static_cast<size_t>(i); };
@@ -403,39 +514,49 @@ bool carry_reduced_vjp(const GraphView& g, const double* theta, const double* a,
   ReductionTrace tr;
   if (!reduce_to_coxian(g, theta, 1, a, da.data(), cx, &tr)) return false;
   const int64_t M = cx.M;
+  const size_t Mo = obar ? at(M) : 0;
   std::vector<double> c(at(M), 0.0), dc(at(M * p), 0.0), x(at(M)), dG(at(p)), pi(at(M));
+  std::vector<double> d(Mo, 0.0), dd(Mo * at(p), 0.0), o(Mo), Pi(Mo);
   for (int64_t m = 0; m < M; ++m)
     for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e) {
-      const double yb = ybar[tr.idx[at(e)]];
+      const int64_t i = tr.idx[at(e)];
+      const double yb = ybar[i], ob = obar ? obar[i] : 0.0;
       c[at(m)] += tr.nu[at(e)] * yb;
-      for (int64_t q = 0; q < p; ++q) dc[at(m * p + q)] += tr.dnu[at(e * p + q)] * yb;
+      if (obar) d[at(m)] += tr.nu[at(e)] * ob;
+      for (int64_t q = 0; q < p; ++q) {
+        dc[at(m * p + q)] += tr.dnu[at(e * p + q)] * yb;
+        if (obar) dd[at(m * p + q)] += tr.dnu[at(e * p + q)] * ob;
+      }
     }
   double dGdt = 0.0;
-  if (!coxian_at(cx.theta.data(), M, cx.alpha[0], delta, max_steps, x.data(), c.data(),
+  if (!coxian_at(cx.theta.data(), M, cx.alpha[0], delta, max_steps, x.data(),
+                 obar ? o.data() : nullptr, c.data(), obar ? d.data() : nullptr,
                  cx.dtheta.data(), p, dG.data(), &dGdt))
     return false;
   // pi_m: the pure birth process of rates lambda_m (the last phase's way on left as an exit)
   std::vector<double> birth(at(2 * M), 0.0);
   for (int64_t m = 0; m < M; ++m) birth[at(2 * m + (m + 1 < M ? 0 : 1))] = tr.lam[at(m)];
-  if (!coxian_at(birth.data(), M, 1.0, delta, max_steps, pi.data(), nullptr, nullptr, 0, nullptr,
-                 nullptr))
+  if (!coxian_at(birth.data(), M, 1.0, delta, max_steps, pi.data(), obar ? Pi.data() : nullptr,
+                 nullptr, nullptr, nullptr, 0, nullptr, nullptr))
     return false;
   for (int64_t q = 0; q < p; ++q) {
     double s = dG[at(q)];
     for (int64_t m = 0; m < M; ++m) s += x[at(m)] * dc[at(m * p + q)];
+    for (size_t m = 0; m < Mo; ++m) s += o[m] * dd[m * at(p) + at(q)];
     thbar[q] = s;
   }
   *dbar = dGdt;
-  // abar by the backward pass h_m = pi_m ybar + P_m h_(m+1) on S_m (h dense in `next`), with
-  // the reduction's own weights and per-state rates (a state keeps (lam - q) / lam of its mass
-  // only where its rate is lam itself)
+  // abar by the backward pass h_m = pi_m ybar + Pi_m obar + P_m h_(m+1) on S_m (h dense in
+  // `next`), with the reduction's own weights and per-state rates (a state keeps (lam - q) / lam
+  // of its mass only where its rate is lam itself)
   std::vector<double> next(at(n), 0.0), h(tr.nu.size());
   for (int64_t m = M - 1; m >= 0; --m) {
     const double lam = tr.lam[at(m)];
     for (int64_t e = tr.start[m]; e < tr.start[m + 1]; ++e) {
       const int64_t i = tr.idx[at(e)];
       const double r = tr.rate[at(e)];
-      double s = pi[at(m)] * ybar[i] + (r == lam ? ((lam - tr.q[at(i)]) / lam) * next[at(i)] : 0.0);
+      double s = pi[at(m)] * ybar[i] + (obar ? Pi[at(m)] * obar[i] : 0.0) +
+                 (r == lam ? ((lam - tr.q[at(i)]) / lam) * next[at(i)] : 0.0);
       for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
         const int64_t j = g.indices[ed];
         if (j != i && j < n) s += (tr.w[at(ed)] / r) * next[at(j)];

@@ -174,7 +174,7 @@ def test_epoch_carry_through_the_reduction_and_its_gradient(which):
     # the first two (propagate with k = 1: the Coxian carry when the graph reduces, its series
     # otherwise); values, θ-row and start-time gradients against dense exponentials.
     g = lineages_with_loss(6) if which == "lineages_with_loss" else tied_branches()
-    r = np.ones(len(g.states()))
+    r = 1.0 + np.arange(len(g.states())) % 3  # uneven: each state's occupation counts
     th = np.array([[1.3, 0.4], [0.5, 1.1], [2.0, 0.7]])
     if which == "tied_branches":
         th = np.array([[1.5, 1.5], [0.8, 0.8], [1.2, 1.2]])
@@ -220,3 +220,27 @@ def test_a_long_coxian_batch_goes_row_by_row_and_matches_expm():
         for th, row in zip(thetas, batch, strict=True):
             np.testing.assert_allclose(row, dense(g, th, t, what), rtol=1e-10, atol=1e-15)
     assert_values_and_jacobian(g, thetas[0], t[1:])  # dense expm is absolute in the left tail
+
+
+@pytest.mark.parametrize("which", ["block_counting", "tied_branches"])
+def test_an_epoch_carry_and_occupation_match_dense_exponentials(which):
+    # One epoch of the state distribution: where it ends, a exp(-A Δ), and the time it spends in
+    # each state meanwhile, ∫ a exp(-A s) ds (the top-right block of expm([[-A, I], [0, 0]] Δ)).
+    # Block counting reduces to a Coxian (the kernel reports no series steps); the tied model
+    # does not, and takes the series and a transposed solve.
+    from phasic.jax._ops import ops_for
+
+    g = block_counting(6) if which == "block_counting" else tied_branches()
+    th = np.array([0.7]) if which == "block_counting" else np.array([1.5, 1.5])
+    ops, dense_ops = ops_for(g.compile(), "ffi"), ops_for(g.compile(), "jax")
+    a = np.asarray(ops.alpha(jnp.asarray(th)))
+    A = np.asarray(dense_ops.matrix(jnp.asarray(th))[0])
+    n = A.shape[0]
+    for delta in (0.0, 0.05, 0.6, 3.0):
+        y, occ, steps = ops.carry_raw(
+            jnp.asarray(th), jnp.asarray(a), jnp.float64(delta), jnp.float64(1e-14), 10**6
+        )
+        big = sl.expm(np.block([[-A, np.eye(n)], [np.zeros((n, n)), np.zeros((n, n))]]) * delta)
+        np.testing.assert_allclose(y, a @ big[:n, :n], rtol=1e-11, atol=1e-15)
+        np.testing.assert_allclose(occ, a @ big[:n, n:], rtol=1e-11, atol=1e-15)
+        assert delta == 0 or (steps == 0) == (which == "block_counting")

@@ -16,7 +16,7 @@ from .._epoch_chain import epoch_moments
 from .._errors import ParameterError, PhasicError
 from .._moment_chain import moment_chain
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
-from ._epochs import across_epochs, carry_forward, fixed_origin, make_propagator
+from ._epochs import across_epochs, carry_forward, fixed_origin, make_carry, make_propagator
 from ._ops import ops_for
 
 if TYPE_CHECKING:
@@ -347,19 +347,19 @@ def moments_from_graph(
         return fn
 
     propagate = make_propagator(ops, r, k, tol, max_steps)
-    rows = make_propagator(ops, jnp.zeros((ops.n, 1)), 1, tol, max_steps, transpose=True)
+    carry = make_carry(ops, tol, max_steps)
 
     def first_moment(th: jax.Array, deltas: jax.Array) -> jax.Array:
-        """E[Y] (1, R) = τ · r with τ the expected time in each state, summed over epochs as
-        (a_e - a_{e+1}) U_e (last: a U), a_e the state distribution at t_e: one row vector
-        carried forward instead of the R columns of the backward stack."""
+        """E[Y] (1, R) = τ · r with τ the expected time in each state: the occupations of the
+        finite epochs (`make_carry`: no solve where the graph reduces to a Coxian) plus a U of
+        the last, a_e the state distribution at t_e. One row vector carried forward instead of
+        the R columns of the backward stack."""
         a = ops.alpha(th[0])
         tau = jnp.zeros_like(a)
-        for e in range(n_epochs):
-            last = e + 1 == n_epochs
-            nxt = jnp.zeros_like(a) if last else carry_forward(rows, th[e], a, deltas[e])
-            tau = tau + ops.solve(th[e], (a - nxt)[:, None], transpose=True)[:, 0]
-            a = nxt
+        for e in range(n_epochs - 1):
+            a, occ = carry(th[e], a, deltas[e])
+            tau = tau + occ
+        tau = tau + ops.solve(th[-1], a[:, None], transpose=True)[:, 0]
         return (tau @ r)[None]
 
     def by_epoch(th: jax.Array, starts: jax.Array) -> jax.Array:

@@ -25,7 +25,7 @@ import jax
 
 from .._epoch_chain import coupled_step, shift_orders, tail_bound
 
-__all__ = ["across_epochs", "carry_forward", "fixed_origin", "make_propagator"]
+__all__ = ["across_epochs", "carry_forward", "fixed_origin", "make_carry", "make_propagator"]
 
 
 def fixed_origin(starts: jax.Array) -> jax.Array:
@@ -50,6 +50,53 @@ def carry_forward(rows: Callable, theta: jax.Array, a: jax.Array, delta: jax.Arr
     (``make_propagator(..., k=1, transpose=True)``), accurate relative to its largest entry."""
     one = jax.lax.stop_gradient(jnp.ones((1, 1)) * jnp.max(a))
     return rows(theta, a[:, None, None], delta, one)[:, 0, 0]
+
+
+def make_carry(ops, tol: float, max_steps: int) -> Callable:
+    """``carry(theta, a, delta) -> (y, occ)``: a state distribution a (n,) one epoch of length
+    ``delta`` later, y = a exp(SΔ), and the expected time it spends in each state meanwhile,
+    occ = ∫₀^Δ a exp(Ss) ds = (a - y) A⁻¹, accurate relative to max(a).
+
+    Native graphs take one kernel (``src/cpp/carry.cpp``: the Coxian reduction where the graph
+    reduces, no solve), with a native vjp; other backends the row propagator and a transposed
+    solve. NaN (zero derivatives) where the series fails."""
+    if not hasattr(ops, "carry_raw"):
+        rows = make_propagator(ops, jnp.zeros((ops.n, 1)), 1, tol, max_steps, transpose=True)
+
+        def composed(theta, a, delta):
+            y = carry_forward(rows, theta, a, delta)
+            return y, ops.solve(theta, (a - y)[:, None], transpose=True)[:, 0]
+
+        return composed
+
+    def raw(theta, a, delta):
+        floor = tol * jax.lax.stop_gradient(jnp.max(a))
+        d = jnp.asarray(delta, jnp.float64)
+        return ops.carry_raw(theta, a, d, floor, max_steps), d
+
+    @jax.custom_vjp
+    def carry(theta, a, delta):
+        (y, occ, _), _ = raw(theta, a, delta)
+        return y, occ
+
+    def fwd(theta, a, delta):
+        (y, occ, steps), d = raw(theta, a, delta)
+        return (y, occ), (theta, a, d, steps, y, occ)
+
+    def bwd(res, cts):
+        theta, a, d, steps, y, occ = res
+        ybar, obar = cts
+        abar, thbar, dbar = ops.carry_vjp_raw(theta, a, d, steps, y, occ, ybar, obar)
+        ok = jnp.all(jnp.isfinite(y))
+        zero = jnp.zeros_like
+        return (
+            jnp.where(ok, thbar, zero(thbar)),
+            jnp.where(ok, abar, zero(abar)),
+            jnp.where(ok, dbar, zero(dbar)),
+        )
+
+    carry.defvjp(fwd, bwd)
+    return carry
 
 
 def make_propagator(

@@ -282,6 +282,33 @@ class FfiOps(_Base):
         )
         return ubar[0], thbar[0], dbar[0]
 
+    def carry_raw(self, theta, a, delta, floor, max_steps):
+        """One epoch of a state distribution a (n,) (see ``src/cpp/carry.cpp``): (a exp(SΔ), the
+        expected time in each state during [0, Δ], number of series terms); NaN where it
+        fails."""
+        vec = jax.ShapeDtypeStruct((1, self.n), jnp.float64)
+        y, occ, steps = self._call(
+            "phasic_carry",
+            (vec, vec, jax.ShapeDtypeStruct((1,), jnp.float64)),
+            theta[None],
+            a[None],
+            delta[None],
+            floor[None],
+            max_steps=np.int64(max_steps),
+        )
+        return y[0], occ[0], steps[0]
+
+    def carry_vjp_raw(self, theta, a, delta, steps, y, occ, ybar, obar):
+        """(ā, θ̄, Δ̄) of `carry_raw` at its inputs and results."""
+        outs = (
+            jax.ShapeDtypeStruct((1, self.n), jnp.float64),
+            jax.ShapeDtypeStruct((1, self.p), jnp.float64),
+            jax.ShapeDtypeStruct((1,), jnp.float64),
+        )
+        args = (theta, a, delta, steps, y, occ, ybar, obar)
+        abar, thbar, dbar = self._call("phasic_carry_vjp", outs, *(x[None] for x in args))
+        return abar[0], thbar[0], dbar[0]
+
     def coef_matvec(self, x, transpose: bool = False):
         """(A_q x) (or A_qᵀ x) for every parameter q: shape (n, K, p) for x of shape (n, K), one
         native pass over the edges, no edge-sized array."""
