@@ -6,7 +6,10 @@ bottleneck fit. Prints ratios measured in one run.
 
 Two-epoch model: size 1 until T = 0.2, size 3 before (time in units where a pair coalesces at
 rate 1 at size 1). phasic: `moments_from_graph(block_counting(n), 1, sfs_rewards, epochs=2)`,
-jitted; the constant-size cost is the same graph without epochs. `moments` integrates the
+jitted; the constant-size cost is the same graph without epochs. Block counting's rates are θ
+times constants, so its first moments take the change of clock (one Coxian of the θ = 1 graph,
+built with the function); the second table times a two-parameter copy of the same chain (rates
+(θ0 + θ1) C), which is carried through the graph: the cost of any other reducible model. `moments` integrates the
 diffusion forward from equilibrium at the ancestral size; its gradient would be finite
 differences (1 + p values). The SVGD line times the value and gradient of the Poisson
 log-likelihood of the three-epoch bottleneck of examples/demography_inference.py for 200
@@ -18,14 +21,18 @@ epochs: the per-particle cost of the example's IM fit.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from _timing import best_time
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import jax
 from phasic import Graph, models
 from phasic.inference import poisson_sfs_log_likelihood
+from reference_models import two_parameter_block_counting  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -34,21 +41,24 @@ THETA = jnp.array([[1.0], [1.0 / NA]])
 STARTS = jnp.array([0.0, T])
 
 
-def phasic_rows(n: int) -> dict:
-    g = models.block_counting(n)
+def phasic_rows(n: int, general: bool = False) -> dict:
+    """Block counting, or with ``general`` its two-parameter copy (rates (θ0 + θ1) C: not a pure
+    scale, so no change of clock; the epoch is carried through the graph)."""
+    g = two_parameter_block_counting(n) if general else models.block_counting(n)
+    theta = jnp.column_stack([THETA[:, 0] / 2, THETA[:, 0] / 2]) if general else THETA
     r = models.sfs_rewards(g, n)
     const = jax.jit(Graph.moments_from_graph(g, 1, r))
     epochs_fn = Graph.moments_from_graph(g, 1, r, epochs=2)
     value = jax.jit(epochs_fn)
     w = jnp.arange(1.0, n)
     grad = jax.jit(jax.grad(lambda th, st: jnp.sum(w * epochs_fn(th, st)[0]), argnums=(0, 1)))
-    sfs = np.asarray(value(THETA, STARTS))[0]
+    sfs = np.asarray(value(theta, STARTS))[0]
     return dict(
         states=g.compile().n_transient,
         sfs=sfs,
-        const=best_time(lambda: const(THETA[0]).block_until_ready()),
-        value=best_time(lambda: value(THETA, STARTS).block_until_ready()),
-        grad=best_time(lambda: jax.block_until_ready(grad(THETA, STARTS))),
+        const=best_time(lambda: const(theta[0]).block_until_ready()),
+        value=best_time(lambda: value(theta, STARTS).block_until_ready()),
+        grad=best_time(lambda: jax.block_until_ready(grad(theta, STARTS))),
     )
 
 
@@ -119,23 +129,31 @@ def main() -> None:
     ap.add_argument("--svgd-particles", type=int, default=200)
     ap.add_argument("--im", type=int, nargs="*", default=[3, 4], help="IM sample sizes k (k + k)")
     args = ap.parse_args()
-    print("expected SFS, two epochs (ms; ratios in one run)")
-    print(
-        f"{'n':>4} {'states':>7} {'const':>8} {'epochs':>8} {'grad':>8} "
-        f"{'epochs/const':>12} {'grad/value':>10} {'moments':>8} {'phasic/moments':>14} "
-        f"{'max rel diff':>12}"
-    )
-    for n in args.sizes:
-        r = phasic_rows(n)
-        m = moments_row(n)
-        mtime = "n/a" if m is None else f"{m[1] * 1e3:8.2f}"
-        ratio = "n/a" if m is None else f"{r['value'] / m[1]:14.1f}"
-        diff = "n/a" if m is None else f"{np.max(np.abs(r['sfs'] / m[0] - 1)):12.1e}"
+    for general in (False, True):
         print(
-            f"{n:>4} {r['states']:>7} {r['const'] * 1e3:8.2f} {r['value'] * 1e3:8.2f} "
-            f"{r['grad'] * 1e3:8.2f} {r['value'] / r['const']:12.1f} "
-            f"{r['grad'] / r['value']:10.1f} {mtime:>8} {ratio:>14} {diff:>12}"
+            "expected SFS, two epochs (ms; ratios in one run): "
+            + (
+                "two-parameter copy (rates (θ0 + θ1) C), carried through the graph"
+                if general
+                else "block counting (rates θ C: change of clock)"
+            )
         )
+        print(
+            f"{'n':>4} {'states':>7} {'const':>8} {'epochs':>8} {'grad':>8} "
+            f"{'epochs/const':>12} {'grad/value':>10} {'moments':>8} {'phasic/moments':>14} "
+            f"{'max rel diff':>12}"
+        )
+        for n in args.sizes:
+            r = phasic_rows(n, general)
+            m = moments_row(n)
+            mtime = "n/a" if m is None else f"{m[1] * 1e3:8.2f}"
+            ratio = "n/a" if m is None else f"{r['value'] / m[1]:14.2f}"
+            diff = "n/a" if m is None else f"{np.max(np.abs(r['sfs'] / m[0] - 1)):12.1e}"
+            print(
+                f"{n:>4} {r['states']:>7} {r['const'] * 1e3:8.3f} {r['value'] * 1e3:8.3f} "
+                f"{r['grad'] * 1e3:8.3f} {r['value'] / r['const']:12.1f} "
+                f"{r['grad'] / r['value']:10.1f} {mtime:>8} {ratio:>14} {diff:>12}"
+            )
     print("joint SFS of isolation with migration, split at 0.4: value + gradient of one θ")
     for k in args.im:
         states, t_split, t_const = im_row(k)

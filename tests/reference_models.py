@@ -7,7 +7,8 @@ import math
 import numpy as np
 import scipy.linalg as sl
 
-from phasic import Graph
+from phasic import Graph, models
+from phasic.graph import Transitions
 from phasic.models import block_counting, kingman, rabbits, sfs_rewards, two_island_migration
 
 __all__ = [
@@ -119,3 +120,23 @@ def grid_posterior(graph: Graph, times, grid0, grid1) -> tuple[np.ndarray, np.nd
     ll = np.log(graph.pdf(times, theta=th)).sum(axis=1) + np.sum(np.log(th) - th, axis=1)
     w = np.exp(ll - ll.max())
     return th, w / w.sum()
+
+
+def two_parameter_block_counting(n: int) -> Graph:
+    """Block counting with every coalescence at rate (θ0 + θ1) · C: the same chain as the
+    one-parameter model at θ = θ0 + θ1, but not a pure scale, so its epochs are carried through
+    the graph (the Coxian carry and a solve) instead of by the change of clock."""
+    _, rules = models._block_counting_rules(n)
+
+    def two(states):
+        out = []
+        for kind in rules(states):  # Transitions(rows, next, base, coef) or [next, base, coef]
+            *head, c = kind
+            c = np.asarray(c, dtype=float)
+            twice = np.column_stack([c[:, 0], c[:, 0]])
+            out.append(
+                Transitions(*head, twice) if isinstance(kind, Transitions) else [*head, twice]
+            )
+        return out
+
+    return Graph(callback=two, vectorized=True, parameterized=True)

@@ -329,6 +329,28 @@ ffi::Error CarryVjpImpl(I64 indptr, I32 indices, F64 base, F64 coef, I64 scc_ptr
   return ffi::Error::Success();
 }
 
+// A Coxian's time in each phase and phase masses at each u (reduce.cpp): rates (2M) and mass0
+// (1) shared, u (...); occ and x (..., M). NaN where u is bad or the series too long.
+ffi::Error CoxianStateImpl(F64 rates, F64 mass0, F64 u, F64Out occ, F64Out x, int64_t max_steps) {
+  const int64_t M = static_cast<int64_t>(rates.element_count()) / 2;
+  const int64_t U = static_cast<int64_t>(u.element_count());
+  if (static_cast<int64_t>(rates.element_count()) != 2 * M || mass0.element_count() != 1 ||
+      static_cast<int64_t>(occ->element_count()) != U * M ||
+      static_cast<int64_t>(x->element_count()) != U * M)
+    return ffi::Error::InvalidArgument("phasic coxian_state: inconsistent operand shapes");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (int64_t k = 0; k < U; ++k) {
+    double* o = occ->typed_data() + k * M;
+    double* xs = x->typed_data() + k * M;
+    if (!coxian_state(rates.typed_data(), M, mass0.typed_data()[0], u.typed_data()[k], max_steps,
+                      xs, o)) {
+      std::fill(o, o + M, nan);
+      std::fill(xs, xs + M, nan);
+    }
+  }
+  return ffi::Error::Success();
+}
+
 SeriesSpec spec_of(bool discrete, bool density, double tol, int64_t max_steps, int64_t T,
                    bool log) {
   SeriesSpec spec;
@@ -549,6 +571,14 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCarryVjp, CarryVjpImpl,
                                   .Ret<F64>()
                                   .Ret<F64>()
                                   .Ret<F64>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoxianState, CoxianStateImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Arg<F64>()
+                                  .Ret<F64>()
+                                  .Ret<F64>()
+                                  .Attr<int64_t>("max_steps"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(PhasicCoefMatvec, CoefMatvecImpl,
                               ffi::Ffi::Bind() PHASIC_GRAPH_ARGS.Arg<F64>()
                                   .Ret<F64>()

@@ -95,6 +95,12 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
 // sweep.
 const GraphView& one_hot_rates(CoxianRows& cx);
 
+// A Coxian of M phases (rates: on, absorbed per phase, interleaved) started with mass0 in phase 0:
+// its phase masses x (M) at time u and the time spent in each phase during [0, u], occ (M), by
+// uniformization; false for a bad u or past max_steps.
+bool coxian_state(const double* rates, int64_t M, double mass0, double u, int64_t max_steps,
+                  double* x, double* occ);
+
 // A state distribution a (n) carried across time delta, y = a exp(S delta), and with occ (n)
 // the expected time spent in each state during [0, delta], through the Coxian reduction (one
 // theta row); false (nothing written) when the graph does not reduce or the series would pass

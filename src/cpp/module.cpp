@@ -162,6 +162,29 @@ NB_MODULE(_core, m) {
       "indptr"_a, "indices"_a, "perm"_a,
       "Tarjan SCCs; fills perm (new -> old) in topological order and returns scc_ptr as a list.");
 
+  m.def(
+      "coxian_reduction",
+      [](const NativeGraph& G, const In<double>& theta, const In<double>& alpha) -> nb::object {
+        const auto& g = G.g;
+        if (theta.ndim() != 1 || static_cast<int64_t>(theta.shape(0)) != g.p)
+          throw std::invalid_argument("theta must have shape (p,)");
+        if (alpha.ndim() != 1 || static_cast<int64_t>(alpha.shape(0)) != g.n)
+          throw std::invalid_argument("alpha must have shape (n,)");
+        phasic::CoxianRows cx;
+        phasic::ReductionTrace tr;
+        bool ok;
+        {
+          nb::gil_scoped_release release;
+          ok = phasic::reduce_to_coxian(g, theta.data(), 1, alpha.data(), nullptr, cx, &tr);
+        }
+        if (!ok) return nb::none();
+        std::vector<int64_t> idx(tr.idx.begin(), tr.idx.end());
+        return nb::make_tuple(cx.theta, cx.alpha[0], tr.start, idx, tr.nu);
+      },
+      "graph"_a, "theta"_a, "alpha"_a,
+      "The exact Coxian of an acyclic level-structured graph at one theta (reduce.cpp), or None: "
+      "(rates (2M,) on / absorbed per phase, start mass, step starts (M + 1,), states, nu).");
+
   m.def("ffi_targets", []() {
     std::map<std::string, nb::capsule> t;
     t.emplace("phasic_solve", encapsulate(phasic::PhasicSolve));
@@ -171,6 +194,7 @@ NB_MODULE(_core, m) {
     t.emplace("phasic_propagate_vjp", encapsulate(phasic::PhasicPropagateVjp));
     t.emplace("phasic_carry", encapsulate(phasic::PhasicCarry));
     t.emplace("phasic_carry_vjp", encapsulate(phasic::PhasicCarryVjp));
+    t.emplace("phasic_coxian_state", encapsulate(phasic::PhasicCoxianState));
     t.emplace("phasic_series", encapsulate(phasic::PhasicSeries));
     t.emplace("phasic_series_jac", encapsulate(phasic::PhasicSeriesJac));
     return t;

@@ -162,16 +162,29 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
         qmin = std::min(qmin, qi);
         if (!(qi > 0.0)) break;
         const double s = W.v[at(i)] / qi;
-        for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
-          const int64_t j = g.indices[ed];
+        // locals: through W and g, every store to nxt would reload the bounds and spill x
+        const int64_t e0 = g.indptr[i], deg = g.indptr[i + 1] - e0;
+        const int32_t* __restrict idx = g.indices + e0;
+        const double* __restrict wb = W.buf.data();  // rate(i) just read the weights
+        double* __restrict nxt = W.nxt.data();
+        for (int64_t k = 0; k < deg; ++k) {
+          const int64_t j = idx[k];
           if (j == i) continue;
-          const double x = s * W.buf[at(ed - g.indptr[i])];  // rate(i) just read them
-          if (j >= n)
+          const double x = s * wb[k];
+          if (j >= n) {
             ext += x;
-          else
-            push(j, x, dc.data());
+            continue;
+          }
+          double y = nxt[j];
+          if (y < 0.0) {  // joins the next support
+            W.nx.push_back(j);
+            lo = std::min(lo, j);
+            hi = std::max(hi, j);
+            y = 0.0;
+          }
+          nxt[j] = y + x;
         }
-        work += g.indptr[i + 1] - g.indptr[i] + 1;
+        work += deg + 1;
       }
       swept = lam > 0.0 && qmin >= lam * (1.0 - kTie);
       const double* dlam = W.dq.data() + (top < 0 ? 0 : top) * P;
@@ -275,12 +288,13 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
     phases.push_back(lam * ext);
     for (int64_t k = 0; k < p; ++k) dph.push_back(dlam[k] * rho1 + lam * dr[at(k)]);
     for (int64_t k = 0; k < p; ++k) dph.push_back(dlam[k] * ext + lam * dx[at(k)]);
+    const double inv = 1.0 / rho1;  // one division per step, not per state
     for (int64_t j : W.nx) {
       const double y = W.nxt[at(j)];
-      W.v[at(j)] = y / rho1;
+      W.v[at(j)] = y * inv;
       W.nxt[at(j)] = -1.0;
       for (int64_t k = 0; k < p; ++k)
-        W.dv[at(j * p + k)] = W.dnxt[at(j * p + k)] / rho1 - y * dr[at(k)] / (rho1 * rho1);
+        W.dv[at(j * p + k)] = (W.dnxt[at(j * p + k)] - y * dr[at(k)] * inv) * inv;
     }
     W.cur.swap(W.nx);
   }
@@ -471,6 +485,13 @@ bool coxian_at(const double* ph, int64_t M, double rho0, double delta, int64_t m
 }
 
 }  // namespace
+
+bool coxian_state(const double* rates, int64_t M, double mass0, double u, int64_t max_steps,
+                  double* x, double* occ) {
+  if (!(u >= 0.0) || !std::isfinite(u) || !(mass0 >= 0.0)) return false;
+  return coxian_at(rates, M, mass0, u, max_steps, x, occ, nullptr, nullptr, nullptr, 0, nullptr,
+                   nullptr);
+}
 
 bool carry_reduced(const GraphView& g, const double* theta, const double* a, double delta,
                    int64_t max_steps, double* y, double* occ) {

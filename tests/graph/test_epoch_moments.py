@@ -9,7 +9,13 @@ import pytest
 
 import jax
 from phasic import Graph, ParameterError
-from reference_models import block_counting, dense_epoch_moments, sfs_rewards, two_island_migration
+from reference_models import (
+    block_counting,
+    dense_epoch_moments,
+    sfs_rewards,
+    two_island_migration,
+    two_parameter_block_counting,
+)
 
 BC = block_counting(5)
 R_BC = sfs_rewards(BC, 5)
@@ -165,8 +171,10 @@ def test_traced_bad_input_is_nan_with_zero_gradient():
     assert np.isnan(f(th.at[1, 0].set(-1.0), st))  # outside the support
     g = jax.jit(jax.grad(lambda th: jnp.sum(fn(th, st))))(th.at[1, 0].set(-1.0))
     assert np.all(g == 0)
-    few = Graph.moments_from_graph(BC, 1, R_BC, epochs=3, max_steps=3)
-    assert np.all(np.isnan(jax.jit(few)(th, st)))
+    # a series past max_steps (the two-island model: its epochs are carried by uniformization;
+    # block counting's first moments take the change of clock, which has no series)
+    few = Graph.moments_from_graph(ISL, 1, epochs=2, max_steps=3)
+    assert np.all(np.isnan(jax.jit(few)(jnp.asarray(TH_ISL), jnp.asarray(ST_ISL))))
 
 
 def test_bad_epoch_input_is_refused_with_the_value():
@@ -189,3 +197,38 @@ def test_bad_epoch_input_is_refused_with_the_value():
         BC.expectation(theta=TH_BC, epochs=ST_BC, max_steps=3)
     with pytest.raises(ParameterError, match="weight"):
         BC.expectation(theta=[[1.0], [-1.0], [1.0]], epochs=ST_BC)
+
+
+def test_the_change_of_clock_matches_the_carry_through_the_graph():
+    # Block counting's rates are θ times constants: its first moments (with and without epochs)
+    # come from one Coxian of the θ = 1 graph. The two-parameter copy takes the general path;
+    # values and gradients (θ rows, start times) agree.
+    n = 7
+    one, two = block_counting(n), two_parameter_block_counting(n)
+    r1, r2 = sfs_rewards(one, n), sfs_rewards(two, n)
+    th = np.array([[0.4], [2.5], [1.0]])
+    st = np.array([0.0, 0.15, 0.9])
+    f1 = Graph.moments_from_graph(one, 1, r1, epochs=3)
+    f2 = Graph.moments_from_graph(two, 1, r2, epochs=3)
+    th2 = np.column_stack([th[:, 0] / 2, th[:, 0] / 2])
+    np.testing.assert_allclose(f1(th, st), f2(th2, st), rtol=1e-11)
+    w = jnp.arange(1.0, n)
+    g1 = jax.grad(lambda t, s: w @ f1(t, s)[0], argnums=(0, 1))(jnp.asarray(th), jnp.asarray(st))
+    g2 = jax.grad(lambda t, s: w @ f2(t, s)[0], argnums=(0, 1))(jnp.asarray(th2), jnp.asarray(st))
+    np.testing.assert_allclose(g1[0][:, 0], g2[0][:, 0], rtol=1e-9)  # d/dθ0 = d/dθ
+    np.testing.assert_allclose(g1[1], g2[1], rtol=1e-9, atol=1e-12)
+    # second derivatives through the clock (d occ/du = x, dx/du = x C) against differences of
+    # the general path's gradient
+    h1 = jax.hessian(lambda s: w @ f1(th, s)[0])(jnp.asarray(st))
+    eps = 1e-6
+    for i in (1, 2):
+        d = eps * np.eye(3)[i]
+        fd = (
+            jax.grad(lambda s: w @ f2(th2, s)[0])(jnp.asarray(st + d))
+            - jax.grad(lambda s: w @ f2(th2, s)[0])(jnp.asarray(st - d))
+        ) / (2 * eps)
+        np.testing.assert_allclose(h1[i, 1:], fd[1:], rtol=1e-6, atol=1e-8)
+    # without epochs: E[Y] = O(∞) r / θ
+    c1 = Graph.moments_from_graph(one, 1, r1)
+    c2 = Graph.moments_from_graph(two, 1, r2)
+    np.testing.assert_allclose(c1([0.7]), c2([0.35, 0.35]), rtol=1e-12)

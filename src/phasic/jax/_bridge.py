@@ -18,6 +18,7 @@ from .._moment_chain import moment_chain
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from ._epochs import across_epochs, carry_forward, fixed_origin, make_carry, make_propagator
 from ._ops import ops_for
+from ._time_change import clock_change_first_moment
 
 if TYPE_CHECKING:
     from ..graph import Graph
@@ -330,9 +331,15 @@ def moments_from_graph(
     tag = f"moments:{ga.fingerprint()}:{nr_moments}:{discrete}:" + (
         "ones" if plain else hashlib.sha1(np.ascontiguousarray(r_np).tobytes()).hexdigest()
     )
+    # graphs whose rates are θ times constants: first moments by a change of clock, with or
+    # without epochs (`_time_change`)
+    clock = clock_change_first_moment(ga, r_np, max_steps) if k == 1 and not discrete else None
     if n_epochs is None:
 
         def value(t: jax.Array) -> jax.Array:
+            if clock is not None:
+                out = clock(t[None], jnp.zeros(0))
+                return out[:, 0] if squeeze else out
             if k == 1 and r.shape[1] > 1:  # E[Y] = (α U) r: one transposed solve, not R columns
                 tau = ops.solve(t, ops.alpha(t)[:, None], transpose=True)[:, 0]
                 return (tau @ r)[None]  # a reward matrix (never squeezed); 1! = 1
@@ -353,7 +360,10 @@ def moments_from_graph(
         """E[Y] (1, R) = τ · r with τ the expected time in each state: the occupations of the
         finite epochs (`make_carry`: no solve where the graph reduces to a Coxian) plus a U of
         the last, a_e the state distribution at t_e. One row vector carried forward instead of
-        the R columns of the backward stack."""
+        the R columns of the backward stack. Graphs whose rates are θ times constants take
+        the change of clock instead (`_time_change`: no pass over the graph per call)."""
+        if clock is not None:
+            return clock(th, deltas)
         a = ops.alpha(th[0])
         tau = jnp.zeros_like(a)
         for e in range(n_epochs - 1):
