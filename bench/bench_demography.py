@@ -129,6 +129,7 @@ def main() -> None:
     ap.add_argument("--svgd-particles", type=int, default=200)
     ap.add_argument("--im", type=int, nargs="*", default=[3, 4], help="IM sample sizes k (k + k)")
     args = ap.parse_args()
+    losses = []
     for general in (False, True):
         print(
             "expected SFS, two epochs (ms; ratios in one run): "
@@ -154,6 +155,10 @@ def main() -> None:
                 f"{r['grad'] * 1e3:8.3f} {r['value'] / r['const']:12.1f} "
                 f"{r['grad'] / r['value']:10.1f} {mtime:>8} {ratio:>14} {diff:>12}"
             )
+            if m is not None and r["value"] > m[1]:
+                kind = "two-parameter copy" if general else "block counting"
+                losses.append(f"{kind} n = {n}: `moments` {r['value'] / m[1]:.1f}x faster")
+    print("where phasic loses to `moments`: " + ("; ".join(losses) or "nowhere in this run"))
     print("joint SFS of isolation with migration, split at 0.4: value + gradient of one θ")
     for k in args.im:
         states, t_split, t_const = im_row(k)
