@@ -400,6 +400,12 @@ class Graph(Editing, PhaseTypeModel):
         rewards : (graph.vertices_length(), R) float array
             Its reward matrix (squeezed to a vector for 1-D ``reward_rates``). E.g. the discrete
             site frequency spectrum: ``g2.reward_transform_discrete(rewards[:, i]).pmf_discrete(k)``.
+
+        Notes
+        -----
+        The discrete graph is built at one θ: its probabilities are ratios of rates,
+        w / (q + Σ rates), which edge weights affine in θ cannot hold. For counts as a function
+        of θ and the event rate (differentiable, with epochs), use `Graph.counts_from_graph`.
         """
         ga, th, r, batched, sq = self._prepare(theta, reward_rates, nonneg=True)
         if batched:
