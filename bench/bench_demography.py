@@ -105,6 +105,23 @@ def svgd_row(particles: int = 200, n: int = 20) -> float:
     return best_time(lambda: jax.block_until_ready(step(p)), min_time=0.0, max_reps=3)
 
 
+def epoch_density_row(n: int) -> tuple[float, float, float]:
+    """(block counting, its two-parameter copy, max relative difference): seconds for the
+    density under two epochs at 100 times on [0.05, 4]; the first is the θ = 1 density on the
+    clock, the second carries the state distribution through the graph."""
+    one, two = models.block_counting(n), two_parameter_block_counting(n)
+    th2 = jnp.column_stack([THETA[:, 0] / 2, THETA[:, 0] / 2])
+    t = jnp.linspace(0.05, 4.0, 100)
+    f1 = jax.jit(Graph.pmf_from_graph(one, epochs=2))
+    f2 = jax.jit(Graph.pmf_from_graph(two, epochs=2))
+    diff = float(jnp.max(jnp.abs(f1(THETA, t, STARTS) / f2(th2, t, STARTS) - 1)))
+    return (
+        best_time(lambda: f1(THETA, t, STARTS).block_until_ready()),
+        best_time(lambda: f2(th2, t, STARTS).block_until_ready(), min_time=0.0, max_reps=3),
+        diff,
+    )
+
+
 def im_row(k: int) -> tuple[int, float, float]:
     """(states, value + gradient with a split epoch, the same without epochs) in seconds, for
     the joint SFS of isolation with migration, k + k samples, one θ."""
@@ -127,6 +144,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="*", default=[20, 30, 40])
     ap.add_argument("--svgd-particles", type=int, default=200)
+    ap.add_argument("--density-sizes", type=int, nargs="*", default=[20, 30])
     ap.add_argument("--im", type=int, nargs="*", default=[3, 4], help="IM sample sizes k (k + k)")
     args = ap.parse_args()
     losses = []
@@ -159,6 +177,13 @@ def main() -> None:
                 kind = "two-parameter copy" if general else "block counting"
                 losses.append(f"{kind} n = {n}: `moments` {r['value'] / m[1]:.1f}x faster")
     print("where phasic loses to `moments`: " + ("; ".join(losses) or "nowhere in this run"))
+    print("density under the two epochs, 100 times on [0.05, 4] (ms)")
+    for n in args.density_sizes:
+        clock, carried, diff = epoch_density_row(n)
+        print(
+            f"n = {n}: block counting (clock) {clock * 1e3:.2f}, two-parameter copy (carried) "
+            f"{carried * 1e3:.1f}, {carried / clock:.0f}x; max rel diff {diff:.1e}"
+        )
     print("joint SFS of isolation with migration, split at 0.4: value + gradient of one θ")
     for k in args.im:
         states, t_split, t_const = im_row(k)

@@ -863,8 +863,56 @@ Status row_by_row(const SeriesSpec& spec, int64_t B, Sweep&& sweep) {
 
 }  // namespace
 
+// A batch of rows of a graph whose weights are theta times constants (p = 1, no base weights)
+// from one start distribution: row b is the theta = 1 chain on the clock theta_b t, so its density
+// is theta_b f_1(theta_b t) and its survival and cdf are S_1(theta_b t), F_1(theta_b t). The rows
+// then share one series of B T time points at theta = 1 (one sweep; the setup, reduction and
+// step checks once) instead of B series. Fills the clock times u (B T) and returns true where
+// that holds; bad rows and times (reported per row) are left to the rows' own series.
+bool clock_times(const GraphView& g, const double* theta, int64_t B, const double* alpha,
+                 const double* dalpha, const SeriesSpec& spec, std::vector<double>& u) {
+  const int64_t n = g.n, T = spec.T;
+  if (B < 2 || spec.discrete || g.p != 1 || T == 0) return false;
+  for (int64_t b = 0; b < B; ++b)
+    if (!(theta[b] > 0.0) || !std::isfinite(theta[b])) return false;
+  for (int64_t t = 0; t < T; ++t)
+    if (!(spec.times[t] >= 0.0) || !std::isfinite(spec.times[t])) return false;
+  for (int64_t b = 1; b < B; ++b)
+    if (!std::equal(alpha, alpha + n, alpha + b * n) ||
+        (spec.defect && spec.defect[b] != spec.defect[0]))
+      return false;
+  for (int64_t z = 0; dalpha && z < B * n; ++z)
+    if (dalpha[z] != 0.0) return false;
+  for (int64_t e = 0; e < g.indptr[n]; ++e)
+    if (g.base[e] != 0.0) return false;
+  u.resize(static_cast<size_t>(B * T));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) u[static_cast<size_t>(b * T + t)] = theta[b] * spec.times[t];
+  return true;
+}
+
+SeriesSpec clock_spec(const SeriesSpec& spec, const std::vector<double>& u) {
+  SeriesSpec s = spec;
+  s.times = u.data();
+  s.T = static_cast<int64_t>(u.size());
+  s.row_codes = nullptr;  // one row: a failure sends the batch to its own series
+  return s;
+}
+
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
               const SeriesSpec& spec, double* out) {
+  std::vector<double> u;
+  if (clock_times(g, theta, B, alpha, nullptr, spec, u)) {
+    const double one = 1.0;
+    if (series(g, &one, 1, alpha, clock_spec(spec, u), out).code == kOk) {
+      const int64_t T = spec.T;
+      for (int64_t b = 0; spec.kind == kDensity && b < B; ++b)
+        for (int64_t t = 0; t < T; ++t)
+          out[b * T + t] = spec.log ? out[b * T + t] + std::log(theta[b]) : out[b * T + t] * theta[b];
+      if (spec.row_codes) std::fill(spec.row_codes, spec.row_codes + B, kOk);
+      return Status{};
+    }
+  }
   CoxianRows cx;
   if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, nullptr, cx))
     return series_sweep(g, theta, B, alpha, spec, out);
@@ -1108,6 +1156,39 @@ static Status series_jac_sweep(const GraphView& g, const double* theta, int64_t 
 Status series_jac(const GraphView& g, const double* theta, int64_t B, const double* alpha,
                   const double* dalpha, const SeriesSpec& spec, double* out, double* jac,
                   double* dfdt) {
+  std::vector<double> u;
+  if (clock_times(g, theta, B, alpha, dalpha, spec, u)) {
+    // value v_1(u), its u-derivative d_1 (of the log with spec.log) at theta = 1; then
+    // d/dtheta v_theta(t) = t d_1 (+ v_1, or + 1/theta for the log of a density), d/dt = theta d_1
+    // (times theta for a density's value)
+    const double one = 1.0;
+    const int64_t T = spec.T, n = g.n;
+    std::vector<double> j1(u.size()), d1(u.size()), da(static_cast<size_t>(n), 0.0);
+    if (series_jac(g, &one, 1, alpha, da.data(), clock_spec(spec, u), out, j1.data(),
+                   d1.data())
+            .code == kOk) {
+      const bool dens = spec.kind == kDensity;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t z = b * T + t;
+          const double th = theta[b], d = d1[static_cast<size_t>(z)], v = out[z];
+          if (dens && spec.log) {
+            out[z] = v + std::log(th);
+            jac[z] = 1.0 / th + spec.times[t] * d;
+            dfdt[z] = th * d;
+          } else if (dens) {
+            out[z] = th * v;
+            jac[z] = v + th * spec.times[t] * d;
+            dfdt[z] = th * th * d;
+          } else {
+            jac[z] = spec.times[t] * d;
+            dfdt[z] = th * d;
+          }
+        }
+      if (spec.row_codes) std::fill(spec.row_codes, spec.row_codes + B, kOk);
+      return Status{};
+    }
+  }
   CoxianRows cx;
   if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, dalpha, cx))
     return series_jac_sweep(g, theta, B, alpha, dalpha, spec, out, jac, dfdt);

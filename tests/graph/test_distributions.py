@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from phasic import Graph, GraphArrays, ParameterError
 from random_models import models
-from reference_models import kingman, rabbits, two_island_migration
+from reference_models import block_counting, kingman, rabbits, two_island_migration
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIMES = np.array([0.0, 0.05, 0.3, 1.0, 2.5, 7.0, 20.0])
@@ -142,6 +142,48 @@ def test_batched_pdf_equals_loop():
     for b in range(9):
         # a batch shares one uniformization rate, so rounding differs at the 1e-13 level
         np.testing.assert_allclose(batch[b], g.pdf(t, theta=thetas[b]), rtol=1e-12, atol=1e-300)
+
+
+def test_a_batch_of_a_scale_model_shares_one_series_on_the_clock():
+    # Block counting's rates are θ times constants: a θ batch is the θ = 1 chain at the times
+    # θ_b t (f_θ(t) = θ f_1(θ t)), swept as one series. Values, logs, θ and time derivatives
+    # against each row alone (the ordinary path), far tails included; a bad row still fails
+    # alone.
+    import jax.numpy as jnp
+
+    import jax
+
+    g = block_counting(6)
+    t = np.array([0.0, 0.01, 0.3, 1.2, 5.0, 40.0])
+    thetas = np.array([[0.2], [1.0], [3.7], [50.0]])
+    for method in ("pdf", "survival", "cdf"):
+        batch = getattr(g, method)(t, theta=thetas)
+        for b in range(4):
+            one = getattr(g, method)(t, theta=thetas[b])
+            np.testing.assert_allclose(batch[b], one, rtol=1e-11, atol=1e-300)
+    model = Graph.pmf_from_graph(g)
+    jt = jnp.asarray(t[1:])
+    batch = jax.vmap(jax.jacrev(model, argnums=(0, 1)), in_axes=(0, None))(jnp.asarray(thetas), jt)
+    for b in range(4):
+        one = jax.jacrev(model, argnums=(0, 1))(jnp.asarray(thetas[b]), jt)
+        np.testing.assert_allclose(batch[0][b], one[0], rtol=1e-9, atol=1e-300)
+        np.testing.assert_allclose(batch[1][b], one[1], rtol=1e-9, atol=1e-300)
+    # the log density and its θ-derivative, far tail included (θ = 50 at t = 40: e^-1600, no
+    # double holds the density itself)
+    log_model = Graph.pmf_from_graph(g, log=True)
+    for tt in (jnp.asarray([40.0]), jt):
+        vals = jax.vmap(log_model, in_axes=(0, None))(jnp.asarray(thetas), tt)
+        jacs = jax.vmap(jax.jacrev(log_model), in_axes=(0, None))(jnp.asarray(thetas), tt)
+        for b in range(4):
+            th = jnp.asarray(thetas[b])
+            np.testing.assert_allclose(vals[b], log_model(th, tt), rtol=1e-12)
+            np.testing.assert_allclose(jacs[b], jax.jacrev(log_model)(th, tt), rtol=1e-9)
+    bad = np.array([[1.0], [-1.0]])
+    with pytest.raises(ParameterError):
+        g.pdf(t, theta=bad)
+    rows = np.asarray(jax.jit(jax.vmap(model, in_axes=(0, None)))(jnp.asarray(bad), jt))
+    assert np.all(np.isnan(rows[1])) and np.all(np.isfinite(rows[0]))
+    np.testing.assert_allclose(rows[0], g.pdf(t[1:], theta=[1.0]), rtol=1e-11)
 
 
 def test_bad_times_are_clear_errors():

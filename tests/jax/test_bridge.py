@@ -99,9 +99,12 @@ def test_vmap_over_100_thetas_equals_loop_and_compiles_once():
     jf(thetas * 1.1, t)
     jf(thetas * 0.9, t)
     assert len(traces) == 1  # one compilation serves every θ of the same shape
+    # the batch shares one series on the θ = 1 clock (kingman's rates are θ times constants),
+    # the loop runs its own: both are accurate to the series' tolerance, and the sum of 40
+    # log-density derivatives of both signs amplifies that a little
     grads = jax.jit(jax.vmap(jax.grad(lambda th: jnp.sum(jnp.log(model(th, t))))))(thetas)
     np.testing.assert_allclose(
-        grads[7], jax.grad(lambda th: jnp.sum(jnp.log(model(th, t))))(thetas[7]), rtol=1e-12
+        grads[7], jax.grad(lambda th: jnp.sum(jnp.log(model(th, t))))(thetas[7]), rtol=1e-10
     )
 
 

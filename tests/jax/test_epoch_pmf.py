@@ -98,3 +98,40 @@ def test_pmf_and_moments_with_epochs():
     pdf, mom = both(TH, T, ST)
     np.testing.assert_allclose(pdf, dense_pdf(TH, T, ST), rtol=1e-11)
     np.testing.assert_allclose(mom, G.moments(2, theta=TH, epochs=ST), rtol=1e-11)
+
+
+def test_a_scaled_chain_takes_the_clock_and_matches_the_carry():
+    # Block counting's rates are θ times constants: its epoch density is the θ = 1 density on
+    # the clock u(t) = ∫θ, θ_e f_1(u(t)), one series and no carry. The two-parameter copy (the
+    # same chain, not a pure scale) carries the state distribution across the epochs; values,
+    # log densities and gradients in θ rows, times and start times agree, epoch boundaries and a
+    # far tail included.
+    from reference_models import block_counting, two_parameter_block_counting
+
+    n = 6
+    one, two = block_counting(n), two_parameter_block_counting(n)
+    th = np.array([[0.4], [2.5], [1.0]])
+    th2 = np.column_stack([th[:, 0] / 2, th[:, 0] / 2])
+    st = np.array([0.0, 0.15, 0.9])
+    f1, f2 = Graph.pmf_from_graph(one, epochs=3), Graph.pmf_from_graph(two, epochs=3)
+    at = np.array([0.15, 0.9])  # on the boundaries: values only (the t-derivative jumps there)
+    np.testing.assert_allclose(f1(th, at, st), f2(th2, at, st), rtol=1e-10)
+    t = np.array([0.01, 0.16, 0.3, 0.95, 2.0, 6.0])
+    np.testing.assert_allclose(f1(th, t, st), f2(th2, t, st), rtol=1e-10)
+    g1 = jax.jacrev(f1, argnums=(0, 1, 2))(jnp.asarray(th), jnp.asarray(t), jnp.asarray(st))
+    g2 = jax.jacrev(f2, argnums=(0, 1, 2))(jnp.asarray(th2), jnp.asarray(t), jnp.asarray(st))
+    np.testing.assert_allclose(g1[0][..., 0], g2[0][..., 0], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(g1[1], g2[1], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(g1[2][:, 1:], g2[2][:, 1:], rtol=1e-8, atol=1e-12)
+    # the log density in log space: finite where the density underflows (t = 200 at θ = 5)
+    log1 = Graph.pmf_from_graph(one, epochs=3, log=True)
+    far = np.array([[1.0], [5.0], [5.0]])
+    val = log1(far, np.array([0.5, 200.0]), st)
+    assert np.isfinite(val[1]) and val[1] < -700
+    np.testing.assert_allclose(val[0], np.log(f1(far, np.array([0.5]), st)[0]), rtol=1e-12)
+    # bad starts: refused eagerly, NaN when traced
+    with pytest.raises(ParameterError, match="increasing"):
+        f1(th, t, np.array([0.0, 0.9, 0.15]))
+    traced = jax.jit(f1)
+    assert np.all(np.isnan(traced(th, t, jnp.array([0.0, 0.9, 0.15]))))
+    assert np.all(np.isnan(traced(th, t, jnp.array([0.1, 0.15, 0.9]))))

@@ -18,7 +18,7 @@ from .._moment_chain import moment_chain
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from ._epochs import across_epochs, carry_forward, fixed_origin, make_carry, make_propagator
 from ._ops import ops_for
-from ._time_change import clock_change_first_moment
+from ._time_change import clock_change_first_moment, clock_density, clock_start
 
 if TYPE_CHECKING:
     from ..graph import Graph
@@ -167,7 +167,17 @@ def pmf_from_graph(
     ops = ops_for(ga, backend)
     p = ga.param_length
     if n_epochs is not None:
-        epoch_model = _pmf_by_epoch(ops, n_epochs, tol, max_steps, f"{ga.fingerprint()}:{tol}")
+        tag = f"{ga.fingerprint()}:{tol}"
+        if clock_start(ga) is not None:  # a θ-scaled chain: the θ = 1 density on the clock
+            return _pmf_by_epoch(
+                ops,
+                n_epochs,
+                tol,
+                max_steps,
+                tag,
+                clock_density(ops, n_epochs, tol, max_steps, log),
+            )
+        epoch_model = _pmf_by_epoch(ops, n_epochs, tol, max_steps, tag)
         if not log:
             return epoch_model
 
@@ -208,13 +218,16 @@ def pmf_from_graph(
     return out
 
 
-def _pmf_by_epoch(ops, n_epochs: int, tol: float, max_steps: int, tag: str) -> Callable:
+def _pmf_by_epoch(
+    ops, n_epochs: int, tol: float, max_steps: int, tag: str, clock: Callable | None = None
+) -> Callable:
     """``model(theta, times, starts)``: the density under piecewise-constant θ.
 
     The state distribution α_e at each epoch's start is carried forward (row vectors), and the
     density at the epoch's times is α_e · exp(S_e τ) s_e with the exit rates s_e propagated to
     every local time τ at once (one series, one column per time); a time uses the epoch it
-    falls in.
+    falls in. ``clock`` (`_time_change.clock_density`) replaces all of that for a θ-scaled
+    chain.
     """
     p = ops.p
     zero_r = jnp.zeros((ops.n, 1))
@@ -243,6 +256,9 @@ def _pmf_by_epoch(ops, n_epochs: int, tol: float, max_steps: int, tag: str) -> C
 
     @jax.jit
     def compute(th: jax.Array, t1: jax.Array, st: jax.Array) -> jax.Array:
+        if clock is not None:
+            out = ops.guard(th, lambda x: clock(x, t1, fixed_origin(st)))
+            return jnp.where(st[0] == 0, out, jnp.nan)
         return ops.guard(th, lambda x: density(x, t1, st))
 
     def model(theta, times, starts) -> jax.Array:

@@ -30,7 +30,7 @@ from .. import _core
 from ..graph._arrays import GraphArrays
 from ._ops import _register
 
-__all__ = ["clock_change_first_moment"]
+__all__ = ["clock_change_first_moment", "clock_density", "clock_start"]
 
 
 def _theta_free_start(ga: GraphArrays) -> np.ndarray | None:
@@ -49,13 +49,39 @@ def _theta_free_start(ga: GraphArrays) -> np.ndarray | None:
     return a
 
 
+def clock_start(ga: GraphArrays) -> np.ndarray | None:
+    """The start distribution α (n,) when the graph is a θ-scaled chain (one parameter, every
+    transient weight a constant times θ, α free of θ), else None."""
+    if ga.param_length != 1 or ga.n_transient == 0 or np.any(np.asarray(ga.base) != 0):
+        return None
+    return _theta_free_start(ga)
+
+
+def clock_density(ops, n_epochs: int, tol: float, max_steps: int, log: bool) -> Callable:
+    """``density(th (E, 1), t (T,), starts (E,))`` of a θ-scaled chain under epochs: the θ = 1
+    density on the clock, θ_e f_1(u(t)) with u(t) = u_e + θ_e (t - t_e) in the epoch e holding t
+    (its log: log θ_e + log f_1(u), exact in far tails). One series at θ = 1 for every time,
+    instead of a carry per epoch; JAX differentiates it through f_1's time derivative."""
+    one = jnp.ones(1)
+
+    def density(th: jax.Array, t: jax.Array, starts: jax.Array) -> jax.Array:
+        theta = th[:, 0]
+        deltas = jnp.diff(starts)
+        u0 = jnp.concatenate([jnp.zeros(1), jnp.cumsum(theta[:-1] * deltas)])
+        e = jnp.clip(jnp.searchsorted(starts, t, side="right") - 1, 0, n_epochs - 1)
+        u = u0[e] + theta[e] * (t - starts[e])
+        f = ops.series(one, u, False, True, tol, max_steps, log)
+        out = jnp.log(theta[e]) + f if log else theta[e] * f
+        return jnp.where(jnp.all(deltas >= 0), out, jnp.nan)
+
+    return density
+
+
 def clock_change_first_moment(ga: GraphArrays, r: np.ndarray, max_steps: int) -> Callable | None:
     """``fn(theta (E, 1), deltas (E - 1,)) -> E[Y] (1, R)`` for rewards r (n, R) by the change of
     clock (module docstring), or None where it does not apply (more than one parameter, base
     weights, a θ-dependent start, or a graph that does not reduce to a Coxian)."""
-    if ga.param_length != 1 or ga.n_transient == 0 or np.any(np.asarray(ga.base) != 0):
-        return None
-    alpha = _theta_free_start(ga)
+    alpha = clock_start(ga)
     if alpha is None:
         return None
     red = _core.coxian_reduction(ga.native, np.ones(1), alpha)
