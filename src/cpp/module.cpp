@@ -185,6 +185,29 @@ NB_MODULE(_core, m) {
       "The exact Coxian of an acyclic level-structured graph at one theta (reduce.cpp), or None: "
       "(rates (2M,) on / absorbed per phase, start mass, step starts (M + 1,), states, nu).");
 
+  m.def(
+      "coxian_state",
+      [](const In<double>& rates, double mass0, const In<double>& u, Out<double> occ,
+         Out<double> x, int64_t max_steps) {
+        const int64_t M = static_cast<int64_t>(rates.shape(0)) / 2, U = static_cast<int64_t>(u.shape(0));
+        if (rates.ndim() != 1 || rates.shape(0) != static_cast<size_t>(2 * M) || u.ndim() != 1 ||
+            occ.ndim() != 2 || x.ndim() != 2 || static_cast<int64_t>(occ.shape(0)) != U ||
+            static_cast<int64_t>(occ.shape(1)) != M || static_cast<int64_t>(x.shape(0)) != U ||
+            static_cast<int64_t>(x.shape(1)) != M)
+          throw std::invalid_argument("coxian_state: rates (2M,), u (U,), occ and x (U, M)");
+        bool ok = true;
+        {
+          nb::gil_scoped_release release;
+          for (int64_t k = 0; k < U && ok; ++k)
+            ok = phasic::coxian_state(rates.data(), M, mass0, u.data()[k], max_steps,
+                                      x.data() + k * M, occ.data() + k * M);
+        }
+        return ok;
+      },
+      "rates"_a, "mass0"_a, "u"_a, "occ"_a, "x"_a, "max_steps"_a,
+      "A Coxian's time in each phase during [0, u] and its phase masses at u (reduce.cpp); "
+      "False for a bad u or past max_steps.");
+
   m.def("ffi_targets", []() {
     std::map<std::string, nb::capsule> t;
     t.emplace("phasic_solve", encapsulate(phasic::PhasicSolve));

@@ -228,6 +228,20 @@ def test_the_change_of_clock_matches_the_carry_through_the_graph():
             - jax.grad(lambda s: w @ f2(th2, s)[0])(jnp.asarray(st - d))
         ) / (2 * eps)
         np.testing.assert_allclose(h1[i, 1:], fd[1:], rtol=1e-6, atol=1e-8)
+    # the eager methods take the same clock (phasic._clock): the expected SFS and the time in
+    # each vertex under the epochs
+    np.testing.assert_allclose(
+        one.expectation(rewards=r1, theta=th, epochs=st),
+        two.expectation(rewards=r2, theta=th2, epochs=st),
+        rtol=1e-11,
+    )
+    np.testing.assert_allclose(
+        one.expected_residence_time(theta=th, epochs=st),
+        two.expected_residence_time(theta=th2, epochs=st),
+        rtol=1e-11,
+        atol=1e-300,
+    )
+    np.testing.assert_allclose(f1(th, st)[0], one.expectation(rewards=r1, theta=th, epochs=st))
     # without epochs: E[Y] = O(∞) r / θ
     c1 = Graph.moments_from_graph(one, 1, r1)
     c2 = Graph.moments_from_graph(two, 1, r2)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._clock import clock_coxian, clock_residence
 from .._errors import AbsorptionError, ParameterError
 from .._settings import DEFAULT_MAX_STEPS, DEFAULT_TOL
 from .._typing import ArrayLike, FloatArray, IntArray, Theta
@@ -501,7 +502,14 @@ def _residence_by_epoch(
 ) -> FloatArray:
     """Expected time (1, n) in each transient vertex under piecewise-constant θ: each finite
     epoch's from non-negative series terms (every component accurate relative to itself), the
-    last one's from one transposed solve of the state distribution at its start."""
+    last one's from one transposed solve of the state distribution at its start. A θ-scaled
+    chain (`phasic._clock`) takes the θ = 1 clock instead: one Coxian, no pass per epoch."""
+    cx = clock_coxian(ga)
+    if cx is not None:
+        th = np.array([np.ravel(t)[0] for t in thetas])
+        tau = clock_residence(cx, ga.n_transient, th, np.diff(starts), max_steps)
+        if tau is not None:
+            return tau[None]
     alpha, _ = initial_distribution(ga, thetas[0])
     tau = np.zeros_like(alpha)
     kw: dict[str, Any] = dict(discrete=False, tol=tol, max_steps=max_steps)

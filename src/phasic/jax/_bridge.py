@@ -12,13 +12,14 @@ import numpy as np
 
 import jax
 
+from .._clock import clock_start
 from .._epoch_chain import epoch_moments
 from .._errors import ParameterError, PhasicError
 from .._moment_chain import moment_chain
 from .._settings import DEFAULT_MAX_STEPS, check_max_steps, check_tol
 from ._epochs import across_epochs, carry_forward, fixed_origin, make_carry, make_propagator
 from ._ops import ops_for
-from ._time_change import clock_change_first_moment, clock_density, clock_start
+from ._time_change import clock_change_first_moment, clock_density
 
 if TYPE_CHECKING:
     from ..graph import Graph

@@ -1,20 +1,11 @@
-"""First moments under epochs of a graph whose rates are θ times constants: a change of clock.
+"""The JAX side of `phasic._clock` (graphs whose rates are θ times constants): first moments
+and densities under epochs on the θ = 1 clock.
 
-When every transient edge weight is ``c_e θ`` (one parameter, no base weights) and the start
-distribution α does not depend on θ (the coalescent in units of a population size, block
-counting), the generator of epoch e is ``θ_e S₁`` with S₁ the generator at θ = 1. The chain under
-piecewise-constant θ is the θ = 1 chain run on the clock ``u(t) = ∫₀ᵗ θ``, so with
-``O(u) = ∫₀ᵘ α exp(S₁ v) dv`` the expected reward is
-
-    E[Y] = O(∞) r / θ_last + Σ_{e ≥ 1} (1/θ_{e-1} - 1/θ_e) O(u_e) r,   u_e = Σ_{k<e} θ_k Δ_k.
-
-Where the θ = 1 graph reduces exactly to a Coxian (`src/cpp/reduce.cpp`: α exp(S₁ v) =
-Σ_m x_m(v) ν_m), O(u) r = Σ_m o_m(u) (ν_m · r) with o(u) the Coxian's time in each phase, an
-M-phase computation (M = depth, 39 at n = 40 against 37,337 states). The reduction and the
-contractions G_m = ν_m · r are done once, when the function is built; a call costs one series
-over M phases per epoch boundary (native), whose derivative in the clock is the phase masses
-themselves, so JAX differentiates it in θ and the start times exactly. Without epochs this is
-E[Y] = O(∞) r / θ.
+First moments: E[Y] = τ · r with τ from `phasic._clock` (O(u) = Σ_m o_m(u) ν_m on the θ = 1
+Coxian), so E[Y] = Σ_m w_m (ν_m · r): the reduction and the contractions G_m = ν_m · r are done
+once, when the function is built; a call costs one native series over the M phases per epoch
+boundary, whose derivative in the clock is the phase masses themselves, so JAX differentiates
+it in θ and the start times exactly (to any order). Without epochs this is E[Y] = O(∞) r / θ.
 """
 
 from __future__ import annotations
@@ -26,35 +17,11 @@ import numpy as np
 
 import jax
 
-from .. import _core
+from .._clock import clock_coxian
 from ..graph._arrays import GraphArrays
 from ._ops import _register
 
-__all__ = ["clock_change_first_moment", "clock_density", "clock_start"]
-
-
-def _theta_free_start(ga: GraphArrays) -> np.ndarray | None:
-    """α over the transient states when it does not depend on θ (one start edge, or start
-    weights without coefficients); else None."""
-    idx = np.asarray(ga.start_indices)
-    w = np.asarray(ga.start_base, dtype=float)
-    if idx.size != 1 and np.any(np.asarray(ga.start_coef) != 0):
-        return None
-    if idx.size == 1:
-        w = np.ones(1)
-    if not np.all(w >= 0) or not w.sum() > 0 or np.any(idx >= ga.n_transient):
-        return None  # a start edge into absorption (a defect) is left to the general path
-    a = np.zeros(ga.n_transient)
-    np.add.at(a, idx, w / w.sum())
-    return a
-
-
-def clock_start(ga: GraphArrays) -> np.ndarray | None:
-    """The start distribution α (n,) when the graph is a θ-scaled chain (one parameter, every
-    transient weight a constant times θ, α free of θ), else None."""
-    if ga.param_length != 1 or ga.n_transient == 0 or np.any(np.asarray(ga.base) != 0):
-        return None
-    return _theta_free_start(ga)
+__all__ = ["clock_change_first_moment", "clock_density"]
 
 
 def clock_density(ops, n_epochs: int, tol: float, max_steps: int, log: bool) -> Callable:
@@ -79,31 +46,15 @@ def clock_density(ops, n_epochs: int, tol: float, max_steps: int, log: bool) -> 
 
 def clock_change_first_moment(ga: GraphArrays, r: np.ndarray, max_steps: int) -> Callable | None:
     """``fn(theta (E, 1), deltas (E - 1,)) -> E[Y] (1, R)`` for rewards r (n, R) by the change of
-    clock (module docstring), or None where it does not apply (more than one parameter, base
+    clock (`phasic._clock`), or None where it does not apply (more than one parameter, base
     weights, a θ-dependent start, or a graph that does not reduce to a Coxian)."""
-    alpha = clock_start(ga)
-    if alpha is None:
+    cx = clock_coxian(ga)
+    if cx is None:
         return None
-    red = _core.coxian_reduction(ga.native, np.ones(1), alpha)
-    if red is None:
-        return None
-    rates, start, idx, nu = (np.asarray(red[k]) for k in (0, 2, 3, 4))
-    mass0 = float(red[1])
-    M = rates.size // 2
-    on, out = rates[0::2], rates[1::2]
-    lam = on + out
     # G_m = ν_m · r
-    contrib = nu[:, None] * np.asarray(r, dtype=float)[idx]
-    G = np.add.reduceat(contrib, start[:-1], axis=0) if contrib.size else np.zeros((M, r.shape[1]))
-    C = np.diag(-lam) + np.diag(on[:-1], 1)  # the Coxian's generator
-    # O(∞): the expected time in each phase, mass0 e₀ (-C)⁻¹ by forward substitution
-    occ_inf = np.zeros(M)
-    carry = mass0
-    for m in range(M):
-        occ_inf[m] = carry / lam[m]
-        carry = occ_inf[m] * on[m]
-    state = _coxian_state(rates, mass0, C, max_steps)
-    G_j, occ_inf_j = jnp.asarray(G), jnp.asarray(occ_inf)
+    G = np.add.reduceat(cx.nu[:, None] * np.asarray(r, dtype=float)[cx.idx], cx.start[:-1], axis=0)
+    state = _coxian_state(cx.rates, cx.mass0, cx.C, max_steps)
+    G_j, occ_inf_j = jnp.asarray(G), jnp.asarray(cx.occ_inf)
 
     def fn(th: jax.Array, deltas: jax.Array) -> jax.Array:
         t = th[:, 0]
