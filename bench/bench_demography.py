@@ -122,6 +122,20 @@ def epoch_density_row(n: int) -> tuple[float, float, float]:
     )
 
 
+def eager_row(n: int) -> tuple[float, float]:
+    """Seconds for the eager expected SFS under the two epochs (`Graph.expectation(...,
+    epochs=)`): block counting (the clock) and its two-parameter copy (carried through the
+    graph)."""
+    one, two = models.block_counting(n), two_parameter_block_counting(n)
+    r1, r2 = models.sfs_rewards(one, n), models.sfs_rewards(two, n)
+    th, th2 = np.asarray(THETA), np.column_stack([THETA[:, 0] / 2, THETA[:, 0] / 2])
+    st = np.asarray(STARTS)
+    return (
+        best_time(lambda: one.expectation(rewards=r1, theta=th, epochs=st)),
+        best_time(lambda: two.expectation(rewards=r2, theta=th2, epochs=st)),
+    )
+
+
 def im_row(k: int) -> tuple[int, float, float]:
     """(states, value + gradient with a split epoch, the same without epochs) in seconds, for
     the joint SFS of isolation with migration, k + k samples, one θ."""
@@ -183,6 +197,13 @@ def main() -> None:
         print(
             f"n = {n}: block counting (clock) {clock * 1e3:.2f}, two-parameter copy (carried) "
             f"{carried * 1e3:.1f}, {carried / clock:.0f}x; max rel diff {diff:.1e}"
+        )
+    print("eager expected SFS under the two epochs (ms)")
+    for n in args.density_sizes:
+        clock, carried = eager_row(n)
+        print(
+            f"n = {n}: block counting (clock) {clock * 1e3:.2f}, two-parameter copy (carried) "
+            f"{carried * 1e3:.1f}, {carried / clock:.1f}x"
         )
     print("joint SFS of isolation with migration, split at 0.4: value + gradient of one θ")
     for k in args.im:

@@ -47,7 +47,9 @@ Status carry_vjp(const GraphView& g, const double* theta, const double* a, doubl
   std::fill(abar, abar + n, 0.0);
   std::fill(thbar, thbar + p, 0.0);
   *dbar = 0.0;
-  if (carry_reduced_vjp(g, theta, a, delta, kDefaultMaxSteps, ybar, obar, abar, thbar, dbar))
+  // steps > 0: the forward pass took the series (the reduction had failed), so no retry
+  if (steps == 0 &&
+      carry_reduced_vjp(g, theta, a, delta, kDefaultMaxSteps, ybar, obar, abar, thbar, dbar))
     return Status{};
   std::vector<double> w(obar, obar + n), yb(static_cast<size_t>(n)), Aw(static_cast<size_t>(n * p));
   if (solve(g, theta, 1, w.data(), 1, w.data(), /*transpose=*/false).code != kOk) return Status{};

@@ -189,9 +189,10 @@ NB_MODULE(_core, m) {
       "coxian_state",
       [](const In<double>& rates, double mass0, const In<double>& u, Out<double> occ,
          Out<double> x, int64_t max_steps) {
+        if (rates.ndim() != 1 || u.ndim() != 1 || occ.ndim() != 2 || x.ndim() != 2)
+          throw std::invalid_argument("coxian_state: rates (2M,), u (U,), occ and x (U, M)");
         const int64_t M = static_cast<int64_t>(rates.shape(0)) / 2, U = static_cast<int64_t>(u.shape(0));
-        if (rates.ndim() != 1 || rates.shape(0) != static_cast<size_t>(2 * M) || u.ndim() != 1 ||
-            occ.ndim() != 2 || x.ndim() != 2 || static_cast<int64_t>(occ.shape(0)) != U ||
+        if (rates.shape(0) != static_cast<size_t>(2 * M) || static_cast<int64_t>(occ.shape(0)) != U ||
             static_cast<int64_t>(occ.shape(1)) != M || static_cast<int64_t>(x.shape(0)) != U ||
             static_cast<int64_t>(x.shape(1)) != M)
           throw std::invalid_argument("coxian_state: rates (2M,), u (U,), occ and x (U, M)");

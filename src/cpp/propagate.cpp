@@ -374,7 +374,8 @@ Status propagate_vjp(const GraphView& g, const double* theta, const double* r, i
   std::fill(ubar, ubar + S, 0.0);
   std::fill(thbar, thbar + p, 0.0);
   std::fill(dbar, dbar + R, 0.0);
-  if (reduced && k == 1 && R == 1 && transpose &&
+  // steps > 0: the forward pass took the series (the reduction had failed), so no retry
+  if (reduced && steps == 0 && k == 1 && R == 1 && transpose &&
       carry_reduced_vjp(g, theta, u, delta[0], kDefaultMaxSteps, ybar, nullptr, ubar, thbar,
                         dbar))
     return Status{};

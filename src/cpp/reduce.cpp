@@ -58,6 +58,11 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
   // p: the tangents carried
   const int64_t n = g.n, P = PT >= 0 ? PT : g.p, p = TAN ? P : 0;
   auto at = [](int64_t i) { return static_cast<size_t>(i); };
+  // a state tied with the fastest has the same rate function: equal coefficients (a mere
+  // numerical tie would break the reduction under a perturbation)
+  auto same_rate = [](double dq, double dlam, double lam) {
+    return !(std::fabs(dq - dlam) > 1e-12 * (std::fabs(dlam) + lam));
+  };
   auto weight = [&](int64_t ed) {  // base + coef . theta, the loop unrolled for small P
     double x = g.base[ed];
     for (int64_t k = 0; k < P; ++k) x += g.coef[ed * P + k] * theta[b * P + k];
@@ -146,6 +151,46 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
       W.nxt[at(j)] += x;
       for (int64_t k = 0; k < p; ++k) W.dnxt[at(j * p + k)] += dxv[k];
     };
+    // The sweep at rate lam (the fastest state `top`): tied states at their own rate, the others
+    // at lam keeping (lam - q) / lam of their mass.
+    auto sweep_at_top = [&]() {
+      const double cut = lam * (1.0 - kTie);
+      const double* dlam = W.dq.data() + top * P;
+      for (int64_t i : W.cur) {
+        const double vi = W.v[at(i)], qi = W.q[at(i)];
+        const double* dvi = W.dv.data() + i * p;
+        const double* dqi = W.dq.data() + i * P;
+        W.v[at(i)] = 0.0;
+        const bool tied = qi >= cut;
+        const double r = tied ? qi : lam;  // this state's uniformization rate
+        if (tr) tr->rate.push_back(r);
+        const double s = vi / r;
+        const double* dr_ = tied ? dqi : dlam;
+        for (int64_t k = 0; tied && k < P; ++k)
+          if (!same_rate(dqi[k], dlam[k], lam)) return false;
+        for (int64_t k = 0; k < p; ++k) ds[at(k)] = dvi[k] / r - vi * dr_[k] / (r * r);
+        if (!tied) {
+          for (int64_t k = 0; k < p; ++k)
+            dc[at(k)] = dvi[k] * ((lam - qi) / lam) - vi * (dqi[k] * lam - qi * dlam[k]) / (lam * lam);
+          push(i, vi * ((lam - qi) / lam), dc.data());
+        }
+        for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
+          const int64_t j = g.indices[ed];
+          if (j == i) continue;
+          const double we = TAN ? W.w[at(ed)] : weight(ed);
+          const double x = s * we;
+          for (int64_t k = 0; k < p; ++k) dc[at(k)] = ds[at(k)] * we + s * g.coef[ed * P + k];
+          if (j >= n) {
+            ext += x;
+            for (int64_t k = 0; k < p; ++k) dx[at(k)] += dc[at(k)];
+          } else {
+            push(j, x, dc.data());
+          }
+        }
+        work += (g.indptr[i + 1] - g.indptr[i] + 1) * (1 + p);
+      }
+      return true;
+    };
     bool swept = false;
     if constexpr (!TAN) {
       // First try the sweep as if every state of the support had the top rate (a coalescent's
@@ -190,7 +235,7 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
       const double* dlam = W.dq.data() + (top < 0 ? 0 : top) * P;
       for (int64_t i : W.cur)
         for (int64_t k = 0; swept && k < P; ++k)
-          swept = std::fabs(W.dq[at(i * P + k)] - dlam[k]) <= 1e-12 * (std::fabs(dlam[k]) + lam);
+          swept = same_rate(W.dq[at(i * P + k)], dlam[k], lam);
       if (swept) {
         for (int64_t i : W.cur) {
           W.v[at(i)] = 0.0;
@@ -204,50 +249,18 @@ bool reduce_row(const GraphView& g, const double* theta, int64_t b, const double
         lo = n;
       }
     }
-    for (int64_t i : W.cur)
-      if (!swept && !rate(i)) return false;
-    for (int64_t i : W.cur)
-      if (!swept && W.q[at(i)] > lam) {
-        lam = W.q[at(i)];
-        top = i;
-      }
-    if (!(lam > 0.0)) return false;  // a state without exit: the full sweep reports it
-    const double cut = lam * (1.0 - kTie);
-    const double* dlam = W.dq.data() + top * P;
-    for (int64_t i : W.cur) {
-      if (swept) break;
-      const double vi = W.v[at(i)], qi = W.q[at(i)];
-      const double* dvi = W.dv.data() + i * p;
-      const double* dqi = W.dq.data() + i * P;
-      W.v[at(i)] = 0.0;
-      const bool tied = qi >= cut;
-      const double r = tied ? qi : lam;  // this state's uniformization rate
-      if (tr) tr->rate.push_back(r);
-      const double s = vi / r;
-      const double* dr_ = tied ? dqi : dlam;
-      for (int64_t k = 0; tied && k < P; ++k)
-        if (std::fabs(dqi[k] - dlam[k]) > 1e-12 * (std::fabs(dlam[k]) + lam)) return false;
-      for (int64_t k = 0; k < p; ++k) ds[at(k)] = dvi[k] / r - vi * dr_[k] / (r * r);
-      if (!tied) {
-        for (int64_t k = 0; k < p; ++k)
-          dc[at(k)] = dvi[k] * ((lam - qi) / lam) - vi * (dqi[k] * lam - qi * dlam[k]) / (lam * lam);
-        push(i, vi * ((lam - qi) / lam), dc.data());
-      }
-      for (int64_t ed = g.indptr[i]; ed < g.indptr[i + 1]; ++ed) {
-        const int64_t j = g.indices[ed];
-        if (j == i) continue;
-        const double we = TAN ? W.w[at(ed)] : weight(ed);
-        const double x = s * we;
-        for (int64_t k = 0; k < p; ++k) dc[at(k)] = ds[at(k)] * we + s * g.coef[ed * P + k];
-        if (j >= n) {
-          ext += x;
-          for (int64_t k = 0; k < p; ++k) dx[at(k)] += dc[at(k)];
-        } else {
-          push(j, x, dc.data());
+    if (!swept) {
+      for (int64_t i : W.cur)
+        if (!rate(i)) return false;
+      for (int64_t i : W.cur)
+        if (W.q[at(i)] > lam) {
+          lam = W.q[at(i)];
+          top = i;
         }
-      }
-      work += (g.indptr[i + 1] - g.indptr[i] + 1) * (1 + p);
+      if (!(lam > 0.0)) return false;  // a state without exit: the full sweep reports it
+      if (!sweep_at_top()) return false;
     }
+    const double* dlam = W.dq.data() + top * P;
     if (work > work_cap) return false;
     double rho1 = 0.0;
     std::fill(dr.begin(), dr.end(), 0.0);

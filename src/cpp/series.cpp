@@ -861,8 +861,6 @@ Status row_by_row(const SeriesSpec& spec, int64_t B, Sweep&& sweep) {
   return first;
 }
 
-}  // namespace
-
 // A batch of rows of a graph whose weights are theta times constants (p = 1, no base weights)
 // from one start distribution: row b is the theta = 1 chain on the clock theta_b t, so its density
 // is theta_b f_1(theta_b t) and its survival and cdf are S_1(theta_b t), F_1(theta_b t). The rows
@@ -898,6 +896,8 @@ SeriesSpec clock_spec(const SeriesSpec& spec, const std::vector<double>& u) {
   s.row_codes = nullptr;  // one row: a failure sends the batch to its own series
   return s;
 }
+
+}  // namespace
 
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
               const SeriesSpec& spec, double* out) {

@@ -23,7 +23,14 @@ import numpy as np
 from . import _core
 from .graph._arrays import GraphArrays
 
-__all__ = ["ClockCoxian", "clock_coxian", "clock_residence", "clock_start"]
+__all__ = [
+    "ClockCoxian",
+    "clock_coxian",
+    "clock_residence",
+    "clock_start",
+    "clock_starts",
+    "phase_times",
+]
 
 
 def _theta_free_start(ga: GraphArrays) -> np.ndarray | None:
@@ -86,6 +93,22 @@ def clock_coxian(ga: GraphArrays) -> ClockCoxian | None:
     return ClockCoxian(rates, C, occ_inf, mass0, start, idx, nu)
 
 
+def clock_starts(thetas, deltas, xp):
+    """u_e (E - 1,): the θ = 1 clock at epochs 1..E-1's starts, from θ_e (E,) and the epochs'
+    lengths (E - 1,); ``xp`` is numpy or jax.numpy."""
+    return xp.cumsum(thetas[:-1] * deltas)
+
+
+def phase_times(occ_inf, thetas, occ):
+    """w (M,): the expected time in each phase under the epochs, O(∞) / θ_last + Σ_e
+    (1/θ_(e-1) - 1/θ_e) o(u_e), from the phases' occupations ``occ`` (E - 1, M) at the clock
+    starts (numpy or JAX arrays alike)."""
+    w = occ_inf / thetas[-1]
+    if thetas.shape[0] > 1:
+        w = w + (1.0 / thetas[:-1] - 1.0 / thetas[1:]) @ occ
+    return w
+
+
 def clock_residence(
     cx: ClockCoxian, n: int, thetas: np.ndarray, deltas: np.ndarray, max_steps: int
 ) -> np.ndarray | None:
@@ -95,14 +118,12 @@ def clock_residence(
     t = np.asarray(thetas, dtype=float)
     if not np.all(np.isfinite(t) & (t > 0)):
         return None
-    w = cx.occ_inf / t[-1]
-    if t.size > 1:
-        u = np.cumsum(t[:-1] * np.asarray(deltas, dtype=float))
-        M = cx.occ_inf.size
-        occ, x = np.empty((u.size, M)), np.empty((u.size, M))
-        if not _core.coxian_state(cx.rates, cx.mass0, u, occ, x, max_steps):
-            return None
-        w = w + (1.0 / t[:-1] - 1.0 / t[1:]) @ occ
+    u = clock_starts(t, np.asarray(deltas, dtype=float), np)
+    M = cx.occ_inf.size
+    occ, x = np.empty((u.size, M)), np.empty((u.size, M))
+    if u.size and not _core.coxian_state(cx.rates, cx.mass0, u, occ, x, max_steps):
+        return None
+    w = phase_times(cx.occ_inf, t, occ)
     tau = np.zeros(n)
     np.add.at(tau, cx.idx, cx.nu * np.repeat(w, np.diff(cx.start)))
     return tau

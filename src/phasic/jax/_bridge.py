@@ -170,15 +170,10 @@ def pmf_from_graph(
     if n_epochs is not None:
         tag = f"{ga.fingerprint()}:{tol}"
         if clock_start(ga) is not None:  # a θ-scaled chain: the θ = 1 density on the clock
-            return _pmf_by_epoch(
-                ops,
-                n_epochs,
-                tol,
-                max_steps,
-                tag,
-                clock_density(ops, n_epochs, tol, max_steps, log),
-            )
-        epoch_model = _pmf_by_epoch(ops, n_epochs, tol, max_steps, tag)
+            clock = clock_density(ops, n_epochs, tol, max_steps, log)
+            return _pmf_by_epoch(ops, n_epochs, max_steps, f"{tag}:clock:{log}", clock)
+        carried = _carried_density(ops, n_epochs, tol, max_steps)
+        epoch_model = _pmf_by_epoch(ops, n_epochs, max_steps, tag, carried)
         if not log:
             return epoch_model
 
@@ -219,24 +214,19 @@ def pmf_from_graph(
     return out
 
 
-def _pmf_by_epoch(
-    ops, n_epochs: int, tol: float, max_steps: int, tag: str, clock: Callable | None = None
-) -> Callable:
-    """``model(theta, times, starts)``: the density under piecewise-constant θ.
+def _carried_density(ops, n_epochs: int, tol: float, max_steps: int) -> Callable:
+    """``density(th (E, p), t (T,), starts (E,))`` under piecewise-constant θ, through the graph.
 
     The state distribution α_e at each epoch's start is carried forward (row vectors), and the
     density at the epoch's times is α_e · exp(S_e τ) s_e with the exit rates s_e propagated to
     every local time τ at once (one series, one column per time); a time uses the epoch it
-    falls in. ``clock`` (`_time_change.clock_density`) replaces all of that for a θ-scaled
-    chain.
+    falls in.
     """
-    p = ops.p
     zero_r = jnp.zeros((ops.n, 1))
     rows = make_propagator(ops, zero_r, 1, tol, max_steps, transpose=True)
     cols = make_propagator(ops, zero_r, 1, tol, max_steps)
 
-    def density(th: jax.Array, t: jax.Array, starts: jax.Array) -> jax.Array:
-        st = fixed_origin(starts)
+    def density(th: jax.Array, t: jax.Array, st: jax.Array) -> jax.Array:
         deltas = jnp.diff(st)
         alpha = ops.alpha(th[0])
         out = jnp.zeros_like(t)
@@ -253,14 +243,21 @@ def _pmf_by_epoch(
             out = jnp.where(inside, f_e, out)
             if not last:
                 alpha = carry_forward(rows, th[e], alpha, deltas[e])
-        return jnp.where(starts[0] == 0, out, jnp.nan)
+        return out
+
+    return density
+
+
+def _pmf_by_epoch(ops, n_epochs: int, max_steps: int, tag: str, density: Callable) -> Callable:
+    """``model(theta, times, starts)``: ``density(th, t, starts)`` (`_carried_density`, or
+    `_time_change.clock_density` for a θ-scaled chain) with the inputs checked, outside the
+    support and with a first start other than 0 NaN."""
+    p = ops.p
 
     @jax.jit
     def compute(th: jax.Array, t1: jax.Array, st: jax.Array) -> jax.Array:
-        if clock is not None:
-            out = ops.guard(th, lambda x: clock(x, t1, fixed_origin(st)))
-            return jnp.where(st[0] == 0, out, jnp.nan)
-        return ops.guard(th, lambda x: density(x, t1, st))
+        out = ops.guard(th, lambda x: density(x, t1, fixed_origin(st)))
+        return jnp.where(st[0] == 0, out, jnp.nan)
 
     def model(theta, times, starts) -> jax.Array:
         th = _theta_rows(theta, n_epochs, p)

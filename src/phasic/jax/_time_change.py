@@ -17,7 +17,7 @@ import numpy as np
 
 import jax
 
-from .._clock import clock_coxian
+from .._clock import clock_coxian, clock_starts, phase_times
 from ..graph._arrays import GraphArrays
 from ._ops import _register
 
@@ -34,7 +34,7 @@ def clock_density(ops, n_epochs: int, tol: float, max_steps: int, log: bool) -> 
     def density(th: jax.Array, t: jax.Array, starts: jax.Array) -> jax.Array:
         theta = th[:, 0]
         deltas = jnp.diff(starts)
-        u0 = jnp.concatenate([jnp.zeros(1), jnp.cumsum(theta[:-1] * deltas)])
+        u0 = jnp.concatenate([jnp.zeros(1), clock_starts(theta, deltas, jnp)])
         e = jnp.clip(jnp.searchsorted(starts, t, side="right") - 1, 0, n_epochs - 1)
         u = u0[e] + theta[e] * (t - starts[e])
         f = ops.series(one, u, False, True, tol, max_steps, log)
@@ -58,12 +58,9 @@ def clock_change_first_moment(ga: GraphArrays, r: np.ndarray, max_steps: int) ->
 
     def fn(th: jax.Array, deltas: jax.Array) -> jax.Array:
         t = th[:, 0]
-        w = occ_inf_j / t[-1]
-        if t.shape[0] > 1:
-            u = jnp.cumsum(t[:-1] * deltas)  # the θ = 1 clock at epochs 1..E-1's starts
-            occ, _ = state(u)  # (E - 1, M)
-            w = w + (1.0 / t[:-1] - 1.0 / t[1:]) @ occ
-            w = jnp.where(jnp.all(deltas >= 0), w, jnp.nan)  # decreasing start times
+        occ = state(clock_starts(t, deltas, jnp))[0] if t.shape[0] > 1 else None  # (E - 1, M)
+        w = phase_times(occ_inf_j, t, occ)
+        w = jnp.where(jnp.all(deltas >= 0), w, jnp.nan)  # decreasing start times
         return (w @ G_j)[None]
 
     return fn
