@@ -87,13 +87,27 @@ struct ReductionTrace {
 };
 
 // Fills `out` and returns true when every row reduces exactly (acyclic graphs whose rates
-// depend on the level, such as the coalescent) to a Coxian smaller than the graph.
+// depend on the level, such as the coalescent) to a Coxian smaller than the graph (with
+// any_size, to a Coxian of any size: the stepping of steps.cpp pays on any).
 bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                      const double* dalpha, CoxianRows& out, ReductionTrace* trace = nullptr);
+                      const double* dalpha, CoxianRows& out, ReductionTrace* trace = nullptr,
+                      bool any_size = false);
+// Whether a Coxian of M phases is worth sweeping instead of the graph g.
+bool coxian_smaller(const GraphView& g, int64_t M);
 
 // The view with the 2M rates of each row as one-hot parameters: a batch of rows (theta) in one
 // sweep.
 const GraphView& one_hot_rates(CoxianRows& cx);
+
+// Density, survival or cdf (spec.kind, .log, .tol, .defect[0]) of a Coxian (rates as in
+// coxian_state, mass0 in phase 0) at spec.T continuous times (ord: their indices sorted by
+// time), by stepping its phase masses from one time point to the next (steps.cpp); false, with
+// out unspecified, for a bad rate, mass or time or past spec.max_steps (the series sweep then
+// answers, with its errors). stepping_pays: whether that costs less than the sweep's
+// per-time-point windows.
+bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const int64_t* ord);
+bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec& spec,
+                  const int64_t* ord, double* out);
 
 // A Coxian of M phases (rates: on, absorbed per phase, interleaved) started with mass0 in phase 0:
 // its phase masses x (M) at time u and the time spent in each phase during [0, u], occ (M), by

@@ -338,8 +338,14 @@ bool reduce_row_any(const GraphView& g, const double* theta, int64_t b, const do
 
 }  // namespace
 
+bool coxian_smaller(const GraphView& g, int64_t M) {
+  // one_hot_rates takes (2M)^2 doubles, hence the cap on M
+  return 2 * M < g.indptr[g.n] && M <= kMaxPhases;
+}
+
 bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const double* alpha,
-                      const double* dalpha, CoxianRows& out, ReductionTrace* trace) {
+                      const double* dalpha, CoxianRows& out, ReductionTrace* trace,
+                      bool any_size) {
   const int64_t n = g.n, E = g.indptr[n], p = dalpha ? g.p : 0;
   if (n == 0 || g.n_scc != n || B <= 0) return false;  // a cyclic SCC never empties the support
   const int64_t work_cap = (3 * E + 16 * n) * (1 + p);
@@ -367,9 +373,7 @@ bool reduce_to_coxian(const GraphView& g, const double* theta, int64_t B, const 
     if (!ok) return false;
     M = std::max<int64_t>(M, static_cast<int64_t>(phases[bb].size() / 2));
   }
-  // Worth it only when the Coxian is smaller than the graph it stands for (one_hot_rates takes
-  // (2M)^2 doubles, hence the cap on M).
-  if (2 * M >= E || M > kMaxPhases) return false;
+  if (!any_size && !coxian_smaller(g, M)) return false;
   const int64_t P = 2 * M;
   out.M = M;
   out.theta.assign(static_cast<size_t>(B * P), 0.0);

@@ -15,7 +15,9 @@
 // steps, ratio recurrence in between), never tabulated, so nothing grows with lambda * t.
 //
 // Truncation: each time point stops at its own index, so its value never depends on the other
-// time points of the call.  A scalar series stops when the remainder bound
+// time points of the call. (Coxians with many time points are stepped from one time point to the
+// next instead where that is cheaper, steps.cpp: there the other times change a value only
+// through rounding.)  A scalar series stops when the remainder bound
 // cmax_k * P(Pois > k) is <= tol * min(1, partial sum) (cmax_k bounds every later c: rmax * mass,
 // mass, or for the cdf the growth a_k' - a_k <= mass, with a_k times the remaining weight
 // added at convergence), i.e. relative and absolute error tol.  Vector series (state
@@ -43,6 +45,7 @@
 #include <vector>
 
 #include "kernels.hpp"
+#include "poisson.hpp"
 
 // The gather steps are multiversioned (PHASIC_MULTIVERSION, graph_view.hpp): the lane loops over
 // theta rows vectorize 4 or 8 wide where the CPU allows.
@@ -60,45 +63,6 @@ static_assert(kAnchorEvery % kBlock == 0, "anchors fall on block starts");
 constexpr int64_t kChunk = 16;
 static_assert(kChunk <= 64, "per-lane scratch arrays hold 64 lanes");
 
-// Loader (2000), "Fast and accurate computation of binomial probabilities": the Poisson pmf as
-// exp(-stirlerr(k) - bd0(k, mu)) / sqrt(2 pi k), accurate to a few ulps for any k and mu.
-double stirlerr(double n) {
-  constexpr double S0 = 1.0 / 12, S1 = 1.0 / 360, S2 = 1.0 / 1260, S3 = 1.0 / 1680,
-                   S4 = 1.0 / 1188;
-  if (n <= 15.0)
-    return std::lgamma(n + 1.0) - (n + 0.5) * std::log(n) + n - 0.918938533204672741780329736406;
-  const double nn = n * n;
-  if (n > 500) return (S0 - S1 / nn) / n;
-  if (n > 80) return (S0 - (S1 - S2 / nn) / nn) / n;
-  if (n > 35) return (S0 - (S1 - (S2 - S3 / nn) / nn) / nn) / n;
-  return (S0 - (S1 - (S2 - (S3 - S4 / nn) / nn) / nn) / nn) / n;
-}
-
-// x log(x / np) + np - x without cancellation.
-double bd0(double x, double np) {
-  if (std::fabs(x - np) < 0.1 * (x + np)) {
-    double v = (x - np) / (x + np);
-    double s = (x - np) * v;
-    double ej = 2 * x * v;
-    v *= v;
-    for (int j = 1; j < 1000; ++j) {
-      ej *= v;
-      const double s1 = s + ej / (2 * j + 1);
-      if (s1 == s) return s1;
-      s = s1;
-    }
-    return s;
-  }
-  return x * std::log(x / np) + np - x;
-}
-
-double dpois(int64_t k, double mu) {
-  if (mu == 0.0) return k == 0 ? 1.0 : 0.0;
-  if (k == 0) return std::exp(-mu);
-  const double x = static_cast<double>(k);
-  return std::exp(-stirlerr(x) - bd0(x, mu)) / std::sqrt(6.283185307179586476925286766559 * x);
-}
-
 // 1 / k, 1 / (k + 1), 1 / (k + 2) of the current step, shared by every time point.
 struct StepInv {
   double k = 0.0, k1 = 1.0, k2 = 0.5;
@@ -109,9 +73,6 @@ struct StepInv {
     k2 = 1.0 / (x + 2.0);
   }
 };
-
-// Upper end of the spread of Poisson(mu) kept: the mass beyond mu +/- spread is below 1e-300.
-inline double poisson_spread(double mu) { return 40.0 * std::sqrt(mu) + 40.0; }
 
 // Weights w_k of one time point for consecutive k in [L, R] (handed out by for_weights).
 struct Stream {
@@ -644,11 +605,54 @@ Status for_each_chunk(const GraphView& g, const double* theta, int64_t B, const 
   return spec.row_codes ? Status{} : first;
 }
 
+// Time indices sorted by time, ties by index. Finite times go through buckets of equal width
+// (about two times each; the few in one bucket are sorted by comparisons): thousands of points
+// (a theta batch on the clock) cost a few passes, several times less than a comparison sort.
+// Non-finite times (NaN last) take a stable comparison sort.
 std::vector<int64_t> time_order(const SeriesSpec& spec) {
-  std::vector<int64_t> ord(static_cast<size_t>(spec.T));
+  const int64_t T = spec.T;
+  std::vector<int64_t> ord(static_cast<size_t>(T));
   std::iota(ord.begin(), ord.end(), 0);
-  std::stable_sort(ord.begin(), ord.end(),
-                   [&](int64_t x, int64_t y) { return spec.times[x] < spec.times[y]; });
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (int64_t t = 0; t < T; ++t) {
+    lo = std::min(lo, spec.times[t]);
+    hi = std::max(hi, spec.times[t]);
+  }
+  bool finite = std::isfinite(lo) && std::isfinite(hi) && std::isfinite(hi - lo);
+  for (int64_t t = 0; t < T && finite; ++t) finite = !std::isnan(spec.times[t]);
+  auto before = [&](int64_t x, int64_t y) {
+    const double a = spec.times[x], b = spec.times[y];
+    return a < b || (a == b && x < y) || (std::isnan(b) && !std::isnan(a));
+  };
+  if (!finite || T < 64 || !(hi > lo)) {
+    std::stable_sort(ord.begin(), ord.end(), [&](int64_t x, int64_t y) {
+      const double a = spec.times[x], b = spec.times[y];
+      return a < b || (std::isnan(b) && !std::isnan(a));
+    });
+    return ord;
+  }
+  const size_t nb = static_cast<size_t>(T / 2);
+  const double scale = static_cast<double>(nb) / (hi - lo);
+  std::vector<size_t> start(nb + 1, 0), bucket(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) {
+    const double x = (spec.times[t] - lo) * scale;
+    const size_t k = std::min(nb - 1, static_cast<size_t>(x));
+    bucket[static_cast<size_t>(t)] = k;
+    ++start[k + 1];
+  }
+  for (size_t k = 0; k < nb; ++k) start[k + 1] += start[k];
+  std::vector<size_t> fill(start.begin(), start.end() - 1);
+  for (int64_t t = 0; t < T; ++t) ord[fill[bucket[static_cast<size_t>(t)]]++] = t;
+  for (size_t k = 0; k < nb; ++k) {
+    int64_t* a = ord.data() + start[k];
+    int64_t* z = ord.data() + start[k + 1];
+    if (z - a > 16) {
+      std::sort(a, z, before);
+      continue;
+    }
+    for (int64_t* p = a + 1; p < z; ++p)  // insertion: a bucket holds ~2
+      for (int64_t* q = p; q > a && before(q[0], q[-1]); --q) std::swap(q[0], q[-1]);
+  }
   return ord;
 }
 
@@ -914,17 +918,29 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
     }
   }
   CoxianRows cx;
-  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, nullptr, cx))
+  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, nullptr, cx, nullptr, true))
     return series_sweep(g, theta, B, alpha, spec, out);
   const int64_t M = cx.M, T = spec.T;
+  // Many time points on a Coxian: step the phase masses between them (steps.cpp) where that
+  // beats the time points' Poisson windows.
+  const std::vector<int64_t> ord = time_order(spec);
+  bool step = true;
+  for (int64_t b = 0; b < B && step; ++b)
+    step = stepping_pays(cx.theta.data() + b * 2 * M, M, spec, ord.data());
+  if (!step && !coxian_smaller(g, M)) return series_sweep(g, theta, B, alpha, spec, out);
   // Rows share one sweep through the one-hot parameters while their (2M)^2 coefficients cost
   // no more than a few passes over the graph; long Coxians go row by row with constant weights.
-  if (M * M <= g.indptr[g.n] || B == 1)
+  if (!step && (M * M <= g.indptr[g.n] || B == 1))
     return series_sweep(one_hot_rates(cx), cx.theta.data(), B, cx.alpha.data(), spec, out);
   GraphView v = cx.view;  // p = 0: each row's rates as constant weights
   const double none = 0.0;
   return row_by_row(spec, B, [&](int64_t b, const SeriesSpec& sb) {
-    v.base = cx.theta.data() + b * 2 * M;
+    const double* rates = cx.theta.data() + b * 2 * M;
+    if (step && coxian_times(rates, M, cx.alpha[b * M], sb, ord.data(), out + b * T)) {
+      if (sb.row_codes) sb.row_codes[0] = kOk;
+      return Status{};
+    }
+    v.base = rates;
     return series_sweep(v, &none, 1, cx.alpha.data() + b * M, sb, out + b * T);
   });
 }

@@ -66,10 +66,16 @@ def test_state_accumulated_and_absorbed_probabilities_are_relative_accurate():
 
 
 def test_a_time_point_does_not_depend_on_the_other_times_of_the_call():
+    # Densities and probabilities of a Coxian are stepped from one sorted time point to the next
+    # (steps.cpp): the other times change a value only through rounding, far below tol.
     g = kingman(6)
-    alone = [g.pdf([0.3], theta=[1.0]), g.survival([0.3], theta=[1.0])]
-    together = [g.pdf([40.0, 0.3, 1e-5], theta=[1.0]), g.survival([0.3, 40.0], theta=[1.0])]
-    assert alone[0][0] == together[0][1] and alone[1][0] == together[1][0]
+    alone = [g.pdf([0.3], theta=[1.0]), g.survival([0.3], theta=[1.0]), g.cdf([0.3], theta=[1.0])]
+    together = [
+        g.pdf([40.0, 0.3, 1e-5], theta=[1.0])[1],
+        g.survival([0.3, 40.0], theta=[1.0])[0],
+        g.cdf(np.r_[np.linspace(1e-3, 0.29, 300), 0.3], theta=[1.0])[-1],
+    ]
+    np.testing.assert_allclose(np.concatenate(alone), together, rtol=2e-15, atol=0)
     sp1 = g.stop_probability([0.01], theta=[1.0])[0]
     sp2 = g.stop_probability([0.01, 30.0, 1e-7], theta=[1.0])[0]
     np.testing.assert_array_equal(sp1, sp2)
@@ -131,6 +137,17 @@ def test_bad_theta_and_times_give_nan_rows_under_jit():
     assert np.isnan(f(jnp.array([1.0]), jnp.array([jnp.nan]))[0])
     g = jax.grad(lambda th: jnp.sum(f(th, jnp.array([0.5]))))(jnp.array([-1.0]))
     assert g.shape == (1,)
+    # among many times (the stepped path), a NaN time is NaN alone; batches on the clock too
+    t = np.linspace(0.01, 6.0, 300)
+    want = kingman(4).pdf(t, theta=[1.0])
+    tn = t.copy()
+    tn[17] = np.nan
+    got = np.asarray(f(jnp.array([1.0]), jnp.asarray(tn)))
+    assert np.isnan(got[17]) and np.isnan(got).sum() == 1
+    np.testing.assert_allclose(np.delete(got, 17), np.delete(want, 17), rtol=1e-12)  # tol
+    rows = jax.vmap(f, in_axes=(0, None))(jnp.array([[1.0], [2.0], [-1.0]]), jnp.asarray(tn))
+    np.testing.assert_allclose(rows[0], got, rtol=1e-12)
+    assert np.all(np.isnan(rows[2])) and np.isnan(rows[1, 17]) and np.isnan(rows[1]).sum() == 1
     with pytest.raises(ParameterError, match="tol"):
         Graph.pmf_from_graph(kingman(4), tol=float("nan"))
 
@@ -227,3 +244,21 @@ def test_stiff_model_is_accurate_or_a_clear_error():
     np.testing.assert_allclose(g.survival(t), ref_surv, rtol=1e-12)
     with pytest.raises(ParameterError, match="max_steps"):
         g.pdf(10.0)
+
+
+def test_many_time_points_are_stepped_in_lanes_and_stay_relative_accurate():
+    # 1,200 unsorted times with repeats, far into both tails: the lane-stepped path (eight sorted
+    # segments in lock step, steps.cpp) against 50-digit closed forms.
+    g = erlang()
+    rng = np.random.default_rng(3)
+    t = np.r_[rng.uniform(0.0, 300.0, 1000), np.geomspace(1e-7, 1e-2, 100), np.full(100, 1.5)]
+    t = rng.permutation(t)
+    surv = [sum(pois(i, x) for i in range(K)) for x in t]
+    assert_relative(g.survival(t), surv, 2e-14)
+    assert_relative(g.cdf(t), [1 - s for s in surv], 2e-14)
+    dens = [LAM * pois(K - 1, x) for x in t]
+    assert_relative(g.pdf(t), dens, 2e-14)
+    far = np.r_[t[:300], np.linspace(400.0, 2000.0, 50)]  # densities down to ~1e-1700
+    logs = g.log_pdf(far)
+    ref = [float(mp.log(LAM * pois(K - 1, x))) for x in far]
+    np.testing.assert_allclose(logs, ref, rtol=1e-14)
