@@ -15,7 +15,9 @@ is an upper bound of the true per-step cost.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import jax
 
@@ -32,6 +34,9 @@ from phasic import Graph  # noqa: E402
 from phasic.graph import _native, _series  # noqa: E402
 from phasic.models import block_counting, kingman  # noqa: E402
 from phasic.models import two_island_migration as two_island  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from reference_models import two_parameter_block_counting  # noqa: E402
 
 
 def bench(name, g, theta, times, dense_ok):
@@ -132,12 +137,21 @@ def horizon_sweep(n: int = 30):
 
 
 def theta_batches():
-    """100 θ against one θ: eager pdf and jit(vmap(model)), 40 time points."""
+    """100 θ against one θ: eager pdf and jit(vmap(model)), 40 time points. The first two models'
+    rates are θ times constants (one series on the clock), the third's are not (two parameters,
+    rows stepped eight at once), the fourth is cyclic (rows swept one by one)."""
     print("\nθ batches (40 time points on [0.1, 4]): time of 100 θ / time of one θ")
     print("model | eager one θ µs | eager 100 θ / one | vmap one θ µs | vmap 100 θ / one")
-    for name, g in (("kingman n=8", kingman(8)), ("block counting n=10", block_counting(10))):
+    models = (
+        ("kingman n=8", kingman(8), [1.0]),
+        ("block counting n=10", block_counting(10), [1.0]),
+        ("two-parameter block counting n=10", two_parameter_block_counting(10), [1.0, 0.8]),
+        ("two-island n=10 (cyclic)", two_island(10), [1.0, 0.8, 0.5]),
+    )
+    for name, g, base in models:
         t = np.linspace(0.1, 4, 40)
-        th1, thB = np.array([1.0]), np.linspace(0.5, 2.0, 100)[:, None]
+        th1 = np.asarray(base)
+        thB = np.linspace(0.5, 2.0, 100)[:, None] * th1[None, :]
         e1 = best_time(lambda g=g, t=t, th=th1: g.pdf(t, theta=th))
         eB = best_time(lambda g=g, t=t, th=thB: g.pdf(t, theta=th))
         model = Graph.pmf_from_graph(g)

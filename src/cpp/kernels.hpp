@@ -104,10 +104,15 @@ const GraphView& one_hot_rates(CoxianRows& cx);
 // time), by stepping its phase masses from one time point to the next (steps.cpp); false, with
 // out unspecified, for a bad rate, mass or time or past spec.max_steps (the series sweep then
 // answers, with its errors). stepping_pays: whether that costs less than the sweep's
-// per-time-point windows.
-bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const int64_t* ord);
+// per-time-point windows (with `lanes`, stepped eight rows at once as coxian_rows does).
+bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const int64_t* ord,
+                   bool lanes = false);
 bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec& spec,
                   const int64_t* ord, double* out);
+// The same for B Coxians of M phases at once (rates (B, 2M), mass0 (B), spec.defect (B) if
+// set; out (B, T)): eight rows in lock step, one per vector lane.
+bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
+                 const SeriesSpec& spec, const int64_t* ord, double* out);
 
 // A Coxian of M phases (rates: on, absorbed per phase, interleaved) started with mass0 in phase 0:
 // its phase masses x (M) at time u and the time spent in each phase during [0, u], occ (M), by

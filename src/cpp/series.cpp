@@ -926,7 +926,15 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
   const std::vector<int64_t> ord = time_order(spec);
   bool step = true;
   for (int64_t b = 0; b < B && step; ++b)
-    step = stepping_pays(cx.theta.data() + b * 2 * M, M, spec, ord.data());
+    step = stepping_pays(cx.theta.data() + b * 2 * M, M, spec, ord.data(), B > 1);
+  if (step && B > 1) {  // rows in lock step (their masses one vector per phase)
+    std::vector<double> mass0(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) mass0[static_cast<size_t>(b)] = cx.alpha[b * M];
+    if (coxian_rows(cx.theta.data(), B, M, mass0.data(), spec, ord.data(), out)) {
+      if (spec.row_codes) std::fill(spec.row_codes, spec.row_codes + B, kOk);
+      return Status{};
+    }
+  }
   if (!step && !coxian_smaller(g, M)) return series_sweep(g, theta, B, alpha, spec, out);
   // Rows share one sweep through the one-hot parameters while their (2M)^2 coefficients cost
   // no more than a few passes over the graph; long Coxians go row by row with constant weights.

@@ -214,11 +214,22 @@ void advance(const Coxian& c, double delta, double eps, bool absorbed, State& s)
 // one vector, so each phase update is one vector operation. Gaps up to kLaneMu (lambda d) only:
 // their windows start at 0 and end before a weight would need re-anchoring.
 struct Lanes {
-  std::vector<double> x, y, v, S;  // (M, kLanes); vectors go through load8 / store8 (no alignment)
+  int64_t M = 0;
+  // (M, kLanes): masses and scratch, and each lane's Coxian (stay, on, out per uniformized step
+  // at its own lambda); vectors go through load8 / store8 (no alignment)
+  std::vector<double> x, y, v, S, st, on, out;
   double xa[kLanes] = {}, u[kLanes] = {};
   int64_t scale[kLanes] = {};
-  explicit Lanes(int64_t M)
-      : x(static_cast<size_t>(M * kLanes), 0.0), y(x.size()), v(x.size()), S(x.size()) {}
+  explicit Lanes(int64_t M_)
+      : M(M_), x(static_cast<size_t>(M * kLanes), 0.0), y(x.size()), v(x.size()), S(x.size()),
+        st(x.size(), 0.0), on(x.size(), 0.0), out(x.size(), 0.0) {}
+  void set_coxian(int l, const Coxian& c) {
+    for (int64_t m = 0; m < M; ++m) {
+      st[m * kLanes + l] = c.stay[m];
+      on[m * kLanes + l] = c.on[m];
+      out[m * kLanes + l] = c.out[m];
+    }
+  }
 };
 
 // Lane l of the lanes into a State and back.
@@ -239,21 +250,21 @@ inline void lane_in(Lanes& ln, int l, int64_t M, const State& s) {
 // Every lane l to its time + mu[l] / lambda (mu[l] in [0, kLaneMu]), each mass to eps relative
 // to itself as in advance_body.
 PHASIC_MULTIVERSION
-void advance_lanes(const Coxian& c, const double* mu_, double eps, bool absorbed, Lanes& s) {
+void advance_lanes(const double* mu_, double eps, bool absorbed, Lanes& s) {
   using simd::load8;
   using simd::store8;
   using simd::v8d;
   using simd::v8l;
   static_assert(kLanes == 8, "lanes are one v8d");
-  const int64_t M = c.M;
-  const double *st = c.stay.data(), *on = c.on.data(), *out = c.out.data();
+  const int64_t M = s.M;
+  const double *st = s.st.data(), *on = s.on.data(), *out = s.out.data();
   double *x = s.x.data(), *S = s.S.data(), *y = s.y.data(), *v = s.v.data();
   const v8d zero = {}, one = zero + 1.0, mu = load8(mu_);
   v8d tot = load8(s.xa), va = tot, ya = zero, r = one, w, Sp = zero;
   for (int l = 0; l < kLanes; ++l) w[l] = std::exp(-mu[l]);
   for (int64_t m = 0; m < M; ++m) {
     const v8d xm = load8(x + m * kLanes);
-    Sp = xm + (m > 0 && on[m - 1] > 0.0 ? Sp : zero);
+    Sp = xm + (m > 0 ? (load8(on + (m - 1) * kLanes) > zero ? Sp : zero) : zero);
     store8(S + m * kLanes, Sp);
     store8(v + m * kLanes, xm);
     store8(y + m * kLanes, zero);
@@ -318,27 +329,28 @@ void advance_lanes(const Coxian& c, const double* mu_, double eps, bool absorbed
     }
     if (k >= kend && !open) break;
     if (absorbed)
-      for (int64_t m = 0; m < M; ++m) va += load8(v + m * kLanes) * out[m];
+      for (int64_t m = 0; m < M; ++m) va += load8(v + m * kLanes) * load8(out + m * kLanes);
     v8d below = load8(v + (M - 1) * kLanes);  // phase m's old masses, read before m - 1's
     for (int64_t m = M - 1; m > 0; --m) {
       const v8d prev = load8(v + (m - 1) * kLanes);
-      store8(v + m * kLanes, below * st[m] + prev * on[m - 1]);
+      store8(v + m * kLanes,
+             below * load8(st + m * kLanes) + prev * load8(on + (m - 1) * kLanes));
       below = prev;
     }
-    store8(v, below * st[0]);
+    store8(v, below * load8(st));
   }
   s.x.swap(s.y);
   store8(s.xa, ya);
 }
 
-// Every lane's value sum (its masses weighted by wt) and largest mass.
+// Every lane's value sum (its masses weighted by wt, (M, kLanes)) and largest mass.
 PHASIC_MULTIVERSION
 void lane_sums(const Lanes& ln, const double* wt, int64_t M, double* val, double* mx) {
   simd::v8d v = {}, x = {};
   for (int64_t m = 0; m < M; ++m) {
     const simd::v8d xm = simd::load8(ln.x.data() + m * kLanes);
     x = xm > x ? xm : x;
-    v += xm * wt[m];
+    v += xm * simd::load8(wt + m * kLanes);
   }
   simd::store8(val, v);
   simd::store8(mx, x);
@@ -412,6 +424,26 @@ struct Stepper {
     if (sum <= xa) xa = mass0 - sum;
     return finish(defect + xa, 0);
   }
+  // Lane l's value from its sum and largest mass (lane_sums), rescaling it when small.
+  double lane_value(Lanes& ln, int l, double val, double mx, State& s) const {
+    if (absorbed || !(mx > 0.0 && mx < kRescaleBelow))
+      return from_sum(val, ln.xa[l], ln.scale[l]);
+    lane_out(ln, l, c.M, s);
+    rescale(s);
+    lane_in(ln, l, c.M, s);
+    return value(s);
+  }
+  // Lane l to time u: in lock step (mu[l] set) or, across a gap wider than kLaneMu, alone.
+  void lane_to(Lanes& ln, int l, double u, double* mu, State& s) const {
+    mu[l] = c.lam * (u - ln.u[l]);
+    if (mu[l] > kLaneMu) {
+      lane_out(ln, l, c.M, s);
+      to(s, u);
+      lane_in(ln, l, c.M, s);
+      mu[l] = 0.0;
+    }
+    ln.u[l] = u;
+  }
   // The value out of its sum scaled by 2^scale: log, clamped into [0, 1] for probabilities.
   double finish(double val, int64_t scale) const {
     if (spec->log) {
@@ -424,9 +456,13 @@ struct Stepper {
   }
 };
 
-// Work of one step across mu = lambda d, in phase updates; of one time point's window in the
-// sweep (a window term costs about two phase updates); of the sweep's own steps to mu.
-inline double step_work(double M, double mu) { return M * (mu + 6.0 * std::sqrt(mu) + 11.0); }
+// Work of one step across mu = lambda d, in phase updates of width W (the phases a step
+// updates: padded to 8 or 16 alone, a quarter of M in lanes); past mu = 1 every term also tests
+// every phase. Of one time point's window in the sweep (a window term costs about two phase
+// updates); of the sweep's own steps to mu.
+inline double step_work(double W, double mu) {
+  return W * (mu > 1.0 ? 2.0 : 1.0) * (mu + 6.0 * std::sqrt(mu) + 11.0);
+}
 inline double window_work(double mu) {
   return 2.0 * (std::min(mu, poisson_spread(mu)) + 7.0 * std::sqrt(mu) + 16.0);
 }
@@ -448,9 +484,12 @@ double max_rate(const double* rates, int64_t M) {
 
 }  // namespace
 
-bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const int64_t* ord) {
+bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const int64_t* ord,
+                   bool lanes) {
   const double lam = max_rate(rates, M), Md = static_cast<double>(M);
   if (!good_times(spec) || !(lam > 0.0) || !std::isfinite(lam)) return false;
+  lanes = lanes || spec.T >= kLaneMin;
+  const double W = lanes ? 0.25 * Md : M <= 8 ? 8.0 : M <= 16 ? 16.0 : Md;
   // Every stride-th gap (at most ~512 of them) stands for the stride gaps that end at it: the
   // gaps of a sorted sequence telescope, so a skipped run costs at least one wide gap and at
   // most `stride` narrow ones; counting it as stride steps over its average gap keeps the
@@ -460,7 +499,7 @@ bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const
   for (int64_t i = stride - 1; i < T; i += stride) {
     const double u = spec.times[ord[i]], k = static_cast<double>(stride);
     const double from = i < stride ? 0.0 : prev;
-    step += k * step_work(Md, lam * (u - from) / k);
+    step += k * step_work(W, lam * (u - from) / k);
     window += k * window_work(lam * u);
     prev = u;
   }
@@ -496,9 +535,11 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
     first[static_cast<size_t>(g)] = s;
   }
   Lanes ln(M);
+  for (int l = 0; l < kLanes; ++l) ln.set_coxian(l, st.c);
   double mu[kLanes];
-  std::vector<double> wt(static_cast<size_t>(M));
-  for (int64_t m = 0; m < M; ++m) wt[m] = st.weight(m);
+  std::vector<double> wt(static_cast<size_t>(M * kLanes));
+  for (int64_t m = 0; m < M; ++m)
+    for (int l = 0; l < kLanes; ++l) wt[m * kLanes + l] = st.weight(m);
   for (int64_t g0 = 0; g0 < nseg; g0 += kLanes) {
     for (int l = 0; l < kLanes; ++l) {  // lane l: segment g0 + l (an idle lane holds zeros)
       const State* f = g0 + l < nseg ? &first[static_cast<size_t>(g0 + l)] : nullptr;
@@ -514,32 +555,61 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
         mu[l] = 0.0;
         if (g0 + l >= nseg || pos >= T) continue;
         any = true;
-        const double u = spec.times[ord[pos]];
-        mu[l] = st.c.lam * (u - ln.u[l]);
-        if (mu[l] > kLaneMu) {  // a wide gap: this lane alone
-          lane_out(ln, l, M, s);
-          st.to(s, u);
-          lane_in(ln, l, M, s);
-          mu[l] = 0.0;
-        }
-        ln.u[l] = u;
+        st.lane_to(ln, l, spec.times[ord[pos]], mu, s);
       }
       if (!any) break;
-      advance_lanes(st.c, mu, st.eps, st.absorbed, ln);
+      advance_lanes(mu, st.eps, st.absorbed, ln);
       double val[kLanes], mx[kLanes];
       lane_sums(ln, wt.data(), M, val, mx);
       for (int l = 0; l < kLanes; ++l) {
         const int64_t pos = (g0 + l) * G + i;
-        if (g0 + l >= nseg || pos >= T) continue;
-        if (!st.absorbed && mx[l] > 0.0 && mx[l] < kRescaleBelow) {
-          lane_out(ln, l, M, s);
-          st.rescale(s);
-          lane_in(ln, l, M, s);
-          out[ord[pos]] = st.value(s);
-        } else {
-          out[ord[pos]] = st.from_sum(val[l], ln.xa[l], ln.scale[l]);
-        }
+        if (g0 + l < nseg && pos < T) out[ord[pos]] = st.lane_value(ln, l, val[l], mx[l], s);
       }
+    }
+  }
+  return true;
+}
+
+bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
+                 const SeriesSpec& spec, const int64_t* ord, double* out) {
+  const int64_t T = spec.T;
+  if (!good_times(spec) || B < 1) return false;
+  std::vector<SeriesSpec> sb(static_cast<size_t>(B), spec);
+  std::vector<Stepper> st(static_cast<size_t>(B));
+  const double tmax = spec.times[ord[T - 1]];
+  for (int64_t b = 0; b < B; ++b) {
+    SeriesSpec& sp = sb[static_cast<size_t>(b)];
+    if (spec.defect) sp.defect = spec.defect + b;
+    Stepper& s = st[static_cast<size_t>(b)];
+    if (!s.init(rates + b * 2 * M, M, mass0[b], sp, T)) return false;
+    const double mt = s.c.lam * tmax;
+    if (!(mt + poisson_spread(mt) <= static_cast<double>(spec.max_steps))) return false;
+  }
+  // kLanes rows at a time, one per lane, all from time 0 through the sorted times
+  Lanes ln(M);
+  State s(M);
+  std::vector<double> wt(static_cast<size_t>(M * kLanes));
+  double mu[kLanes], val[kLanes], mx[kLanes];
+  for (int64_t b0 = 0; b0 < B; b0 += kLanes) {
+    const int nl = static_cast<int>(std::min<int64_t>(kLanes, B - b0));
+    ln = Lanes(M);  // idle lanes: no mass, no rates
+    std::fill(wt.begin(), wt.end(), 0.0);
+    for (int l = 0; l < nl; ++l) {
+      const Stepper& sl = st[static_cast<size_t>(b0 + l)];
+      ln.set_coxian(l, sl.c);
+      sl.start(s);
+      lane_in(ln, l, M, s);
+      for (int64_t m = 0; m < M; ++m) wt[m * kLanes + l] = sl.weight(m);
+    }
+    std::fill(mu, mu + kLanes, 0.0);
+    for (int64_t i = 0; i < T; ++i) {
+      const double u = spec.times[ord[i]];
+      for (int l = 0; l < nl; ++l) st[static_cast<size_t>(b0 + l)].lane_to(ln, l, u, mu, s);
+      advance_lanes(mu, st[0].eps, st[0].absorbed, ln);
+      lane_sums(ln, wt.data(), M, val, mx);
+      for (int l = 0; l < nl; ++l)
+        out[(b0 + l) * T + ord[i]] =
+            st[static_cast<size_t>(b0 + l)].lane_value(ln, l, val[l], mx[l], s);
     }
   }
   return true;
