@@ -107,8 +107,9 @@ const GraphView& one_hot_rates(CoxianRows& cx);
 // per-time-point windows (with `lanes`, stepped eight rows at once as coxian_rows does).
 bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const int64_t* ord,
                    bool lanes = false);
+// With dt, also the values' time derivatives (of their logs with spec.log).
 bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec& spec,
-                  const int64_t* ord, double* out);
+                  const int64_t* ord, double* out, double* dt = nullptr);
 // The same for B Coxians of M phases at once (rates (B, 2M), mass0 (B), spec.defect (B) if
 // set; out (B, T)): eight rows in lock step, one per vector lane.
 bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,

@@ -901,6 +901,18 @@ SeriesSpec clock_spec(const SeriesSpec& spec, const std::vector<double>& u) {
   return s;
 }
 
+// Values and time derivatives of the theta = 1 graph at the clock's times (clock_spec) by
+// stepping its Coxian (steps.cpp), where that pays; false (nothing promised) otherwise.
+bool clock_steps(const GraphView& g, const double* alpha, const SeriesSpec& cs, double* out,
+                 double* dt) {
+  const double one = 1.0;
+  CoxianRows cx;
+  if (!reduce_to_coxian(g, &one, 1, alpha, nullptr, cx, nullptr, true)) return false;
+  const std::vector<int64_t> ord = time_order(cs);
+  return stepping_pays(cx.theta.data(), cx.M, cs, ord.data()) &&
+         coxian_times(cx.theta.data(), cx.M, cx.alpha[0], cs, ord.data(), out, dt);
+}
+
 }  // namespace
 
 Status series(const GraphView& g, const double* theta, int64_t B, const double* alpha,
@@ -1188,7 +1200,8 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     const double one = 1.0;
     const int64_t T = spec.T, n = g.n;
     std::vector<double> j1(u.size()), d1(u.size()), da(static_cast<size_t>(n), 0.0);
-    if (series_jac(g, &one, 1, alpha, da.data(), clock_spec(spec, u), out, j1.data(),
+    if (clock_steps(g, alpha, clock_spec(spec, u), out, d1.data()) ||
+        series_jac(g, &one, 1, alpha, da.data(), clock_spec(spec, u), out, j1.data(),
                    d1.data())
             .code == kOk) {
       const bool dens = spec.kind == kDensity;

@@ -343,16 +343,20 @@ void advance_lanes(const double* mu_, double eps, bool absorbed, Lanes& s) {
   store8(s.xa, ya);
 }
 
-// Every lane's value sum (its masses weighted by wt, (M, kLanes)) and largest mass.
+// Every lane's value sum (its masses weighted by wt, (M, kLanes)), derivative sum (by dwt) and
+// largest mass.
 PHASIC_MULTIVERSION
-void lane_sums(const Lanes& ln, const double* wt, int64_t M, double* val, double* mx) {
-  simd::v8d v = {}, x = {};
+void lane_sums(const Lanes& ln, const double* wt, const double* dwt, int64_t M, double* val,
+               double* dval, double* mx) {
+  simd::v8d v = {}, dv = {}, x = {};
   for (int64_t m = 0; m < M; ++m) {
     const simd::v8d xm = simd::load8(ln.x.data() + m * kLanes);
     x = xm > x ? xm : x;
     v += xm * simd::load8(wt + m * kLanes);
+    dv += xm * simd::load8(dwt + m * kLanes);
   }
   simd::store8(val, v);
+  simd::store8(dval, dv);
   simd::store8(mx, x);
 }
 
@@ -408,30 +412,51 @@ struct Stepper {
       s.scale -= e;
     }
   }
-  // The weight of phase m's mass in the value's sum: its exit rate (density) or 1.
+  // The weight of phase m's mass in the value's sum: its exit rate (density) or 1; and in the
+  // value's time derivative: (C exit)_m (density), -exit_m (survival: -f), exit_m (cdf: f).
   double weight(int64_t m) const { return spec->kind == kDensity ? c.exit[m] : 1.0; }
-  double value(State& s) const { return value(s.x.data(), 1, s.xa, s.scale); }
-  double value(const double* x, int64_t stride, double& xa, int64_t scale) const {
-    double sum = 0.0;
-    for (int64_t m = 0; m < c.M; ++m) sum += x[m * stride] * weight(m);
-    return from_sum(sum, xa, scale);
+  double dweight(int64_t m) const {
+    if (spec->kind == kSurvival) return -c.exit[m];
+    if (spec->kind == kCdf) return c.exit[m];
+    const double next = m + 1 < c.M ? c.on[m] * c.lam * c.exit[m + 1] : 0.0;
+    return next - (1.0 - c.stay[m]) * c.lam * c.exit[m];
   }
-  // The value from its weighted sum of masses. The cdf is the absorbed mass xa while that is the
-  // smaller part of the mass, and mass0 - (transient mass) from there on (then xa takes it):
+  // The value (and with d its time derivative, of the log with spec.log) of masses x (M,
+  // `stride` apart), absorbed mass xa and scale.
+  double read(const double* x, int64_t stride, double& xa, int64_t scale, double* d) const {
+    double sum = 0.0, dsum = 0.0;
+    for (int64_t m = 0; m < c.M; ++m) {
+      sum += x[m * stride] * weight(m);
+      if (d) dsum += x[m * stride] * dweight(m);
+    }
+    return from_sums(sum, dsum, xa, scale, d);
+  }
+  double value(State& s, double* d = nullptr) const {
+    return read(s.x.data(), 1, s.xa, s.scale, d);
+  }
+  // The value from its weighted sums of masses. The cdf is the absorbed mass xa while that is
+  // the smaller part of the mass, and mass0 - (transient mass) from there on (then xa takes it):
   // each accurate relative to itself, where the other would be a difference near 1.
-  double from_sum(double sum, double& xa, int64_t scale) const {
-    if (spec->kind != kCdf) return finish(sum, scale);
-    if (sum <= xa) xa = mass0 - sum;
-    return finish(defect + xa, 0);
+  double from_sums(double sum, double dsum, double& xa, int64_t scale, double* d) const {
+    double raw = sum;
+    if (spec->kind == kCdf) {
+      if (sum <= xa) xa = mass0 - sum;
+      raw = defect + xa;
+      scale = 0;  // the cdf's masses are never rescaled
+    }
+    if (d) *d = spec->log ? dsum / raw : std::ldexp(dsum, static_cast<int>(-scale));
+    return finish(raw, scale);
   }
-  // Lane l's value from its sum and largest mass (lane_sums), rescaling it when small.
-  double lane_value(Lanes& ln, int l, double val, double mx, State& s) const {
+  // Lane l's value (and derivative) from its sums and largest mass (lane_sums), rescaling it
+  // when small.
+  double lane_value(Lanes& ln, int l, double val, double dval, double mx, State& s,
+                    double* d) const {
     if (absorbed || !(mx > 0.0 && mx < kRescaleBelow))
-      return from_sum(val, ln.xa[l], ln.scale[l]);
+      return from_sums(val, dval, ln.xa[l], ln.scale[l], d);
     lane_out(ln, l, c.M, s);
     rescale(s);
     lane_in(ln, l, c.M, s);
-    return value(s);
+    return value(s, d);
   }
   // Lane l to time u: in lock step (mu[l] set) or, across a gap wider than kLaneMu, alone.
   void lane_to(Lanes& ln, int l, double u, double* mu, State& s) const {
@@ -508,7 +533,7 @@ bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const
 }
 
 bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec& spec,
-                  const int64_t* ord, double* out) {
+                  const int64_t* ord, double* out, double* dt) {
   const int64_t T = spec.T;
   // Many points: segments of G sorted points, kLanes of them stepped in lock step, each from
   // its first point, which one chain through the segments' first points reaches from time 0.
@@ -522,7 +547,7 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
     for (int64_t i = 0; i < T; ++i) {
       if (i % kChain == 0) st.start(s);  // a fresh chain from time 0
       st.to(s, spec.times[ord[i]]);
-      out[ord[i]] = st.value(s);
+      out[ord[i]] = st.value(s, dt ? dt + ord[i] : nullptr);
     }
     return true;
   }
@@ -531,15 +556,18 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
   for (int64_t g = 0; g < nseg; ++g) {
     if (g % kChain == 0) st.start(s);
     st.to(s, spec.times[ord[g * G]]);
-    out[ord[g * G]] = st.value(s);
+    out[ord[g * G]] = st.value(s, dt ? dt + ord[g * G] : nullptr);
     first[static_cast<size_t>(g)] = s;
   }
   Lanes ln(M);
   for (int l = 0; l < kLanes; ++l) ln.set_coxian(l, st.c);
   double mu[kLanes];
-  std::vector<double> wt(static_cast<size_t>(M * kLanes));
+  std::vector<double> wt(static_cast<size_t>(M * kLanes)), dwt(wt.size());
   for (int64_t m = 0; m < M; ++m)
-    for (int l = 0; l < kLanes; ++l) wt[m * kLanes + l] = st.weight(m);
+    for (int l = 0; l < kLanes; ++l) {
+      wt[m * kLanes + l] = st.weight(m);
+      dwt[m * kLanes + l] = st.dweight(m);
+    }
   for (int64_t g0 = 0; g0 < nseg; g0 += kLanes) {
     for (int l = 0; l < kLanes; ++l) {  // lane l: segment g0 + l (an idle lane holds zeros)
       const State* f = g0 + l < nseg ? &first[static_cast<size_t>(g0 + l)] : nullptr;
@@ -559,11 +587,13 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
       }
       if (!any) break;
       advance_lanes(mu, st.eps, st.absorbed, ln);
-      double val[kLanes], mx[kLanes];
-      lane_sums(ln, wt.data(), M, val, mx);
+      double val[kLanes], dval[kLanes], mx[kLanes];
+      lane_sums(ln, wt.data(), dwt.data(), M, val, dval, mx);
       for (int l = 0; l < kLanes; ++l) {
         const int64_t pos = (g0 + l) * G + i;
-        if (g0 + l < nseg && pos < T) out[ord[pos]] = st.lane_value(ln, l, val[l], mx[l], s);
+        if (g0 + l >= nseg || pos >= T) continue;
+        out[ord[pos]] =
+            st.lane_value(ln, l, val[l], dval[l], mx[l], s, dt ? dt + ord[pos] : nullptr);
       }
     }
   }
@@ -588,8 +618,8 @@ bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
   // kLanes rows at a time, one per lane, all from time 0 through the sorted times
   Lanes ln(M);
   State s(M);
-  std::vector<double> wt(static_cast<size_t>(M * kLanes));
-  double mu[kLanes], val[kLanes], mx[kLanes];
+  std::vector<double> wt(static_cast<size_t>(M * kLanes)), dwt(wt.size());
+  double mu[kLanes], val[kLanes], dval[kLanes], mx[kLanes];
   for (int64_t b0 = 0; b0 < B; b0 += kLanes) {
     const int nl = static_cast<int>(std::min<int64_t>(kLanes, B - b0));
     ln = Lanes(M);  // idle lanes: no mass, no rates
@@ -606,10 +636,10 @@ bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
       const double u = spec.times[ord[i]];
       for (int l = 0; l < nl; ++l) st[static_cast<size_t>(b0 + l)].lane_to(ln, l, u, mu, s);
       advance_lanes(mu, st[0].eps, st[0].absorbed, ln);
-      lane_sums(ln, wt.data(), M, val, mx);
+      lane_sums(ln, wt.data(), dwt.data(), M, val, dval, mx);
       for (int l = 0; l < nl; ++l)
         out[(b0 + l) * T + ord[i]] =
-            st[static_cast<size_t>(b0 + l)].lane_value(ln, l, val[l], mx[l], s);
+            st[static_cast<size_t>(b0 + l)].lane_value(ln, l, val[l], dval[l], mx[l], s, nullptr);
     }
   }
   return true;
