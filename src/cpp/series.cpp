@@ -1227,9 +1227,24 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
     }
   }
   CoxianRows cx;
-  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, dalpha, cx))
+  if (spec.discrete || !reduce_to_coxian(g, theta, B, alpha, dalpha, cx, nullptr, true))
     return series_jac_sweep(g, theta, B, alpha, dalpha, spec, out, jac, dfdt);
   const int64_t M = cx.M, p = g.p, T = spec.T;
+  {  // rows and their tangents stepped eight at once between the time points (steps.cpp)
+    const std::vector<int64_t> ord = time_order(spec);
+    bool step = spec.kind != kCdf;
+    for (int64_t b = 0; b < B && step; ++b)
+      step = stepping_pays(cx.theta.data() + b * 2 * M, M, spec, ord.data(), B > 1);
+    std::vector<double> mass0(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) mass0[static_cast<size_t>(b)] = cx.alpha[b * M];
+    if (step && coxian_rows_jac(cx.theta.data(), cx.dtheta.data(), B, M, p, mass0.data(),
+                                cx.dmass0.data(), spec, ord.data(), out, jac, dfdt)) {
+      if (spec.row_codes) std::fill(spec.row_codes, spec.row_codes + B, kOk);
+      return Status{};
+    }
+  }
+  if (!coxian_smaller(g, M))
+    return series_jac_sweep(g, theta, B, alpha, dalpha, spec, out, jac, dfdt);
   std::vector<double> zero(static_cast<size_t>(p), 0.0), da(static_cast<size_t>(M * p), 0.0);
   GraphView v = cx.view;
   v.p = p;

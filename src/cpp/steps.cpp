@@ -22,6 +22,10 @@
 // segment's first point, and kLanes segments are stepped in lock step, one per vector lane
 // (advance_lanes), gaps wider than kLaneMu on their own.
 //
+// Gradients (coxian_rows_jac): eight theta rows stepped at once with their forward tangents,
+// dv_(k+1) = dv_k P + v_k dP (lambda held fixed: the series is exact for any lambda >= the
+// rates, and so is its derivative), stopped where the masses stop, as series_jac's sweep does.
+//
 // Far tails: a step is cut into pieces of at most kPieceMu (lambda d), after each of which the
 // masses are rescaled by a power of two when below kRescaleBelow (density and survival; the
 // power is kept as an integer, so the value is exact to the last bit): they never underflow.
@@ -220,9 +224,15 @@ struct Lanes {
   std::vector<double> x, y, v, S, st, on, out;
   double xa[kLanes] = {}, u[kLanes] = {};
   int64_t scale[kLanes] = {};
-  explicit Lanes(int64_t M_)
+  // With p > 0, tangents (p, M, kLanes) of the masses (dx, scratch dv, dy) along p directions,
+  // and of each lane's stay and on (dst, don): dv_(k+1) = dv_k P + v_k dP.
+  int64_t p = 0;
+  std::vector<double> dx, dv, dy, dst, don;
+  explicit Lanes(int64_t M_, int64_t p_ = 0)
       : M(M_), x(static_cast<size_t>(M * kLanes), 0.0), y(x.size()), v(x.size()), S(x.size()),
-        st(x.size(), 0.0), on(x.size(), 0.0), out(x.size(), 0.0) {}
+        st(x.size(), 0.0), on(x.size(), 0.0), out(x.size(), 0.0), p(p_),
+        dx(static_cast<size_t>(p * M * kLanes), 0.0), dv(dx.size()), dy(dx.size()),
+        dst(dx.size(), 0.0), don(dx.size(), 0.0) {}
   void set_coxian(int l, const Coxian& c) {
     for (int64_t m = 0; m < M; ++m) {
       st[m * kLanes + l] = c.stay[m];
@@ -276,6 +286,11 @@ void advance_lanes(const double* mu_, double eps, bool absorbed, Lanes& s) {
     const v8d ratio = tot > zero ? va / tot : one;
     r = ratio < r ? ratio : r;
   }
+  const int64_t PM = s.p * M;
+  double *dv = s.dv.data(), *dy = s.dy.data();
+  const double *dst = s.dst.data(), *don = s.don.data();
+  std::copy(s.dx.begin(), s.dx.end(), s.dv.begin());
+  std::fill(s.dy.begin(), s.dy.end(), 0.0);
   const v8d quick = eps * w * r;
   // Each lane's last term: where the quick test settles it (mu <= 1, no empty phase), found
   // from the weights alone before the sweep; otherwise (+inf here) by the full test as it goes.
@@ -310,6 +325,8 @@ void advance_lanes(const double* mu_, double eps, bool absorbed, Lanes& s) {
     if (k > 0) w *= mu * (inv_k(k) * (kd <= last ? one : zero));
     for (int64_t m = 0; m < M; ++m)
       store8(y + m * kLanes, load8(y + m * kLanes) + w * load8(v + m * kLanes));
+    for (int64_t z = 0; z < PM; ++z)
+      store8(dy + z * kLanes, load8(dy + z * kLanes) + w * load8(dv + z * kLanes));
     ya += w * va;
     if (k >= R) break;
     if (open) {  // the full test for open lanes past their mode (as in advance_body)
@@ -330,6 +347,18 @@ void advance_lanes(const double* mu_, double eps, bool absorbed, Lanes& s) {
     if (k >= kend && !open) break;
     if (absorbed)
       for (int64_t m = 0; m < M; ++m) va += load8(v + m * kLanes) * load8(out + m * kLanes);
+    for (int64_t q = 0; q < s.p; ++q) {  // tangents first: they read the old masses
+      double* d = dv + q * M * kLanes;
+      const double *ds = dst + q * M * kLanes, *dn = don + q * M * kLanes;
+      for (int64_t m = M - 1; m >= 0; --m) {
+        v8d t = load8(d + m * kLanes) * load8(st + m * kLanes) +
+                load8(v + m * kLanes) * load8(ds + m * kLanes);
+        if (m > 0)
+          t += load8(d + (m - 1) * kLanes) * load8(on + (m - 1) * kLanes) +
+               load8(v + (m - 1) * kLanes) * load8(dn + (m - 1) * kLanes);
+        store8(d + m * kLanes, t);
+      }
+    }
     v8d below = load8(v + (M - 1) * kLanes);  // phase m's old masses, read before m - 1's
     for (int64_t m = M - 1; m > 0; --m) {
       const v8d prev = load8(v + (m - 1) * kLanes);
@@ -340,6 +369,7 @@ void advance_lanes(const double* mu_, double eps, bool absorbed, Lanes& s) {
     store8(v, below * load8(st));
   }
   s.x.swap(s.y);
+  s.dx.swap(s.dy);
   store8(s.xa, ya);
 }
 
@@ -640,6 +670,98 @@ bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
       for (int l = 0; l < nl; ++l)
         out[(b0 + l) * T + ord[i]] =
             st[static_cast<size_t>(b0 + l)].lane_value(ln, l, val[l], dval[l], mx[l], s, nullptr);
+    }
+  }
+  return true;
+}
+
+bool coxian_rows_jac(const double* rates, const double* drates, int64_t B, int64_t M, int64_t p,
+                     const double* mass0, const double* dmass0, const SeriesSpec& spec,
+                     const int64_t* ord, double* out, double* jac, double* dfdt) {
+  const int64_t T = spec.T;
+  if (spec.kind == kCdf || !good_times(spec) || B < 1) return false;
+  std::vector<Stepper> st(static_cast<size_t>(B));
+  const double tmax = spec.times[ord[T - 1]];
+  for (int64_t b = 0; b < B; ++b) {
+    Stepper& sb = st[static_cast<size_t>(b)];
+    if (!sb.init(rates + b * 2 * M, M, mass0[b], spec, T)) return false;
+    const double mt = sb.c.lam * tmax;
+    if (!(mt + poisson_spread(mt) <= static_cast<double>(spec.max_steps))) return false;
+  }
+  const size_t ML = static_cast<size_t>(M * kLanes);
+  std::vector<double> wt(ML), twt(ML), dwv(static_cast<size_t>(p) * ML);
+  for (int64_t b0 = 0; b0 < B; b0 += kLanes) {
+    const int nl = static_cast<int>(std::min<int64_t>(kLanes, B - b0));
+    Lanes ln(M, p);
+    std::fill(wt.begin(), wt.end(), 0.0);
+    std::fill(twt.begin(), twt.end(), 0.0);
+    std::fill(dwv.begin(), dwv.end(), 0.0);
+    for (int l = 0; l < nl; ++l) {
+      const int64_t b = b0 + l;
+      const Stepper& sl = st[static_cast<size_t>(b)];
+      ln.set_coxian(l, sl.c);
+      ln.x[l] = mass0[b];
+      const double lam = sl.c.lam;
+      const double* dr = drates + b * 2 * M * p;
+      for (int64_t m = 0; m < M; ++m) {
+        wt[m * kLanes + l] = sl.weight(m);
+        twt[m * kLanes + l] = sl.dweight(m);
+        for (int64_t q = 0; q < p; ++q) {
+          const double df = dr[(2 * m) * p + q], de = dr[(2 * m + 1) * p + q];
+          const bool last = m + 1 == M;  // its way on is an exit
+          const size_t z = static_cast<size_t>((q * M + m) * kLanes + l);
+          ln.dst[z] = -(df + de) / lam;
+          ln.don[z] = last ? 0.0 : df / lam;
+          dwv[z] = spec.kind == kDensity ? de + (last ? df : 0.0) : 0.0;
+        }
+      }
+      for (int64_t q = 0; q < p; ++q)
+        ln.dx[static_cast<size_t>(q * M * kLanes + l)] = dmass0[b * p + q];
+    }
+    double mu[kLanes];
+    for (int64_t i = 0; i < T; ++i) {
+      const int64_t t = ord[i];
+      const double u = spec.times[t];
+      double widest = 0.0;
+      for (int l = 0; l < nl; ++l) widest = std::max(widest, st[b0 + l].c.lam * (u - ln.u[l]));
+      const int64_t pieces =
+          std::max<int64_t>(1, static_cast<int64_t>(std::ceil(widest / kLaneMu)));
+      for (int64_t j = 0; j < pieces; ++j) {
+        std::fill(mu, mu + kLanes, 0.0);
+        for (int l = 0; l < nl; ++l)
+          mu[l] = st[b0 + l].c.lam * (u - ln.u[l]) / static_cast<double>(pieces);
+        advance_lanes(mu, st[0].eps, false, ln);
+        for (int l = 0; l < nl; ++l) {  // rescale a lane (masses and tangents) grown small
+          double mx = 0.0;
+          for (int64_t m = 0; m < M; ++m) mx = std::max(mx, ln.x[m * kLanes + l]);
+          if (!(mx > 0.0 && mx < kRescaleBelow)) continue;
+          const int e = std::ilogb(mx);
+          const double f = std::ldexp(1.0, -e);
+          for (int64_t m = 0; m < M; ++m) ln.x[m * kLanes + l] *= f;
+          for (int64_t z = 0; z < p * M; ++z) ln.dx[z * kLanes + l] *= f;
+          ln.scale[l] -= e;
+        }
+      }
+      for (int l = 0; l < nl; ++l) {
+        ln.u[l] = u;
+        const int64_t b = b0 + l;
+        double val = 0.0, dt = 0.0;
+        for (int64_t m = 0; m < M; ++m) {
+          val += ln.x[m * kLanes + l] * wt[m * kLanes + l];
+          dt += ln.x[m * kLanes + l] * twt[m * kLanes + l];
+        }
+        const int sc = static_cast<int>(-ln.scale[l]);
+        out[b * T + t] = st[static_cast<size_t>(b)].finish(val, ln.scale[l]);
+        dfdt[b * T + t] = spec.log ? dt / val : std::ldexp(dt, sc);
+        for (int64_t q = 0; q < p; ++q) {
+          double g = 0.0;
+          for (int64_t m = 0; m < M; ++m) {
+            const size_t z = static_cast<size_t>((q * M + m) * kLanes + l);
+            g += ln.dx[z] * wt[m * kLanes + l] + ln.x[m * kLanes + l] * dwv[z];
+          }
+          jac[(b * T + t) * p + q] = spec.log ? g / val : std::ldexp(g, sc);
+        }
+      }
     }
   }
   return true;

@@ -295,3 +295,26 @@ def test_theta_rows_in_lock_step_match_each_row_and_dense_exponentials():
     alone = np.array([k.cdf(t, theta=row) for row in thk])
     np.testing.assert_allclose(rows, alone, rtol=1e-12, atol=0)
     np.testing.assert_allclose(rows[:, list(t).index(0.0)], 1 / (2 + thk[:, 0]), rtol=1e-15)
+
+
+def test_theta_rows_and_their_tangents_in_lock_step_match_differences():
+    # vmap(jacfwd) of a two-parameter density (rows and tangents stepped eight at once) against
+    # central differences of each row, its log far into the tail (t = 30) included.
+    from reference_models import two_parameter_block_counting
+
+    jax.config.update("jax_enable_x64", True)
+    g = two_parameter_block_counting(8)
+    t = jnp.asarray(np.r_[1e-4, np.linspace(0.05, 6.0, 40), 30.0])
+    th = jnp.asarray(np.random.default_rng(2).uniform(0.3, 3.0, (13, 2)))
+    for log in (False, True):
+        m = Graph.pmf_from_graph(g, log=log)
+        jac, jt = jax.vmap(jax.jacfwd(m, argnums=(0, 1)), in_axes=(0, None))(th, t)
+        h = 1e-6
+        for b in (0, 5, 12):
+            fd = np.stack(
+                [(m(th[b].at[q].add(h), t) - m(th[b].at[q].add(-h), t)) / (2 * h) for q in (0, 1)],
+                -1,
+            )
+            np.testing.assert_allclose(jac[b], fd, rtol=1e-7, atol=1e-9)
+            fdt = (m(th[b], t * (1 + 1e-7)) - m(th[b], t * (1 - 1e-7))) / (2e-7 * t)
+            np.testing.assert_allclose(jnp.diagonal(jt[b]), fdt, rtol=1e-6, atol=1e-9)
