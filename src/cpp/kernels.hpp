@@ -110,17 +110,17 @@ bool stepping_pays(const double* rates, int64_t M, const SeriesSpec& spec, const
 // With dt, also the values' time derivatives (of their logs with spec.log).
 bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec& spec,
                   const int64_t* ord, double* out, double* dt = nullptr);
-// Values (B, T), their derivatives along the rates' tangents drates (B, 2M, p) and dmass0
-// (B, p), jac (B, T, p), and in time, dfdt (B, T), by stepping eight rows at once with their
-// tangents (logs with spec.log); density and survival only (false for a cdf, and as
-// coxian_times otherwise).
-bool coxian_rows_jac(const double* rates, const double* drates, int64_t B, int64_t M, int64_t p,
-                     const double* mass0, const double* dmass0, const SeriesSpec& spec,
-                     const int64_t* ord, double* out, double* jac, double* dfdt);
-// The same for B Coxians of M phases at once (rates (B, 2M), mass0 (B), spec.defect (B) if
-// set; out (B, T)): eight rows in lock step, one per vector lane.
-bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
+// The same for B Coxians of M phases at once (rates (B, 2M); alpha (B, M), each row's start,
+// all of its mass in phase 0, as CoxianRows holds it; spec.defect (B) if set; out (B, T)):
+// eight rows in lock step, one per vector lane.
+bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* alpha,
                  const SeriesSpec& spec, const int64_t* ord, double* out);
+// With their derivatives along the rates' tangents drates (B, 2M, p) and dmass0 (B, p), jac
+// (B, T, p), and in time, dfdt (B, T), the tangents stepped with the masses (logs with
+// spec.log); density and survival only (false for a cdf, and as coxian_times otherwise).
+bool coxian_rows_jac(const double* rates, const double* drates, int64_t B, int64_t M, int64_t p,
+                     const double* alpha, const double* dmass0, const SeriesSpec& spec,
+                     const int64_t* ord, double* out, double* jac, double* dfdt);
 
 // A Coxian of M phases (rates: on, absorbed per phase, interleaved) started with mass0 in phase 0:
 // its phase masses x (M) at time u and the time spent in each phase during [0, u], occ (M), by

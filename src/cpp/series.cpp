@@ -625,10 +625,7 @@ std::vector<int64_t> time_order(const SeriesSpec& spec) {
     return a < b || (a == b && x < y) || (std::isnan(b) && !std::isnan(a));
   };
   if (!finite || T < 64 || !(hi > lo)) {
-    std::stable_sort(ord.begin(), ord.end(), [&](int64_t x, int64_t y) {
-      const double a = spec.times[x], b = spec.times[y];
-      return a < b || (std::isnan(b) && !std::isnan(a));
-    });
+    std::stable_sort(ord.begin(), ord.end(), before);
     return ord;
   }
   const size_t nb = static_cast<size_t>(T / 2);
@@ -901,6 +898,13 @@ SeriesSpec clock_spec(const SeriesSpec& spec, const std::vector<double>& u) {
   return s;
 }
 
+// Whether stepping (steps.cpp) pays for every row of a batch reduced to Coxians.
+bool rows_step(const CoxianRows& cx, int64_t B, const SeriesSpec& spec, const int64_t* ord) {
+  for (int64_t b = 0; b < B; ++b)
+    if (!stepping_pays(cx.theta.data() + b * 2 * cx.M, cx.M, spec, ord, B > 1)) return false;
+  return true;
+}
+
 // Values and time derivatives of the theta = 1 graph at the clock's times (clock_spec) by
 // stepping its Coxian (steps.cpp), where that pays; false (nothing promised) otherwise.
 bool clock_steps(const GraphView& g, const double* alpha, const SeriesSpec& cs, double* out,
@@ -936,13 +940,9 @@ Status series(const GraphView& g, const double* theta, int64_t B, const double* 
   // Many time points on a Coxian: step the phase masses between them (steps.cpp) where that
   // beats the time points' Poisson windows.
   const std::vector<int64_t> ord = time_order(spec);
-  bool step = true;
-  for (int64_t b = 0; b < B && step; ++b)
-    step = stepping_pays(cx.theta.data() + b * 2 * M, M, spec, ord.data(), B > 1);
+  const bool step = rows_step(cx, B, spec, ord.data());
   if (step && B > 1) {  // rows in lock step (their masses one vector per phase)
-    std::vector<double> mass0(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) mass0[static_cast<size_t>(b)] = cx.alpha[b * M];
-    if (coxian_rows(cx.theta.data(), B, M, mass0.data(), spec, ord.data(), out)) {
+    if (coxian_rows(cx.theta.data(), B, M, cx.alpha.data(), spec, ord.data(), out)) {
       if (spec.row_codes) std::fill(spec.row_codes, spec.row_codes + B, kOk);
       return Status{};
     }
@@ -1232,13 +1232,9 @@ Status series_jac(const GraphView& g, const double* theta, int64_t B, const doub
   const int64_t M = cx.M, p = g.p, T = spec.T;
   {  // rows and their tangents stepped eight at once between the time points (steps.cpp)
     const std::vector<int64_t> ord = time_order(spec);
-    bool step = spec.kind != kCdf;
-    for (int64_t b = 0; b < B && step; ++b)
-      step = stepping_pays(cx.theta.data() + b * 2 * M, M, spec, ord.data(), B > 1);
-    std::vector<double> mass0(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) mass0[static_cast<size_t>(b)] = cx.alpha[b * M];
-    if (step && coxian_rows_jac(cx.theta.data(), cx.dtheta.data(), B, M, p, mass0.data(),
-                                cx.dmass0.data(), spec, ord.data(), out, jac, dfdt)) {
+    if (spec.kind != kCdf && rows_step(cx, B, spec, ord.data()) &&
+        coxian_rows_jac(cx.theta.data(), cx.dtheta.data(), B, M, p, cx.alpha.data(),
+                        cx.dmass0.data(), spec, ord.data(), out, jac, dfdt)) {
       if (spec.row_codes) std::fill(spec.row_codes, spec.row_codes + B, kOk);
       return Status{};
     }

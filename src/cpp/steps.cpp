@@ -51,6 +51,13 @@ constexpr int64_t kPad = 16;       // phase arrays padded with zeros to at least
 constexpr int kLanes = 8;          // chains stepped in lock step (advance_lanes)
 constexpr double kLaneMu = 16.0;   // the largest gap (lambda d) a lane steps in lock step
 constexpr int64_t kLaneMin = 256;  // time points from which the lanes pay
+static_assert(kLaneMin <= kChain, "a chain below kLaneMin points never restarts");
+
+// The power e by which masses whose largest is mx are rescaled (times 2^-e) when they grew
+// small, or 0 when none is due.
+inline int rescale_power(double mx) {
+  return mx > 0.0 && mx < kRescaleBelow ? std::ilogb(mx) : 0;
+}
 
 // The Coxian's uniformized step: phase m keeps `stay`, sends `on` to m + 1 and `out` to
 // absorption (per step of rate lambda); `exit` its exit rate (the density's weights).
@@ -233,6 +240,18 @@ struct Lanes {
         st(x.size(), 0.0), on(x.size(), 0.0), out(x.size(), 0.0), p(p_),
         dx(static_cast<size_t>(p * M * kLanes), 0.0), dv(dx.size()), dy(dx.size()),
         dst(dx.size(), 0.0), don(dx.size(), 0.0) {}
+  // Lane l's masses (and tangents) times 2^-e when they grew small; whether they were.
+  bool rescale(int l) {
+    double mx = 0.0;
+    for (int64_t m = 0; m < M; ++m) mx = std::max(mx, x[m * kLanes + l]);
+    const int e = rescale_power(mx);
+    if (e == 0) return false;
+    const double f = std::ldexp(1.0, -e);
+    for (int64_t m = 0; m < M; ++m) x[m * kLanes + l] *= f;
+    for (int64_t z = 0; z < p * M; ++z) dx[z * kLanes + l] *= f;
+    scale[l] -= e;
+    return true;
+  }
   void set_coxian(int l, const Coxian& c) {
     for (int64_t m = 0; m < M; ++m) {
       st[m * kLanes + l] = c.stay[m];
@@ -398,10 +417,14 @@ struct Stepper {
   double mass0 = 0.0, eps = 0.0, defect = 0.0;
   bool absorbed = false;
 
-  // chain: the most steps any value goes through from time 0 (its error bound is chain * eps)
-  bool init(const double* rates, int64_t M, double mass0_, const SeriesSpec& sp, int64_t chain) {
+  // chain: the most steps any value goes through from time 0 (its error bound is chain * eps);
+  // false also when reaching tmax would take more than spec.max_steps terms
+  bool init(const double* rates, int64_t M, double mass0_, const SeriesSpec& sp, int64_t chain,
+            double tmax) {
     if (sp.discrete || M <= 0 || !(mass0_ >= 0.0) || !std::isfinite(mass0_)) return false;
     if (!c.init(rates, M)) return false;
+    const double mt = c.lam * tmax;
+    if (!(mt + poisson_spread(mt) <= static_cast<double>(sp.max_steps))) return false;
     spec = &sp;
     mass0 = mass0_;
     absorbed = sp.kind == kCdf;
@@ -434,13 +457,11 @@ struct Stepper {
   // The masses times 2^-e when below kRescaleBelow (e < 0): scale -= e, exactly.
   void rescale(State& s) const {
     if (absorbed) return;  // the cdf's absorbed mass is not a scaled quantity
-    const double mx = *std::max_element(s.x.begin(), s.x.begin() + c.M);
-    if (mx > 0.0 && mx < kRescaleBelow) {
-      const int e = std::ilogb(mx);
-      const double f = std::ldexp(1.0, -e);
-      for (int64_t m = 0; m < c.M; ++m) s.x[m] *= f;
-      s.scale -= e;
-    }
+    const int e = rescale_power(*std::max_element(s.x.begin(), s.x.begin() + c.M));
+    if (e == 0) return;
+    const double f = std::ldexp(1.0, -e);
+    for (int64_t m = 0; m < c.M; ++m) s.x[m] *= f;
+    s.scale -= e;
   }
   // The weight of phase m's mass in the value's sum: its exit rate (density) or 1; and in the
   // value's time derivative: (C exit)_m (density), -exit_m (survival: -f), exit_m (cdf: f).
@@ -474,19 +495,20 @@ struct Stepper {
       raw = defect + xa;
       scale = 0;  // the cdf's masses are never rescaled
     }
-    if (d) *d = spec->log ? dsum / raw : std::ldexp(dsum, static_cast<int>(-scale));
+    if (d) *d = derivative(dsum, raw, scale);
     return finish(raw, scale);
   }
-  // Lane l's value (and derivative) from its sums and largest mass (lane_sums), rescaling it
-  // when small.
-  double lane_value(Lanes& ln, int l, double val, double dval, double mx, State& s,
-                    double* d) const {
-    if (absorbed || !(mx > 0.0 && mx < kRescaleBelow))
+  // A derivative from its weighted sum of masses scaled by 2^scale: of the log (over the
+  // value's raw sum) with spec.log.
+  double derivative(double dsum, double raw, int64_t scale) const {
+    return spec->log ? dsum / raw : std::ldexp(dsum, static_cast<int>(-scale));
+  }
+  // Lane l's value (and derivative) from its sums and largest mass (lane_sums), rescaled and
+  // read again when its masses grew small.
+  double lane_value(Lanes& ln, int l, double val, double dval, double mx, double* d) const {
+    if (absorbed || rescale_power(mx) == 0 || !ln.rescale(l))
       return from_sums(val, dval, ln.xa[l], ln.scale[l], d);
-    lane_out(ln, l, c.M, s);
-    rescale(s);
-    lane_in(ln, l, c.M, s);
-    return value(s, d);
+    return read(ln.x.data() + l, kLanes, ln.xa[l], ln.scale[l], d);
   }
   // Lane l to time u: in lock step (mu[l] set) or, across a gap wider than kLaneMu, alone.
   void lane_to(Lanes& ln, int l, double u, double* mu, State& s) const {
@@ -569,13 +591,13 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
   // its first point, which one chain through the segments' first points reaches from time 0.
   const int64_t G = T >= kLaneMin ? std::min(kChain, (T + kLanes - 1) / kLanes) : kChain;
   Stepper st;
-  if (!good_times(spec) || !st.init(rates, M, mass0, spec, std::min(T, 2 * kChain))) return false;
-  const double mt = st.c.lam * spec.times[ord[T - 1]];
-  if (!(mt + poisson_spread(mt) <= static_cast<double>(spec.max_steps))) return false;
+  if (!good_times(spec) ||
+      !st.init(rates, M, mass0, spec, std::min(T, 2 * kChain), spec.times[ord[T - 1]]))
+    return false;
   State s(M);
-  if (T < kLaneMin) {
+  if (T < kLaneMin) {  // one chain from time 0 (kLaneMin <= kChain)
+    st.start(s);
     for (int64_t i = 0; i < T; ++i) {
-      if (i % kChain == 0) st.start(s);  // a fresh chain from time 0
       st.to(s, spec.times[ord[i]]);
       out[ord[i]] = st.value(s, dt ? dt + ord[i] : nullptr);
     }
@@ -600,11 +622,13 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
     }
   for (int64_t g0 = 0; g0 < nseg; g0 += kLanes) {
     for (int l = 0; l < kLanes; ++l) {  // lane l: segment g0 + l (an idle lane holds zeros)
-      const State* f = g0 + l < nseg ? &first[static_cast<size_t>(g0 + l)] : nullptr;
-      for (int64_t m = 0; m < M; ++m) ln.x[m * kLanes + l] = f ? f->x[m] : 0.0;
-      ln.xa[l] = f ? f->xa : 0.0;
-      ln.u[l] = f ? f->u : 0.0;
-      ln.scale[l] = f ? f->scale : 0;
+      if (g0 + l < nseg) {
+        lane_in(ln, l, M, first[static_cast<size_t>(g0 + l)]);
+        continue;
+      }
+      for (int64_t m = 0; m < M; ++m) ln.x[m * kLanes + l] = 0.0;
+      ln.xa[l] = ln.u[l] = 0.0;
+      ln.scale[l] = 0;
     }
     for (int64_t i = 1; i < G; ++i) {
       bool any = false;
@@ -622,29 +646,41 @@ bool coxian_times(const double* rates, int64_t M, double mass0, const SeriesSpec
       for (int l = 0; l < kLanes; ++l) {
         const int64_t pos = (g0 + l) * G + i;
         if (g0 + l >= nseg || pos >= T) continue;
-        out[ord[pos]] =
-            st.lane_value(ln, l, val[l], dval[l], mx[l], s, dt ? dt + ord[pos] : nullptr);
+        out[ord[pos]] = st.lane_value(ln, l, val[l], dval[l], mx[l], dt ? dt + ord[pos] : nullptr);
       }
     }
   }
   return true;
 }
 
-bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
-                 const SeriesSpec& spec, const int64_t* ord, double* out) {
-  const int64_t T = spec.T;
+namespace {
+
+// A Stepper for each of B rows (rates (B, 2M), starts alpha (B, M)), each with its own spec
+// (its defect), from time 0 through the sorted times; false as Stepper::init for any row.
+bool init_rows(const double* rates, int64_t B, int64_t M, const double* alpha,
+               const SeriesSpec& spec, const int64_t* ord, std::vector<SeriesSpec>& sb,
+               std::vector<Stepper>& st) {
   if (!good_times(spec) || B < 1) return false;
-  std::vector<SeriesSpec> sb(static_cast<size_t>(B), spec);
-  std::vector<Stepper> st(static_cast<size_t>(B));
-  const double tmax = spec.times[ord[T - 1]];
+  sb.assign(static_cast<size_t>(B), spec);
+  st.assign(static_cast<size_t>(B), Stepper{});
   for (int64_t b = 0; b < B; ++b) {
     SeriesSpec& sp = sb[static_cast<size_t>(b)];
     if (spec.defect) sp.defect = spec.defect + b;
-    Stepper& s = st[static_cast<size_t>(b)];
-    if (!s.init(rates + b * 2 * M, M, mass0[b], sp, T)) return false;
-    const double mt = s.c.lam * tmax;
-    if (!(mt + poisson_spread(mt) <= static_cast<double>(spec.max_steps))) return false;
+    if (!st[static_cast<size_t>(b)].init(rates + b * 2 * M, M, alpha[b * M], sp, spec.T,
+                                         spec.times[ord[spec.T - 1]]))
+      return false;
   }
+  return true;
+}
+
+}  // namespace
+
+bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* alpha,
+                 const SeriesSpec& spec, const int64_t* ord, double* out) {
+  const int64_t T = spec.T;
+  std::vector<SeriesSpec> sb;
+  std::vector<Stepper> st;
+  if (!init_rows(rates, B, M, alpha, spec, ord, sb, st)) return false;
   // kLanes rows at a time, one per lane, all from time 0 through the sorted times
   Lanes ln(M);
   State s(M);
@@ -669,27 +705,22 @@ bool coxian_rows(const double* rates, int64_t B, int64_t M, const double* mass0,
       lane_sums(ln, wt.data(), dwt.data(), M, val, dval, mx);
       for (int l = 0; l < nl; ++l)
         out[(b0 + l) * T + ord[i]] =
-            st[static_cast<size_t>(b0 + l)].lane_value(ln, l, val[l], dval[l], mx[l], s, nullptr);
+            st[static_cast<size_t>(b0 + l)].lane_value(ln, l, val[l], dval[l], mx[l], nullptr);
     }
   }
   return true;
 }
 
 bool coxian_rows_jac(const double* rates, const double* drates, int64_t B, int64_t M, int64_t p,
-                     const double* mass0, const double* dmass0, const SeriesSpec& spec,
+                     const double* alpha, const double* dmass0, const SeriesSpec& spec,
                      const int64_t* ord, double* out, double* jac, double* dfdt) {
   const int64_t T = spec.T;
-  if (spec.kind == kCdf || !good_times(spec) || B < 1) return false;
-  std::vector<Stepper> st(static_cast<size_t>(B));
-  const double tmax = spec.times[ord[T - 1]];
-  for (int64_t b = 0; b < B; ++b) {
-    Stepper& sb = st[static_cast<size_t>(b)];
-    if (!sb.init(rates + b * 2 * M, M, mass0[b], spec, T)) return false;
-    const double mt = sb.c.lam * tmax;
-    if (!(mt + poisson_spread(mt) <= static_cast<double>(spec.max_steps))) return false;
-  }
+  std::vector<SeriesSpec> sb;
+  std::vector<Stepper> st;
+  if (spec.kind == kCdf || !init_rows(rates, B, M, alpha, spec, ord, sb, st)) return false;
   const size_t ML = static_cast<size_t>(M * kLanes);
   std::vector<double> wt(ML), twt(ML), dwv(static_cast<size_t>(p) * ML);
+  double mu[kLanes], val[kLanes], dval[kLanes], mx[kLanes];
   for (int64_t b0 = 0; b0 < B; b0 += kLanes) {
     const int nl = static_cast<int>(std::min<int64_t>(kLanes, B - b0));
     Lanes ln(M, p);
@@ -700,7 +731,7 @@ bool coxian_rows_jac(const double* rates, const double* drates, int64_t B, int64
       const int64_t b = b0 + l;
       const Stepper& sl = st[static_cast<size_t>(b)];
       ln.set_coxian(l, sl.c);
-      ln.x[l] = mass0[b];
+      ln.x[l] = alpha[b * M];
       const double lam = sl.c.lam;
       const double* dr = drates + b * 2 * M * p;
       for (int64_t m = 0; m < M; ++m) {
@@ -718,10 +749,10 @@ bool coxian_rows_jac(const double* rates, const double* drates, int64_t B, int64
       for (int64_t q = 0; q < p; ++q)
         ln.dx[static_cast<size_t>(q * M * kLanes + l)] = dmass0[b * p + q];
     }
-    double mu[kLanes];
     for (int64_t i = 0; i < T; ++i) {
       const int64_t t = ord[i];
       const double u = spec.times[t];
+      // every lane's gap in the same number of lock-step pieces of at most kLaneMu
       double widest = 0.0;
       for (int l = 0; l < nl; ++l) widest = std::max(widest, st[b0 + l].c.lam * (u - ln.u[l]));
       const int64_t pieces =
@@ -731,35 +762,21 @@ bool coxian_rows_jac(const double* rates, const double* drates, int64_t B, int64
         for (int l = 0; l < nl; ++l)
           mu[l] = st[b0 + l].c.lam * (u - ln.u[l]) / static_cast<double>(pieces);
         advance_lanes(mu, st[0].eps, false, ln);
-        for (int l = 0; l < nl; ++l) {  // rescale a lane (masses and tangents) grown small
-          double mx = 0.0;
-          for (int64_t m = 0; m < M; ++m) mx = std::max(mx, ln.x[m * kLanes + l]);
-          if (!(mx > 0.0 && mx < kRescaleBelow)) continue;
-          const int e = std::ilogb(mx);
-          const double f = std::ldexp(1.0, -e);
-          for (int64_t m = 0; m < M; ++m) ln.x[m * kLanes + l] *= f;
-          for (int64_t z = 0; z < p * M; ++z) ln.dx[z * kLanes + l] *= f;
-          ln.scale[l] -= e;
-        }
+        for (int l = 0; l < nl; ++l) ln.rescale(l);
       }
+      lane_sums(ln, wt.data(), twt.data(), M, val, dval, mx);
       for (int l = 0; l < nl; ++l) {
         ln.u[l] = u;
         const int64_t b = b0 + l;
-        double val = 0.0, dt = 0.0;
-        for (int64_t m = 0; m < M; ++m) {
-          val += ln.x[m * kLanes + l] * wt[m * kLanes + l];
-          dt += ln.x[m * kLanes + l] * twt[m * kLanes + l];
-        }
-        const int sc = static_cast<int>(-ln.scale[l]);
-        out[b * T + t] = st[static_cast<size_t>(b)].finish(val, ln.scale[l]);
-        dfdt[b * T + t] = spec.log ? dt / val : std::ldexp(dt, sc);
+        const Stepper& sl = st[static_cast<size_t>(b)];
+        out[b * T + t] = sl.from_sums(val[l], dval[l], ln.xa[l], ln.scale[l], dfdt + b * T + t);
         for (int64_t q = 0; q < p; ++q) {
           double g = 0.0;
           for (int64_t m = 0; m < M; ++m) {
             const size_t z = static_cast<size_t>((q * M + m) * kLanes + l);
             g += ln.dx[z] * wt[m * kLanes + l] + ln.x[m * kLanes + l] * dwv[z];
           }
-          jac[(b * T + t) * p + q] = spec.log ? g / val : std::ldexp(g, sc);
+          jac[(b * T + t) * p + q] = sl.derivative(g, val[l], ln.scale[l]);
         }
       }
     }
