@@ -142,24 +142,23 @@ struct Tri {
 // Row i of a block [lo, hi): its rates to row i - 1 (`down`), to row i + 1 (`up`) and out of the
 // block (`leave`), with leaving(j, w) called for every edge out of it; w = weight(e). False when
 // an in-block edge skips a row (the block is not tridiagonal); `ok` turns false on a negative or
-// NaN weight. Sums in locals: a += on the arrays would be a store chain.
+// NaN weight. Sums in locals: a += on the arrays would be a store chain. Edges never go to an
+// earlier SCC, so j < hi alone tells an in-block edge (one test per edge leaving the block).
 template <typename Weight, typename Leaving>
-__attribute__((always_inline)) inline bool scan_row(const GraphView& g, int64_t i, int64_t lo,
-                                                    int64_t hi, Weight&& weight,
-                                                    Leaving&& leaving, bool& ok, double& down,
-                                                    double& up, double& leave) {
+__attribute__((always_inline)) inline bool scan_row(const GraphView& g, int64_t i, int64_t hi,
+                                                    Weight&& weight, Leaving&& leaving, bool& ok,
+                                                    double& down, double& up, double& leave) {
   double dn = 0.0, u = 0.0, out = 0.0;
   for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
     const double w = weight(e);
     ok &= (w >= 0.0);  // false for NaN
     const int64_t j = g.indices[e];
-    if (j == i) continue;  // a self-loop adds to D and W alike
-    if (j >= lo && j < hi) {
+    if (j < hi) {
       if (j == i + 1) {
         u += w;
       } else if (j == i - 1) {
         dn += w;
-      } else {
+      } else if (j != i) {  // a self-loop adds to D and W alike
         return false;
       }
     } else {
@@ -236,17 +235,16 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
                                                                   int64_t hi, double* xb, Tri& T) {
   const int64_t m = hi - lo;
   T.up.resize(static_cast<size_t>(m));
-  T.inv.resize(static_cast<size_t>(m));
   T.y.resize(static_cast<size_t>(m));
-  double *up = T.up.data(), *inv = T.inv.data(), *y = T.y.data();
+  double *up = T.up.data(), *y = T.y.data();
   bool ok = true;
   PivotChain chain(0.0);
-  double yprev = 0.0;
+  double yprev = 0.0, inv;
   for (int64_t i = lo; i < hi; ++i) {
     const int64_t c = i - lo;
     double dn, out, acc = xb[i * ld + b];
     if (!scan_row(
-            g, i, lo, hi, [&](int64_t e) { return weight_of<P>(g, t, e); },
+            g, i, hi, [&](int64_t e) { return weight_of<P>(g, t, e); },
             [&](int64_t j, double w) {
               if (j < g.n) acc += w * xb[j * ld + b];  // absorption contributes 0
             },
@@ -255,16 +253,20 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
     if (c == 0) {
       chain.N = out;
     } else {  // row c - 1's pivot, then row c's exit and forward step
-      if (!chain.close(up[c - 1], inv[c - 1])) return false;
-      acc += chain.advance(out, dn, inv[c - 1], c - 1) * yprev;
+      if (!chain.close(up[c - 1], inv)) return false;
+      acc += chain.advance(out, dn, inv, c - 1) * yprev;
+      // row c - 1 of the back substitution as x = y + up x_next: its products are made here,
+      // so the back pass holds one multiply-add per row on its chain
+      y[c - 1] = yprev * inv;
+      up[c - 1] *= inv;
     }
-    y[c] = yprev = acc;
+    yprev = acc;
   }
-  if (!ok || !chain.close(0.0, inv[m - 1])) return false;  // the last row has no rate up
-  double next = y[m - 1] * inv[m - 1];
+  if (!ok || !chain.close(0.0, inv)) return false;  // the last row has no rate up
+  double next = yprev * inv;
   xb[(hi - 1) * ld + b] = next;
   for (int64_t c = m - 2; c >= 0; --c) {
-    next = y[c] * inv[c] + up[c] * inv[c] * next;
+    next = y[c] + up[c] * next;
     xb[(lo + c) * ld + b] = next;
   }
   return true;
@@ -321,7 +323,7 @@ __attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g,
     const double* xi = xb + i * ld + b * K;
     for (int64_t k = 0; k < K; ++k) yi[k] = xi[k];
     if (!scan_row(
-            g, i, lo, hi, [&](int64_t e) { return wv[e - e0]; },
+            g, i, hi, [&](int64_t e) { return wv[e - e0]; },
             [&](int64_t j, double w) {
               if (transpose || j >= g.n) return;  // absorption contributes 0
               const double* xj = xb + j * ld + b * K;
