@@ -141,24 +141,27 @@ struct Tri {
 
 // Row i of a block [lo, hi): its rates to row i - 1 (`down`), to row i + 1 (`up`) and out of the
 // block (`leave`), with leaving(j, w) called for every edge out of it; w = weight(e). False when
-// an in-block edge skips a row (the block is not tridiagonal); `ok` turns false on a negative or
-// NaN weight. Sums in locals: a += on the arrays would be a store chain. Edges never go to an
-// earlier SCC, so j < hi alone tells an in-block edge (one test per edge leaving the block).
+// an in-block edge skips a row (the block is not tridiagonal) or a self-loop's weight is NaN.
+// Sums in locals: a += on the arrays would be a store chain. Edges never go to an earlier SCC,
+// so j < hi alone tells an in-block edge. Bad weights cost one min per edge: `least` keeps the
+// smallest weight (below 0: the caller fails), and a NaN weight reaches `down`, `up` or `leave`
+// and with them every later pivot, which `PivotChain::close` then refuses.
 template <typename Weight, typename Leaving>
 __attribute__((always_inline)) inline bool scan_row(const GraphView& g, int64_t i, int64_t hi,
-                                                    Weight&& weight, Leaving&& leaving, bool& ok,
-                                                    double& down, double& up, double& leave) {
+                                                    Weight&& weight, Leaving&& leaving,
+                                                    double& least, double& down, double& up,
+                                                    double& leave) {
   double dn = 0.0, u = 0.0, out = 0.0;
   for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
     const double w = weight(e);
-    ok &= (w >= 0.0);  // false for NaN
+    least = w < least ? w : least;
     const int64_t j = g.indices[e];
     if (j < hi) {
       if (j == i + 1) {
         u += w;
       } else if (j == i - 1) {
         dn += w;
-      } else if (j != i) {  // a self-loop adds to D and W alike
+      } else if (j != i || w != w) {  // a self-loop adds to D and W alike
         return false;
       }
     } else {
@@ -237,7 +240,7 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
   T.up.resize(static_cast<size_t>(m));
   T.y.resize(static_cast<size_t>(m));
   double *up = T.up.data(), *y = T.y.data();
-  bool ok = true;
+  double least = 0.0;
   PivotChain chain(0.0);
   double yprev = 0.0, inv;
   for (int64_t i = lo; i < hi; ++i) {
@@ -248,7 +251,7 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
             [&](int64_t j, double w) {
               if (j < g.n) acc += w * xb[j * ld + b];  // absorption contributes 0
             },
-            ok, dn, up[c], out))
+            least, dn, up[c], out))
       return false;
     if (c == 0) {
       chain.N = out;
@@ -262,13 +265,19 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
     }
     yprev = acc;
   }
-  if (!ok || !chain.close(0.0, inv)) return false;  // the last row has no rate up
+  if (least < 0.0 || !chain.close(0.0, inv)) return false;  // the last row has no rate up
   double next = yprev * inv;
   xb[(hi - 1) * ld + b] = next;
-  for (int64_t c = m - 2; c >= 0; --c) {
-    next = y[c] + up[c] * next;
-    xb[(lo + c) * ld + b] = next;
+  // Two rows per step, both from x of the row after them (x_(c-1) = y_(c-1) + up_(c-1) y_c +
+  // up_(c-1) up_c x_(c+1)): one multiply-add on the chain per two rows.
+  int64_t c = m - 2;
+  for (; c >= 1; c -= 2) {
+    const double y2 = y[c - 1] + up[c - 1] * y[c], a2 = up[c - 1] * up[c];
+    xb[(lo + c) * ld + b] = y[c] + up[c] * next;
+    next = y2 + a2 * next;
+    xb[(lo + c - 1) * ld + b] = next;
   }
+  if (c == 0) xb[lo * ld + b] = y[0] + up[0] * next;
   return true;
 }
 
@@ -316,7 +325,7 @@ __attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g,
   T.inv.resize(static_cast<size_t>(m));
   T.y.resize(static_cast<size_t>(m * K));
   double *down = T.down.data(), *up = T.up.data(), *leave = T.leave.data(), *y = T.y.data();
-  bool ok = true;
+  double least = 0.0;
   for (int64_t i = lo; i < hi; ++i) {
     const int64_t ii = i - lo;
     double* yi = y + ii * K;
@@ -329,10 +338,10 @@ __attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g,
               const double* xj = xb + j * ld + b * K;
               for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
             },
-            ok, down[ii], up[ii], leave[ii]))
+            least, down[ii], up[ii], leave[ii]))
       return false;
   }
-  if (!ok) return false;
+  if (least < 0.0) return false;
   double* mult = T.mult.data();
   double* inv = T.inv.data();
   PivotChain chain(leave[0]);

@@ -139,7 +139,13 @@ def _exact_solve(ga, theta_row, rhs, transpose):
     return np.array([[float(c[i]) for c in cols] for i in range(n)])
 
 
-def test_bad_weight_in_a_tridiagonal_block_is_named():
-    g = _ring_of_neighbours(1.0, 2.0, 0.3)
-    with pytest.raises(ParameterError, match=r"at θ = \[-2\.0\]: rates must be >= 0"):
-        g.expectation(theta=[-2.0])
+@pytest.mark.parametrize(
+    "theta, shown", [(-2.0, r"-2\.0"), (float("nan"), "nan")], ids=["negative", "nan"]
+)
+def test_bad_weight_in_a_tridiagonal_block_is_named(theta, shown):
+    # the kernel itself (the eager API refuses a NaN θ before it)
+    ga = _ring_of_neighbours(1.0, 2.0, 0.3).compile()
+    rhs = np.ones((ga.n_transient, 1, 1))
+    with pytest.raises(ParameterError, match=rf"at θ = \[{shown}\]: rates must be >= 0"):
+        kernels.solve(ga, np.array([[theta]]), rhs)
+
