@@ -148,4 +148,3 @@ def test_bad_weight_in_a_tridiagonal_block_is_named(theta, shown):
     rhs = np.ones((ga.n_transient, 1, 1))
     with pytest.raises(ParameterError, match=rf"at θ = \[{shown}\]: rates must be >= 0"):
         kernels.solve(ga, np.array([[theta]]), rhs)
-
