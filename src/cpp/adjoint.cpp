@@ -17,6 +17,31 @@ using simd::load8;
 using simd::store8;
 using simd::v8d;
 
+namespace {
+
+// edge_grad for one column and P parameters: the sums in registers, row by row (the general
+// loop's += on grad in memory is a store chain per edge and parameter).
+template <int P>
+__attribute__((always_inline)) inline Status edge_grad_column(const GraphView& g,
+                                                              const double* lam,
+                                                              const double* xb, double* grad) {
+  double acc[P] = {};
+  for (int64_t i = 0; i < g.n; ++i) {
+    const double xi = xb[i];
+    double s[P] = {};
+    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+      const double d = xi - xb[g.indices[e]];  // a self-loop contributes xi - xi = 0
+      const double* c = g.coef + e * P;
+      for (int q = 0; q < P; ++q) s[q] += c[q] * d;
+    }
+    for (int q = 0; q < P; ++q) acc[q] -= lam[i] * s[q];
+  }
+  for (int q = 0; q < P; ++q) grad[q] = acc[q];
+  return Status{};
+}
+
+}  // namespace
+
 PHASIC_MULTIVERSION
 Status edge_grad(const GraphView& g, const double* theta, int64_t B, const double* lam,
                  const double* x, int64_t K, double* grad) {
@@ -27,17 +52,19 @@ Status edge_grad(const GraphView& g, const double* theta, int64_t B, const doubl
   // Padded copy of x (row n = absorption = 0): no branch on the edge target.
   std::vector<double> xb(static_cast<size_t>((n + 1) * BK), 0.0);
   std::memcpy(xb.data(), x, sizeof(double) * static_cast<size_t>(n * BK));
-  if (p == 1 && BK == 1) {
-    double acc = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double li = lam[i], xi = xb[i];
-      double s = 0.0;
-      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e)
-        s += g.coef[e] * (xi - xb[g.indices[e]]);  // a self-loop contributes xi - xi = 0
-      acc -= li * s;
+  if (BK == 1) {
+    switch (p) {
+      case 1:
+        return edge_grad_column<1>(g, lam, xb.data(), grad);
+      case 2:
+        return edge_grad_column<2>(g, lam, xb.data(), grad);
+      case 3:
+        return edge_grad_column<3>(g, lam, xb.data(), grad);
+      case 4:
+        return edge_grad_column<4>(g, lam, xb.data(), grad);
+      default:
+        break;
     }
-    grad[0] = acc;
-    return Status{};
   }
   std::vector<double> ge(static_cast<size_t>(BK));
   for (int64_t i = 0; i < n; ++i) {

@@ -227,11 +227,14 @@ __attribute__((always_inline)) inline double weight_of(const GraphView& g, const
   }
 }
 
-// `solve_tridiagonal` for one column, not transposed (the moments' case), in two passes instead
-// of five: each row's scan is followed at once by its step of the pivot recurrence and of the
-// forward substitution, so their chains overlap the next row's scan; the back substitution
-// writes x. The same pivots; only the order of the right-hand side's sums differs.
-template <int P>
+// `solve_tridiagonal` for one column in two passes instead of five: each row's scan is followed
+// at once by its step of the pivot recurrence and of the forward substitution, so their chains
+// overlap the next row's scan; the back substitution writes x. Not transposed (the moments'
+// case): L y = b with the right-hand side's sums made in the scan, then U x = y. Transposed (the
+// adjoint's case): U^T z = b, then L^T x = z, and x pushed along the edges that leave the
+// block. Both back substitutions read x_c = Y_c + A_c x_(c+1), their products made in the
+// forward pass. The same pivots as `solve_tridiagonal`; only the order of sums differs.
+template <int P, bool Transposed>
 __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphView& g,
                                                                   const double* t, int64_t ld,
                                                                   int64_t b, int64_t lo,
@@ -239,17 +242,19 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
   const int64_t m = hi - lo;
   T.up.resize(static_cast<size_t>(m));
   T.y.resize(static_cast<size_t>(m));
-  double *up = T.up.data(), *y = T.y.data();
+  if (Transposed) T.mult.resize(static_cast<size_t>(m));
+  // Y and A of the back substitution; not transposed, A_c = up_c / pivot_c overwrites up_c
+  double *up = T.up.data(), *Y = T.y.data(), *A = Transposed ? T.mult.data() : up;
   double least = 0.0;
   PivotChain chain(0.0);
-  double yprev = 0.0, inv;
+  double yprev = 0.0, up2 = 0.0, inv;  // up2: transposed, up_(c-2) at row c
   for (int64_t i = lo; i < hi; ++i) {
     const int64_t c = i - lo;
     double dn, out, acc = xb[i * ld + b];
     if (!scan_row(
             g, i, hi, [&](int64_t e) { return weight_of<P>(g, t, e); },
             [&](int64_t j, double w) {
-              if (j < g.n) acc += w * xb[j * ld + b];  // absorption contributes 0
+              if (!Transposed && j < g.n) acc += w * xb[j * ld + b];  // absorption: 0
             },
             least, dn, up[c], out))
       return false;
@@ -257,45 +262,61 @@ __attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphVie
       chain.N = out;
     } else {  // row c - 1's pivot, then row c's exit and forward step
       if (!chain.close(up[c - 1], inv)) return false;
-      acc += chain.advance(out, dn, inv, c - 1) * yprev;
-      // row c - 1 of the back substitution as x = y + up x_next: its products are made here,
-      // so the back pass holds one multiply-add per row on its chain
-      y[c - 1] = yprev * inv;
-      up[c - 1] *= inv;
+      const double mult = chain.advance(out, dn, inv, c - 1);  // down_c / pivot_(c-1)
+      if constexpr (Transposed) {
+        yprev = (xb[(i - 1) * ld + b] + up2 * yprev) * inv;  // z_(c-1)
+        Y[c - 1] = yprev;
+        A[c - 1] = mult;  // L^T: x_(c-1) = z_(c-1) + mult_c x_c
+        up2 = up[c - 1];
+      } else {
+        acc += mult * yprev;
+        Y[c - 1] = yprev * inv;
+        A[c - 1] = up[c - 1] * inv;
+      }
     }
-    yprev = acc;
+    if (!Transposed) yprev = acc;
   }
   if (least < 0.0 || !chain.close(0.0, inv)) return false;  // the last row has no rate up
-  double next = yprev * inv;
+  double next = Transposed ? (xb[(hi - 1) * ld + b] + up2 * yprev) * inv : yprev * inv;
   xb[(hi - 1) * ld + b] = next;
-  // Two rows per step, both from x of the row after them (x_(c-1) = y_(c-1) + up_(c-1) y_c +
-  // up_(c-1) up_c x_(c+1)): one multiply-add on the chain per two rows.
+  // Two rows per step, both from x of the row after them (x_(c-1) = Y_(c-1) + A_(c-1) Y_c +
+  // A_(c-1) A_c x_(c+1)): one multiply-add on the chain per two rows.
   int64_t c = m - 2;
   for (; c >= 1; c -= 2) {
-    const double y2 = y[c - 1] + up[c - 1] * y[c], a2 = up[c - 1] * up[c];
-    xb[(lo + c) * ld + b] = y[c] + up[c] * next;
+    const double y2 = Y[c - 1] + A[c - 1] * Y[c], a2 = A[c - 1] * A[c];
+    xb[(lo + c) * ld + b] = Y[c] + A[c] * next;
     next = y2 + a2 * next;
     xb[(lo + c - 1) * ld + b] = next;
   }
-  if (c == 0) xb[lo * ld + b] = y[0] + up[0] * next;
+  if (c == 0) xb[lo * ld + b] = Y[0] + A[0] * next;
+  if constexpr (Transposed) {
+    for (int64_t i = lo; i < hi; ++i) {  // push along the edges that leave the block
+      const double xi = xb[i * ld + b];
+      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+        const int64_t j = g.indices[e];
+        if (j >= hi && j < g.n) xb[j * ld + b] += weight_of<P>(g, t, e) * xi;
+      }
+    }
+  }
   return true;
 }
 
+template <bool Transposed>
 __attribute__((always_inline)) inline bool tridiagonal_dispatch(const GraphView& g,
                                                                 const double* t, int64_t ld,
                                                                 int64_t b, int64_t lo, int64_t hi,
                                                                 double* xb, Tri& T) {
   switch (g.p) {
     case 0:
-      return tridiagonal_one_column<0>(g, t, ld, b, lo, hi, xb, T);
+      return tridiagonal_one_column<0, Transposed>(g, t, ld, b, lo, hi, xb, T);
     case 1:
-      return tridiagonal_one_column<1>(g, t, ld, b, lo, hi, xb, T);
+      return tridiagonal_one_column<1, Transposed>(g, t, ld, b, lo, hi, xb, T);
     case 2:
-      return tridiagonal_one_column<2>(g, t, ld, b, lo, hi, xb, T);
+      return tridiagonal_one_column<2, Transposed>(g, t, ld, b, lo, hi, xb, T);
     case 3:
-      return tridiagonal_one_column<3>(g, t, ld, b, lo, hi, xb, T);
+      return tridiagonal_one_column<3, Transposed>(g, t, ld, b, lo, hi, xb, T);
     default:
-      return tridiagonal_one_column<-1>(g, t, ld, b, lo, hi, xb, T);
+      return tridiagonal_one_column<-1, Transposed>(g, t, ld, b, lo, hi, xb, T);
   }
 }
 
@@ -305,15 +326,14 @@ __attribute__((always_inline)) inline bool tridiagonal_dispatch(const GraphView&
 // right-hand side, then the Thomas algorithm with the pivots of `PivotChain`. The general band
 // path costs ~2.5x more per edge on such blocks. Returns false, having written nothing to xb,
 // when the block is not tridiagonal, holds a bad weight or has extreme pivots: the band path
-// then answers (and names a bad weight or a singular block). Serves the transposed and the
-// several-column solves; `tridiagonal_one_column` the rest.
-template <bool K1>
+// then answers (and names a bad weight or a singular block). Serves the several-column solves;
+// `tridiagonal_one_column` the one-column ones.
 __attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g,
                                                              const double* theta, int64_t ld,
                                                              int64_t b, int64_t lo, int64_t hi,
-                                                             double* xb, int64_t Kdyn,
-                                                             bool transpose, Tri& T) {
-  const int64_t m = hi - lo, K = K1 ? 1 : Kdyn;
+                                                             double* xb, int64_t K, bool transpose,
+                                                             Tri& T) {
+  const int64_t m = hi - lo;
   const int64_t e0 = g.indptr[lo], e1 = g.indptr[hi];
   T.w.resize(static_cast<size_t>(e1 - e0));
   const double* wv = T.w.data();
@@ -732,9 +752,9 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
           if (!banded[s]) {  // a block the band path had to take once goes there for every row
             const bool done =
                 K == 1 ? (transpose
-                              ? solve_tridiagonal<true>(g, th, ld, b, lo, hi, xb, K, true, tri)
-                              : tridiagonal_dispatch(g, th + b * p, ld, b, lo, hi, xb, tri))
-                       : solve_tridiagonal<false>(g, th, ld, b, lo, hi, xb, K, transpose, tri);
+                              ? tridiagonal_dispatch<true>(g, th + b * p, ld, b, lo, hi, xb, tri)
+                              : tridiagonal_dispatch<false>(g, th + b * p, ld, b, lo, hi, xb, tri))
+                       : solve_tridiagonal(g, th, ld, b, lo, hi, xb, K, transpose, tri);
             if (done) continue;
             banded[s] = 1;
           }

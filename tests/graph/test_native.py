@@ -142,9 +142,10 @@ def _exact_solve(ga, theta_row, rhs, transpose):
 @pytest.mark.parametrize(
     "theta, shown", [(-2.0, r"-2\.0"), (float("nan"), "nan")], ids=["negative", "nan"]
 )
-def test_bad_weight_in_a_tridiagonal_block_is_named(theta, shown):
+@pytest.mark.parametrize("transpose", [False, True])
+def test_bad_weight_in_a_tridiagonal_block_is_named(theta, shown, transpose):
     # the kernel itself (the eager API refuses a NaN θ before it)
     ga = _ring_of_neighbours(1.0, 2.0, 0.3).compile()
     rhs = np.ones((ga.n_transient, 1, 1))
     with pytest.raises(ParameterError, match=rf"at θ = \[{shown}\]: rates must be >= 0"):
-        kernels.solve(ga, np.array([[theta]]), rhs)
+        kernels.solve(ga, np.array([[theta]]), rhs, transpose=transpose)
