@@ -8,6 +8,7 @@
 
 #include "kernels.hpp"
 #include "simd.hpp"
+#include "tridiagonal.hpp"
 
 namespace phasic {
 namespace {
@@ -103,304 +104,6 @@ void band_solve(const Band& A, double* y, int64_t Kdyn, bool transpose) {
   }
 }
 
-// Weights of edges [e0, e1) for one theta row t (p values) into w: the parameter loop unrolled
-// for the common small p, one tight loop per block instead of one call per edge.
-__attribute__((always_inline)) inline void block_weights(const GraphView& g, const double* t,
-                                                         int64_t e0, int64_t e1, double* w) {
-  const double* base = g.base;
-  const double* c = g.coef;
-  switch (g.p) {
-    case 0:
-      for (int64_t e = e0; e < e1; ++e) w[e - e0] = base[e];
-      break;
-    case 1:
-      for (int64_t e = e0; e < e1; ++e) w[e - e0] = base[e] + c[e] * t[0];
-      break;
-    case 2:
-      for (int64_t e = e0; e < e1; ++e) w[e - e0] = base[e] + c[2 * e] * t[0] + c[2 * e + 1] * t[1];
-      break;
-    case 3:
-      for (int64_t e = e0; e < e1; ++e)
-        w[e - e0] = base[e] + c[3 * e] * t[0] + c[3 * e + 1] * t[1] + c[3 * e + 2] * t[2];
-      break;
-    default:
-      for (int64_t e = e0; e < e1; ++e) {
-        double v = base[e];
-        for (int64_t q = 0; q < g.p; ++q) v += c[e * g.p + q] * t[q];
-        w[e - e0] = v;
-      }
-  }
-}
-
-// Scratch of the tridiagonal path: per block row, the rates to the previous and next row and
-// out of the block, the elimination's multipliers and inverse pivots, the right-hand side, and
-// the block's edge weights.
-struct Tri {
-  std::vector<double> down, up, leave, mult, inv, y, w;
-};
-
-// Row i of a block [lo, hi): its rates to row i - 1 (`down`), to row i + 1 (`up`) and out of the
-// block (`leave`), with leaving(j, w) called for every edge out of it; w = weight(e). False when
-// an in-block edge skips a row (the block is not tridiagonal) or a self-loop's weight is NaN.
-// Sums in locals: a += on the arrays would be a store chain. Edges never go to an earlier SCC,
-// so j < hi alone tells an in-block edge. Bad weights cost one min per edge: `least` keeps the
-// smallest weight (below 0: the caller fails), and a NaN weight reaches `down`, `up` or `leave`
-// and with them every later pivot, which `PivotChain::close` then refuses.
-template <typename Weight, typename Leaving>
-__attribute__((always_inline)) inline bool scan_row(const GraphView& g, int64_t i, int64_t hi,
-                                                    Weight&& weight, Leaving&& leaving,
-                                                    double& least, double& down, double& up,
-                                                    double& leave) {
-  double dn = 0.0, u = 0.0, out = 0.0;
-  for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-    const double w = weight(e);
-    least = w < least ? w : least;
-    const int64_t j = g.indices[e];
-    if (j < hi) {
-      if (j == i + 1) {
-        u += w;
-      } else if (j == i - 1) {
-        dn += w;
-      } else if (j != i || w != w) {  // a self-loop adds to D and W alike
-        return false;
-      }
-    } else {
-      out += w;
-      leaving(j, w);
-    }
-  }
-  down = dn;
-  up = u;
-  leave = out;
-  return true;
-}
-
-// The pivots of `band_factor` on a tridiagonal block (Grassmann-Taksar-Heyman:
-// exit_{c+1} = leave_{c+1} + down_{c+1} exit_c / pivot_c, pivot_c = exit_c + up_c, sums of
-// non-negative rates), carried as exit_c = N / D with D_{c+1} = N_c + up_c D_c and
-// N_{c+1} = leave_{c+1} D_{c+1} + down_{c+1} N_c: the chain holds two multiply-adds and no
-// division (the inverse pivots D_c / D_{c+1} are computed beside it). N and D are rescaled by a
-// power of two (exactly) every 8 rows, so leaving [1e-200, 1e200] takes pivots beyond 1e25 or
-// below 1e-25 on average, or a zero pivot (a singular block): `close` then fails and the band
-// path takes the block.
-struct PivotChain {
-  double N, D = 1.0, Dn = 0.0;
-  explicit PivotChain(double leave0) : N(leave0) {}
-  // 1 / pivot of row c (whose exit is N / D) into inv; false when out of range
-  bool close(double up, double& inv) {
-    Dn = N + up * D;
-    if (!(Dn > 1e-200 && Dn < 1e200)) return false;
-    inv = D / Dn;
-    return true;
-  }
-  // After close(row c): row c + 1's exit from its rates; returns its multiplier down / pivot_c.
-  double advance(double leave, double down, double inv, int64_t c) {
-    N = leave * Dn + down * N;
-    D = Dn;
-    if ((c & 7) == 7) {
-      // 2^-ilogb(D) from D's exponent bits (D lies in (1e-200, 1e200): normal, and so is the
-      // result); the libm calls cost ~5% of a two-island solve
-      uint64_t bits;
-      std::memcpy(&bits, &D, sizeof bits);
-      bits = (uint64_t{2046} - ((bits >> 52) & 0x7FF)) << 52;
-      double s;
-      std::memcpy(&s, &bits, sizeof s);
-      N *= s;
-      D *= s;
-    }
-    return down * inv;
-  }
-};
-
-// P: the parameter count when small (weights computed inline, the loop over parameters
-// unrolled), -1 for any.
-template <int P>
-__attribute__((always_inline)) inline double weight_of(const GraphView& g, const double* t,
-                                                       int64_t e) {
-  if constexpr (P < 0) {
-    return detail::edge_weight_scalar(g, t, 0, e);
-  } else {
-    const double* c = g.coef + e * P;
-    double w = g.base[e];
-    for (int q = 0; q < P; ++q) w += c[q] * t[q];
-    return w;
-  }
-}
-
-// `solve_tridiagonal` for one column in two passes instead of five: each row's scan is followed
-// at once by its step of the pivot recurrence and of the forward substitution, so their chains
-// overlap the next row's scan; the back substitution writes x. Not transposed (the moments'
-// case): L y = b with the right-hand side's sums made in the scan, then U x = y. Transposed (the
-// adjoint's case): U^T z = b, then L^T x = z, and x pushed along the edges that leave the
-// block. Both back substitutions read x_c = Y_c + A_c x_(c+1), their products made in the
-// forward pass. The same pivots as `solve_tridiagonal`; only the order of sums differs.
-template <int P, bool Transposed>
-__attribute__((always_inline)) inline bool tridiagonal_one_column(const GraphView& g,
-                                                                  const double* t, int64_t ld,
-                                                                  int64_t b, int64_t lo,
-                                                                  int64_t hi, double* xb, Tri& T) {
-  const int64_t m = hi - lo;
-  T.up.resize(static_cast<size_t>(m));
-  T.y.resize(static_cast<size_t>(m));
-  if (Transposed) T.mult.resize(static_cast<size_t>(m));
-  // Y and A of the back substitution; not transposed, A_c = up_c / pivot_c overwrites up_c
-  double *up = T.up.data(), *Y = T.y.data(), *A = Transposed ? T.mult.data() : up;
-  double least = 0.0;
-  PivotChain chain(0.0);
-  double yprev = 0.0, up2 = 0.0, inv;  // up2: transposed, up_(c-2) at row c
-  for (int64_t i = lo; i < hi; ++i) {
-    const int64_t c = i - lo;
-    double dn, out, acc = xb[i * ld + b];
-    if (!scan_row(
-            g, i, hi, [&](int64_t e) { return weight_of<P>(g, t, e); },
-            [&](int64_t j, double w) {
-              if (!Transposed && j < g.n) acc += w * xb[j * ld + b];  // absorption: 0
-            },
-            least, dn, up[c], out))
-      return false;
-    if (c == 0) {
-      chain.N = out;
-    } else {  // row c - 1's pivot, then row c's exit and forward step
-      if (!chain.close(up[c - 1], inv)) return false;
-      const double mult = chain.advance(out, dn, inv, c - 1);  // down_c / pivot_(c-1)
-      if constexpr (Transposed) {
-        yprev = (xb[(i - 1) * ld + b] + up2 * yprev) * inv;  // z_(c-1)
-        Y[c - 1] = yprev;
-        A[c - 1] = mult;  // L^T: x_(c-1) = z_(c-1) + mult_c x_c
-        up2 = up[c - 1];
-      } else {
-        acc += mult * yprev;
-        Y[c - 1] = yprev * inv;
-        A[c - 1] = up[c - 1] * inv;
-      }
-    }
-    if (!Transposed) yprev = acc;
-  }
-  if (least < 0.0 || !chain.close(0.0, inv)) return false;  // the last row has no rate up
-  double next = Transposed ? (xb[(hi - 1) * ld + b] + up2 * yprev) * inv : yprev * inv;
-  xb[(hi - 1) * ld + b] = next;
-  // Two rows per step, both from x of the row after them (x_(c-1) = Y_(c-1) + A_(c-1) Y_c +
-  // A_(c-1) A_c x_(c+1)): one multiply-add on the chain per two rows.
-  int64_t c = m - 2;
-  for (; c >= 1; c -= 2) {
-    const double y2 = Y[c - 1] + A[c - 1] * Y[c], a2 = A[c - 1] * A[c];
-    xb[(lo + c) * ld + b] = Y[c] + A[c] * next;
-    next = y2 + a2 * next;
-    xb[(lo + c - 1) * ld + b] = next;
-  }
-  if (c == 0) xb[lo * ld + b] = Y[0] + A[0] * next;
-  if constexpr (Transposed) {
-    for (int64_t i = lo; i < hi; ++i) {  // push along the edges that leave the block
-      const double xi = xb[i * ld + b];
-      for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-        const int64_t j = g.indices[e];
-        if (j >= hi && j < g.n) xb[j * ld + b] += weight_of<P>(g, t, e) * xi;
-      }
-    }
-  }
-  return true;
-}
-
-template <bool Transposed>
-__attribute__((always_inline)) inline bool tridiagonal_dispatch(const GraphView& g,
-                                                                const double* t, int64_t ld,
-                                                                int64_t b, int64_t lo, int64_t hi,
-                                                                double* xb, Tri& T) {
-  switch (g.p) {
-    case 0:
-      return tridiagonal_one_column<0, Transposed>(g, t, ld, b, lo, hi, xb, T);
-    case 1:
-      return tridiagonal_one_column<1, Transposed>(g, t, ld, b, lo, hi, xb, T);
-    case 2:
-      return tridiagonal_one_column<2, Transposed>(g, t, ld, b, lo, hi, xb, T);
-    case 3:
-      return tridiagonal_one_column<3, Transposed>(g, t, ld, b, lo, hi, xb, T);
-    default:
-      return tridiagonal_one_column<-1, Transposed>(g, t, ld, b, lo, hi, xb, T);
-  }
-}
-
-// A cyclic SCC [lo, hi) whose in-block edges all join neighbouring rows (a birth-death block:
-// migration between two demes at a fixed lineage count, after the compile's Cuthill-McKee
-// order) for one theta row b: one pass over the edges gathers the three diagonals and the
-// right-hand side, then the Thomas algorithm with the pivots of `PivotChain`. The general band
-// path costs ~2.5x more per edge on such blocks. Returns false, having written nothing to xb,
-// when the block is not tridiagonal, holds a bad weight or has extreme pivots: the band path
-// then answers (and names a bad weight or a singular block). Serves the several-column solves;
-// `tridiagonal_one_column` the one-column ones.
-__attribute__((always_inline)) inline bool solve_tridiagonal(const GraphView& g,
-                                                             const double* theta, int64_t ld,
-                                                             int64_t b, int64_t lo, int64_t hi,
-                                                             double* xb, int64_t K, bool transpose,
-                                                             Tri& T) {
-  const int64_t m = hi - lo;
-  const int64_t e0 = g.indptr[lo], e1 = g.indptr[hi];
-  T.w.resize(static_cast<size_t>(e1 - e0));
-  const double* wv = T.w.data();
-  block_weights(g, theta + b * g.p, e0, e1, T.w.data());
-  T.down.resize(static_cast<size_t>(m));
-  T.up.resize(static_cast<size_t>(m));
-  T.leave.resize(static_cast<size_t>(m));
-  T.mult.resize(static_cast<size_t>(m));
-  T.inv.resize(static_cast<size_t>(m));
-  T.y.resize(static_cast<size_t>(m * K));
-  double *down = T.down.data(), *up = T.up.data(), *leave = T.leave.data(), *y = T.y.data();
-  double least = 0.0;
-  for (int64_t i = lo; i < hi; ++i) {
-    const int64_t ii = i - lo;
-    double* yi = y + ii * K;
-    const double* xi = xb + i * ld + b * K;
-    for (int64_t k = 0; k < K; ++k) yi[k] = xi[k];
-    if (!scan_row(
-            g, i, hi, [&](int64_t e) { return wv[e - e0]; },
-            [&](int64_t j, double w) {
-              if (transpose || j >= g.n) return;  // absorption contributes 0
-              const double* xj = xb + j * ld + b * K;
-              for (int64_t k = 0; k < K; ++k) yi[k] += w * xj[k];
-            },
-            least, down[ii], up[ii], leave[ii]))
-      return false;
-  }
-  if (least < 0.0) return false;
-  double* mult = T.mult.data();
-  double* inv = T.inv.data();
-  PivotChain chain(leave[0]);
-  for (int64_t c = 0; c < m; ++c) {
-    if (!chain.close(up[c], inv[c])) return false;
-    if (c + 1 < m) mult[c + 1] = chain.advance(leave[c + 1], down[c + 1], inv[c], c);
-  }
-  if (!transpose) {  // L y = b, then U y = y
-    for (int64_t r = 1; r < m; ++r)
-      for (int64_t k = 0; k < K; ++k) y[r * K + k] += mult[r] * y[(r - 1) * K + k];
-    for (int64_t k = 0; k < K; ++k) y[(m - 1) * K + k] *= inv[m - 1];
-    for (int64_t r = m - 2; r >= 0; --r) {
-      const double a = up[r] * inv[r];
-      for (int64_t k = 0; k < K; ++k) y[r * K + k] = y[r * K + k] * inv[r] + a * y[(r + 1) * K + k];
-    }
-  } else {  // U^T y = b, then L^T y = y
-    for (int64_t k = 0; k < K; ++k) y[k] *= inv[0];
-    for (int64_t r = 1; r < m; ++r) {
-      const double a = up[r - 1] * inv[r];
-      for (int64_t k = 0; k < K; ++k) y[r * K + k] = y[r * K + k] * inv[r] + a * y[(r - 1) * K + k];
-    }
-    for (int64_t r = m - 2; r >= 0; --r)
-      for (int64_t k = 0; k < K; ++k) y[r * K + k] += mult[r + 1] * y[(r + 1) * K + k];
-  }
-  for (int64_t i = lo; i < hi; ++i) {
-    const double* yi = y + (i - lo) * K;
-    double* xi = xb + i * ld + b * K;
-    for (int64_t k = 0; k < K; ++k) xi[k] = yi[k];
-    if (!transpose) continue;
-    for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {  // push along edges that leave
-      const int64_t j = g.indices[e];
-      if (j < hi || j >= g.n) continue;
-      double* xj = xb + j * ld + b * K;
-      for (int64_t k = 0; k < K; ++k) xj[k] += wv[e - e0] * yi[k];
-    }
-  }
-  return true;
-}
-
 // A cyclic SCC [lo, hi) for one theta row b, in place on xb (n rows).
 template <bool K1>
 Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t b, int64_t lo,
@@ -410,7 +113,7 @@ Status solve_block(const GraphView& g, const double* theta, int64_t ld, int64_t 
   const int64_t e0 = g.indptr[lo], e1 = g.indptr[hi];
   A.wv.resize(static_cast<size_t>(e1 - e0));
   double* wv = A.wv.data();
-  block_weights(g, theta + b * g.p, e0, e1, wv);
+  tri::block_weights(g, theta + b * g.p, e0, e1, wv);
   for (int64_t e = e0; e < e1; ++e)
     if (!(wv[e - e0] >= 0.0)) return Status{kBadWeight, e, b};  // NaN too
   if (b == 0) {  // the band only depends on the structure: measure it once per block
@@ -620,12 +323,6 @@ __attribute__((always_inline)) inline Status singleton_batch(const GraphView& g,
 // AVX-512, AVX2 or SSE2 in the respective clones of `solve`. thT points at the first of the 8
 // rows in a (p, tstride) transposed theta; rows of x are ld apart. A failed status carries a
 // batch index in [0, 8).
-inline v8d weights8(const GraphView& g, const double* thT, int64_t tstride, int64_t e) {
-  v8d w = v8d{} + g.base[e];
-  for (int64_t q = 0; q < g.p; ++q) w += g.coef[e * g.p + q] * load8(thT + q * tstride);
-  return w;
-}
-
 __attribute__((always_inline)) inline Status singleton_v8(const GraphView& g, const double* thT,
                                                          int64_t tstride, const double* theta,
                                                          int64_t i, double* x, int64_t ld,
@@ -636,7 +333,7 @@ __attribute__((always_inline)) inline Status singleton_v8(const GraphView& g, co
   v8l ok = v8l{} - 1;  // all true; a NaN weight fails w >= 0 too
   for (int64_t e = e0; e < e1; ++e) {
     const int64_t j = g.indices[e];
-    const v8d w = weights8(g, thT, tstride, e);
+    const v8d w = tri::weights8(g, thT, tstride, e);
     ok &= (w >= 0.0);
     if (j == i) continue;  // a self-loop adds to D and W alike: no effect on A
     den += w;
@@ -657,7 +354,7 @@ __attribute__((always_inline)) inline Status singleton_v8(const GraphView& g, co
       const int64_t j = g.indices[e];
       if (j == i || j >= n) continue;
       double* xj = x + j * ld;
-      store8(xj, load8(xj) + weights8(g, thT, tstride, e) * xv);
+      store8(xj, load8(xj) + tri::weights8(g, thT, tstride, e) * xv);
     }
   }
   return Status{};
@@ -700,6 +397,29 @@ int64_t theta_chunk(int64_t n, int64_t B, int64_t K) {
 
 }  // namespace
 
+namespace detail {
+
+// A tridiagonal block for one theta row, or eight in the lanes of a vector (`tri::one_column`),
+// one column: functions with clones of their own, since inlined into `solve` the two crowded
+// each other's registers (the one-row path ~5% slower per edge).
+PHASIC_MULTIVERSION __attribute__((noinline)) bool tridiagonal_row(const GraphView& g,
+                                                                   const double* t, int64_t ld,
+                                                                   int64_t lo, int64_t hi,
+                                                                   double* x, bool transpose,
+                                                                   tri::Tri& T) {
+  return transpose ? tri::one_column<tri::OneRow, true>(g, t, 0, ld, lo, hi, x, T)
+                   : tri::one_column<tri::OneRow, false>(g, t, 0, ld, lo, hi, x, T);
+}
+
+PHASIC_MULTIVERSION __attribute__((noinline)) bool tridiagonal_lanes(
+    const GraphView& g, const double* thT, int64_t tstride, int64_t ld, int64_t lo, int64_t hi,
+    double* x, bool transpose, tri::Tri& T) {
+  return transpose ? tri::one_column<tri::EightRows, true>(g, thT, tstride, ld, lo, hi, x, T)
+                   : tri::one_column<tri::EightRows, false>(g, thT, tstride, ld, lo, hi, x, T);
+}
+
+}  // namespace detail
+
 PHASIC_MULTIVERSION
 Status solve(const GraphView& g, const double* theta, int64_t B, const double* r, int64_t K,
              double* x, bool transpose, bool batch_major, bool shared_rhs) {
@@ -728,7 +448,7 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
       wmin(static_cast<size_t>(C));
   std::vector<double> scale, y;
   Band band;
-  Tri tri;
+  tri::Tri tri;
   std::vector<char> banded(static_cast<size_t>(g.n_scc), 0);
   const bool scalar = (B == 1 && K == 1);
 
@@ -750,11 +470,15 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
       if (hi - lo > 1) {
         for (int64_t b = 0; b < Bc && st.code == kOk; ++b) {
           if (!banded[s]) {  // a block the band path had to take once goes there for every row
+            if (vec && b % 8 == 0 &&
+                detail::tridiagonal_lanes(g, thT.data() + b, lanes, ld, lo, hi, xb + b, transpose,
+                                          tri)) {
+              b += 7;  // eight rows at once, one per vector lane (padding lanes included)
+              continue;
+            }
             const bool done =
-                K == 1 ? (transpose
-                              ? tridiagonal_dispatch<true>(g, th + b * p, ld, b, lo, hi, xb, tri)
-                              : tridiagonal_dispatch<false>(g, th + b * p, ld, b, lo, hi, xb, tri))
-                       : solve_tridiagonal(g, th, ld, b, lo, hi, xb, K, transpose, tri);
+                K == 1 ? detail::tridiagonal_row(g, th + b * p, ld, lo, hi, xb + b, transpose, tri)
+                       : tri::several_columns(g, th, ld, b, lo, hi, xb, K, transpose, tri);
             if (done) continue;
             banded[s] = 1;
           }

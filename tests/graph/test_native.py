@@ -65,6 +65,20 @@ def test_negative_rate_error_names_the_theta_row_in_any_chunk(bad_row):
         g.moments(1, theta=theta)
 
 
+@pytest.mark.parametrize("bad_row", [0, 3, 9])
+def test_negative_rate_in_a_tridiagonal_batch_names_the_theta_row(bad_row):
+    # eight rows at once per vector lane; a lane that fails sends its eight rows one by one
+    g = two_island_migration(6)
+    theta = np.tile([1.0, 0.7, 0.3], (10, 1))
+    theta[bad_row, 2] = -0.25
+    with pytest.raises(ParameterError, match=r"at θ = \[1\.0, 0\.7, -0\.25\]: rates must be"):
+        g.expectation(theta=theta)
+    theta[bad_row, 2] = 0.3 + 0.01 * bad_row
+    batch = g.expectation(theta=theta)
+    for b in (0, bad_row, 9):
+        np.testing.assert_allclose(batch[b], g.expectation(theta=theta[b]), rtol=1e-13)
+
+
 @pytest.mark.parametrize("bad_row", [3, 141])
 def test_unreachable_absorption_error_names_the_theta_row(bad_row):
     g = block_counting(6)
