@@ -39,7 +39,8 @@ struct Band {
 // through an eliminated state: exit_r += |f| exit_c). A pivot is then that exit plus the row's
 // remaining off-diagonal rates, a sum of non-negative terms, never the difference D - W that
 // cancels when rates span many orders (a ring with rates 1e7 and 1e-7 lost every digit of its
-// 1e-7 exit). A pivot is 0 only where the block truly cannot be left.
+// 1e-7 exit). A pivot is 0 only where the block truly cannot be left; one below 1e-300 (a
+// singleton's bound) counts as 0, since its inverse would overflow to inf and the solution to NaN.
 // Returns -1 on success, else the row whose pivot vanished (singular block).
 int64_t band_factor(Band& A, std::vector<double>& exit) {
   const int64_t m = A.m;
@@ -47,7 +48,7 @@ int64_t band_factor(Band& A, std::vector<double>& exit) {
     const int64_t kmax = std::min(m - 1, c + A.bu);
     double piv = exit[c];
     for (int64_t k = c + 1; k <= kmax; ++k) piv -= A.at(c, k);  // off-diagonals are <= 0
-    if (!(piv > 0.0)) return c;
+    if (!(piv > 1e-300)) return c;  // as a singleton's: beyond, 1 / piv overflows toward inf
     A.at(c, c) = piv;
     const double inv = 1.0 / piv;
     const int64_t rmax = std::min(m - 1, c + A.bl);
