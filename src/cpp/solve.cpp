@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels.hpp"
@@ -217,13 +218,31 @@ __attribute__((always_inline)) inline Status singleton_scalar(const GraphView& g
   if (!(den > 1e-300)) return Status{kSingular, i, 0};
   const double xi = acc / den;
   xb[i] = xi;
-  if (transpose) {
-    for (int64_t e = e0; e < e1; ++e) {
-      const int64_t j = idx[e];
-      if (j == i || j >= g.n) continue;
-      double w = base[e];
-      for (int64_t q = 0; q < p; ++q) w += coef[e * p + q] * th[q];
-      xb[j] += w * xi;
+  if (transpose) {  // push x_i along the out-edges: A^T is solved sources first
+    // The parameter count known at compile time where small, and theta in locals (a store to
+    // xb could alias th, so th[q] was read again after every push): the transposed sweep took
+    // 2x the plain one.
+    double t[3] = {p > 0 ? th[0] : 0.0, p > 1 ? th[1] : 0.0, p > 2 ? th[2] : 0.0};
+    auto push = [&](auto kp) {
+      const double* tq = decltype(kp)::value < 0 ? th : t;
+      for (int64_t e = e0; e < e1; ++e) {
+        const int64_t j = idx[e];
+        if (j == i || j >= g.n) continue;
+        xb[j] += tri::OneRow::weight<decltype(kp)::value>(g, tq, 0, e) * xi;
+      }
+    };
+    switch (p) {
+      case 1:
+        push(std::integral_constant<int, 1>{});
+        break;
+      case 2:
+        push(std::integral_constant<int, 2>{});
+        break;
+      case 3:
+        push(std::integral_constant<int, 3>{});
+        break;
+      default:
+        push(std::integral_constant<int, -1>{});
     }
   }
   return Status{};
