@@ -175,8 +175,8 @@ __attribute__((always_inline)) inline bool scan_row(const GraphView& g, int64_t 
 template <typename L>
 struct PivotChain {
   using V = typename L::V;
-  // Locals of the caller, not members: inlined into the sweep, members stayed in memory (a
-  // store and a load on the chain per row).
+  // N, D and Dn are the caller's locals: as members of an object inlined into the sweep, N was
+  // kept in memory in one build (a store and a load on the chain per row).
   // 1 / pivot of row c (whose exit is N / D) into inv; `in` gathers the rows' range tests
   static bool close(const V& N, const V& D, V& Dn, V up, V& inv, typename L::Mask& in) {
     Dn = N + up * D;
