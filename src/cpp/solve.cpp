@@ -184,65 +184,55 @@ Status first_bad_weight(const GraphView& g, const double* theta, int64_t B, int6
   return Status{kBadWeight, g.indptr[i], 0};
 }
 
-// Singleton SCC i, one theta (B == 1) and one column (K == 1): the hot scalar loop.
-__attribute__((always_inline)) inline Status singleton_scalar(const GraphView& g, const double* th, int64_t i, double* xb,
-                               bool transpose) {
-  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1], p = g.p;
+// f(std::integral_constant<int, P>{}, theta) with P = p where p <= 3, else -1 (loops over the
+// parameters unrolled where p is small), theta's values for P >= 0 a copy in locals: a kernel
+// that stores to x while it reads theta then keeps theta in registers (a store to x could alias
+// theta, which was read again after every store: the transposed sweep took 2x the plain one).
+template <typename F>
+__attribute__((always_inline)) inline auto with_small_p(int64_t p, const double* theta, F&& f) {
+  double local[3] = {};
+  for (int64_t q = 0; q < p && q < 3; ++q) local[q] = theta[q];
+  switch (p) {
+    case 0:
+      return f(std::integral_constant<int, 0>{}, static_cast<const double*>(local));
+    case 1:
+      return f(std::integral_constant<int, 1>{}, static_cast<const double*>(local));
+    case 2:
+      return f(std::integral_constant<int, 2>{}, static_cast<const double*>(local));
+    case 3:
+      return f(std::integral_constant<int, 3>{}, static_cast<const double*>(local));
+    default:
+      return f(std::integral_constant<int, -1>{}, theta);
+  }
+}
+
+// Singleton SCC i, one theta (B == 1) and one column (K == 1): the hot scalar loop. P: the
+// parameter count when small, -1 for any; t: theta (`with_small_p`).
+template <int P>
+__attribute__((always_inline)) inline Status singleton_scalar(const GraphView& g, const double* t,
+                                                              int64_t i, double* xb,
+                                                              bool transpose) {
+  const int64_t e0 = g.indptr[i], e1 = g.indptr[i + 1];
   const int32_t* idx = g.indices;
-  const double* base = g.base;
-  const double* coef = g.coef;
   double den = 0.0, acc = xb[i];
   bool ok = true;
-  if (p == 1) {
-    const double t0 = th[0];
-    for (int64_t e = e0; e < e1; ++e) {
-      const double w = base[e] + coef[e] * t0;
-      ok &= (w >= 0.0);
-      const int64_t j = idx[e];
-      const double ws = (j == i) ? 0.0 : w;
-      den += ws;
-      if (!transpose && j < g.n) acc += ws * xb[j];
-    }
-  } else {
-    for (int64_t e = e0; e < e1; ++e) {
-      double w = base[e];
-      for (int64_t q = 0; q < p; ++q) w += coef[e * p + q] * th[q];
-      ok &= (w >= 0.0);
-      const int64_t j = idx[e];
-      const double ws = (j == i) ? 0.0 : w;
-      den += ws;
-      if (!transpose && j < g.n) acc += ws * xb[j];
-    }
+  for (int64_t e = e0; e < e1; ++e) {
+    const double w = tri::OneRow::weight<P>(g, t, 0, e);
+    ok &= (w >= 0.0);
+    const int64_t j = idx[e];
+    const double ws = (j == i) ? 0.0 : w;
+    den += ws;
+    if (!transpose && j < g.n) acc += ws * xb[j];
   }
-  if (!ok) return first_bad_weight(g, th, 1, i);
+  if (!ok) return first_bad_weight(g, t, 1, i);
   if (!(den > 1e-300)) return Status{kSingular, i, 0};
   const double xi = acc / den;
   xb[i] = xi;
   if (transpose) {  // push x_i along the out-edges: A^T is solved sources first
-    // The parameter count known at compile time where small, and theta in locals (a store to
-    // xb could alias th, so th[q] was read again after every push): the transposed sweep took
-    // 2x the plain one.
-    double t[3] = {p > 0 ? th[0] : 0.0, p > 1 ? th[1] : 0.0, p > 2 ? th[2] : 0.0};
-    auto push = [&](auto kp) {
-      const double* tq = decltype(kp)::value < 0 ? th : t;
-      for (int64_t e = e0; e < e1; ++e) {
-        const int64_t j = idx[e];
-        if (j == i || j >= g.n) continue;
-        xb[j] += tri::OneRow::weight<decltype(kp)::value>(g, tq, 0, e) * xi;
-      }
-    };
-    switch (p) {
-      case 1:
-        push(std::integral_constant<int, 1>{});
-        break;
-      case 2:
-        push(std::integral_constant<int, 2>{});
-        break;
-      case 3:
-        push(std::integral_constant<int, 3>{});
-        break;
-      default:
-        push(std::integral_constant<int, -1>{});
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = idx[e];
+      if (j == i || j >= g.n) continue;
+      xb[j] += tri::OneRow::weight<P>(g, t, 0, e) * xi;
     }
   }
   return Status{};
@@ -506,7 +496,9 @@ Status solve(const GraphView& g, const double* theta, int64_t B, const double* r
                       : solve_block<false>(g, th, ld, b, lo, hi, xb, K, transpose, band, scale, y);
         }
       } else if (scalar) {
-        st = singleton_scalar(g, th, lo, xb, transpose);
+        st = with_small_p(g.p, th, [&](auto kp, const double* t) {
+          return singleton_scalar<decltype(kp)::value>(g, t, lo, xb, transpose);
+        });
       } else if (vec) {
         for (int64_t sb = 0; sb < lanes && st.code == kOk; sb += 8) {
           st = singleton_v8(g, thT.data() + sb, lanes, th + sb * p, lo, xb + sb, ld,

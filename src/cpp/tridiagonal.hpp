@@ -170,8 +170,8 @@ __attribute__((always_inline)) inline bool scan_row(const GraphView& g, int64_t 
 // division (the inverse pivots D_c / D_{c+1} are computed beside it). N and D are rescaled by a
 // power of two (exactly) every 8 rows, so leaving [1e-200, 1e200] takes pivots beyond 1e25 or
 // below 1e-25 on average, or a zero pivot (a singular block), or a NaN weight: the band path
-// then takes the block. One row stops at once (`close` is false); eight rows keep a mask of
-// their lanes and stop at the end (`ok`), their later values garbage, never written.
+// then takes the block. One row stops at once (`close` is false); eight rows gather their lanes'
+// tests in a mask and stop at the end, their later values garbage, never written.
 template <typename L>
 struct PivotChain {
   using V = typename L::V;
