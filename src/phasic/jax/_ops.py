@@ -116,21 +116,12 @@ class _Base:
 
     def bound(self, arrays: dict[str, Any]) -> Any:
         """A copy of these operations that reads ``arrays`` (the pytree of `arrays`, such as the
-        tracers of a jitted function's parameters) instead of its own device arrays."""
-        new = self._view(arrays)
-        new._fresh()
-        return new
-
-    def _view(self, arrays: dict[str, Any]) -> Any:
-        # A copy reading `arrays`, its caches shared: for the raw calls inside a derivative
-        # rule, which gets the arrays as arguments (a rule closing over a jit's tracers would
-        # leak them, since JAX traces rules later)
+        tracers of a jitted function's parameters) instead of its own device arrays. The copy
+        shares the caches of derivative rules: those take the arrays as arguments (a rule
+        closing over a jit's tracers would leak them, since JAX traces rules later)."""
         new = copy.copy(self)
         vars(new).update(arrays)
         return new
-
-    def _fresh(self) -> None:
-        """Make what closes over the arrays anew (after `bound`)."""
 
     def guard(self, theta: jax.Array, f: Callable[[jax.Array], Any]) -> Any:
         """``f(theta)`` inside the support; outside it (a negative or NaN weight, a NaN θ) NaN
@@ -217,9 +208,6 @@ class FfiOps(_Base):
         super().__init__(ga)
         _register()
         self._graph = tuple(_const(a) for a in ga.kernel_args())
-        self._fresh()
-
-    def _fresh(self) -> None:
         self._series_cache: dict = {}
         self._solve_jvp = {t: self._make_solve(t) for t in (False, True)}
 
@@ -255,7 +243,7 @@ class FfiOps(_Base):
         return (d - dself)[:, None] * x - wty
 
     def solve(self, theta, rhs, transpose=False):
-        return self._solve_jvp[bool(transpose)](theta, rhs)
+        return self._solve_jvp[bool(transpose)](self.arrays(), theta, rhs)
 
     def _linear_solve(self, theta, rhs, transpose):
         """A⁻¹ rhs (or A⁻ᵀ rhs) as a custom_linear_solve: linear (and transposable) in rhs."""
@@ -360,20 +348,20 @@ class FfiOps(_Base):
     def _make_solve(self, transpose: bool):
         @jax.custom_jvp
         def solve(arrays, theta, rhs):
-            return self._view(arrays)._solve_raw(theta, rhs, transpose)
+            return self.bound(arrays)._solve_raw(theta, rhs, transpose)
 
         @solve.defjvp
         def solve_jvp(primals, tangents):
             arrays, theta, rhs = primals
             _, dth, drhs = tangents
-            o = self._view(arrays)
+            o = self.bound(arrays)
             x = o._solve_raw(theta, rhs, transpose)
             d = drhs  # A(θ) x = r  =>  A dx = dr - (dA) x,  dA = Σ_q dθ_q A_q (Aᵀ: A_qᵀ)
             if self.p:  # negate the p-vector, not the (n, K) cotangent in reverse mode
                 d = d + o.coef_matvec(x, transpose) @ (-dth)
             return x, o._linear_solve(theta, d, transpose)
 
-        return lambda theta, rhs: solve(self.arrays(), theta, rhs)
+        return solve
 
     # -- density / survival series ---------------------------------------------------------------
     def series(
@@ -390,7 +378,7 @@ class FfiOps(_Base):
         fn = self._series_cache.get(key)
         if fn is None:
             fn = self._series_cache[key] = self._make_series(*key)
-        return fn(theta, times)
+        return fn(self.arrays(), theta, times)
 
     def _make_series(self, discrete, density, tol, max_steps, log):
         # A row that fails (negative or NaN weight, bad time, too many steps) comes back NaN.
@@ -401,7 +389,7 @@ class FfiOps(_Base):
 
         @jax.custom_jvp
         def series(arrays, theta, times):
-            o = self._view(arrays)
+            o = self.bound(arrays)
             out = jax.ShapeDtypeStruct((1, times.shape[-1]), jnp.float64)
             return o._call("phasic_series", out, *o._start_args, theta[None], times[None], **attrs)[
                 0
@@ -411,7 +399,7 @@ class FfiOps(_Base):
         def series_jvp(primals, tangents):
             arrays, theta, times = primals
             _, dth, dt = tangents
-            o = self._view(arrays)
+            o = self.bound(arrays)
             T = times.shape[-1]
             outs = (
                 jax.ShapeDtypeStruct((1, T), jnp.float64),
@@ -429,7 +417,7 @@ class FfiOps(_Base):
                 tangent = tangent + jnp.where(failed, 0.0, dfdt[0]) * dt
             return val[0], tangent
 
-        return lambda theta, times: series(self.arrays(), theta, times)
+        return series
 
 
 class DenseOps(_Base):
