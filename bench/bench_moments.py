@@ -34,6 +34,8 @@ def bench(name, build, theta1, dense_ok):
     ones1 = np.ones((n, 1, 1))
     t_kernel = best_time(lambda: _native.solve(ga, th1, ones1))
     row["ns_edge_1"] = t_kernel / E * 1e9
+    t_transposed = best_time(lambda: _native.solve(ga, th1, ones1, transpose=True))
+    row["transposed_over_plain"] = t_transposed / t_kernel
     t_eager = best_time(lambda: g.expectation(theta=theta1))
     row["eager_us"] = t_eager * 1e6
     for B in (8, 64):
@@ -77,6 +79,7 @@ def main():
         ("build_s", "{:>8.2f}"),
         ("compile_s", "{:>9.3f}"),
         ("ns_edge_1", "{:>9.2f}"),
+        ("transposed_over_plain", "{:>21.2f}"),
         ("ns_edge_theta_8", "{:>15.2f}"),
         ("ns_edge_theta_64", "{:>16.2f}"),
         ("grad_over_value", "{:>15.2f}"),
@@ -87,7 +90,8 @@ def main():
     for r in rows:
         print(" ".join(f.format(r[c]) for c, f in cols))
     print(
-        "\nns_edge_1: one θ, kernel only; ns_edge_theta_B: per edge per θ in a batch of B;"
+        "\nns_edge_1: one θ, kernel only; transposed_over_plain: the transposed solve (the"
+        "\nadjoint of every gradient) / the plain one; ns_edge_theta_B: per edge per θ in a batch of B;"
         "\ngrad_over_value: E[T] with its θ-gradient / E[T] alone; eager_us: Graph.expectation"
         "\ncall; dense_speedup: numpy dense solve of (-S) x = 1 / Graph.expectation."
     )

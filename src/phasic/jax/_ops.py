@@ -482,9 +482,9 @@ def _matrix_power(P, k, bits: int = 40):
 
 def jit_with_graph(ops: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``jax.jit`` of ``fn(ops, *args)`` as a function of ``*args``, with the graph's arrays
-    passed to the compiled program as parameters rather than embedded in it as constants: XLA
-    compiles a small model's program about 2.5x faster so (12-16 ms instead of 29-43 ms for the
-    8-sample coalescent's density, the bulk of its first call)."""
+    passed to the compiled program as parameters rather than embedded in it as constants, which
+    XLA compiles: a small model's first call takes half the time so
+    (``bench/bench_fixed_costs.py``)."""
     leaves, tree = jax.tree_util.tree_flatten(ops.arrays())
     k = len(leaves)
     # flat positional arrays: the cheapest arguments for jit's dispatch
